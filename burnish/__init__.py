@@ -1,0 +1,22 @@
+"""burnish: the last mile of AI image work.
+
+Importing ``burnish`` is cheap: heavy modules (onnxruntime, numba) load when first used, so
+``burnish --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "upscale"]
+
+
+def upscale(image, **options):
+    """Upscale an image array tile by tile; see :func:`burnish.engine.upscale.upscale`.
+
+    >>> import numpy as np, burnish
+    >>> burnish.upscale(np.zeros((8, 10, 3), dtype=np.uint8), model="lanczos", scale=2).shape
+    (16, 20, 3)
+    """
+    from burnish.engine.upscale import upscale as engine_upscale
+
+    return engine_upscale(image, **options)

@@ -1,0 +1,25 @@
+"""Option aliases shared by the commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (the default "
+                                    "model gives 4, 2 and 1; lanczos any integer).")]
+Model = Annotated[str | None, typer.Option(
+    "--model", "-m", help="Shipped model name (default: compact-x4), 'lanczos', or a path to "
+    "an .onnx file.")]
+Tile = Annotated[int | None, typer.Option(
+    "--tile", "-t", min=0, help="Tile size in input pixels (default 256); 0 = whole image at "
+    "once. The output is the same for every tile size.")]
+Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu or cuda.")]
+Batch = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per model call "
+                                              "(default 4).")]
+MaxPixels = Annotated[int | None, typer.Option(
+    "--max-pixels", min=1, help="Refuse inputs with more pixels than this (a guard against "
+    "decompression bombs; default 400000000). Raise it for real print work.")]
+Quality = Annotated[int, typer.Option("--quality", "-q", min=1, max=100,
+                                      help="JPEG/WebP quality (100 = lossless WebP).")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]

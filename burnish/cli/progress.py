@@ -1,0 +1,49 @@
+"""A per-file progress bar with ETA, fed by the scheduler's per-tile callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TileProgress:
+    """Draws one bar per file on stderr (nothing when disabled, e.g. not a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.task = None
+
+    def __enter__(self) -> TileProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TextColumn("tiles"),
+                                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc_info)
+
+    def start_file(self, source: Path, target: Path) -> None:
+        if self.enabled:
+            self.task = self.progress.add_task(source.name, total=None)
+
+    def update(self, done: int, total: int) -> None:
+        if self.enabled and self.task is not None:
+            self.progress.update(self.task, completed=done, total=total)
+
+    def finish_file(self, result) -> None:
+        if self.enabled and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None

@@ -1,0 +1,41 @@
+"""The one dtype/range policy: integers are converted to float32 in [0, 1] at the edges only.
+
+uint8 maps 0..255 to 0..1 and uint16 maps 0..65535 to 0..1 (by dtype, never by the values
+present); float32 passes through. Back to integers rounds to nearest and clips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from burnish.errors import OptionError
+
+SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+def check_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in SUPPORTED_DTYPES:
+        raise OptionError(f"unsupported pixel type {dtype}: use uint8, uint16 or float32")
+    return dtype
+
+
+def dtype_max(dtype) -> float:
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind == "u" else 1.0
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+    """float32 copy in [0, 1] for integer input; float32 input is returned as float32."""
+    if pixels.dtype == np.float32:
+        return pixels
+    return pixels.astype(np.float32) * np.float32(1.0 / dtype_max(pixels.dtype))
+
+
+def from_float(values: np.ndarray, dtype) -> np.ndarray:
+    """Round-to-nearest conversion of [0, 1] floats to ``dtype`` (float32 is only clipped)."""
+    dtype = np.dtype(dtype)
+    clipped = np.clip(values, 0.0, 1.0)
+    if dtype == np.float32:
+        return clipped.astype(np.float32, copy=False)
+    return np.rint(clipped * np.float32(dtype_max(dtype))).astype(dtype)

@@ -1,0 +1,316 @@
+"""The streaming tile scheduler.
+
+Three stages run at once, joined by bounded queues, so memory holds a few bands of tiles and
+never the whole output:
+
+    reader thread   reads each tile's window from the source, converts it to float32
+    calling thread  batches windows, runs the op, crops each tile's core into its band
+    writer thread   hands finished bands to the sink, top to bottom, no gaps
+
+Model backends release the GIL while they compute and encoders while they compress, so the
+stages overlap. A backend's :class:`~burnish.errors.BackendOutOfMemory` first splits the
+batch, then splits the tile into four smaller ones, which stays exact (each sub-tile reads its
+own halo).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from burnish.engine.grid import Span, Tile, TileGrid
+from burnish.engine.pixels import from_float, to_float
+from burnish.errors import BackendOutOfMemory, BurnishError
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+# Cores smaller than this are not split further on out-of-memory: the error is reported.
+SMALLEST_TILE = 16
+
+
+class RegionSource(Protocol):
+    """Where pixels come from. ``read`` may be called from several threads."""
+
+    height: int
+    width: int
+    channels: int
+    dtype: np.dtype
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Pixels of ``[y0, y1) x [x0, x1)``; parts outside the image repeat the edge."""
+
+
+class RowSink(Protocol):
+    """Where rows go. Called from one thread, rows in order, no gaps (like libvips's sinks)."""
+
+    def write_rows(self, rows: np.ndarray) -> None: ...
+
+
+class TileOp(Protocol):
+    """What the scheduler runs: float32 ``N x h x w x C`` windows to ``N x sh x sw x C``."""
+
+    scale: int
+    halo: int
+    size_multiple: int
+    min_size: int
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+class ArraySource:
+    """A :class:`RegionSource` over an in-memory ``H x W x C`` array."""
+
+    def __init__(self, pixels: np.ndarray):
+        self.pixels = pixels
+        self.height, self.width, self.channels = pixels.shape
+        self.dtype = pixels.dtype
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        inside = self.pixels[max(y0, 0): min(y1, self.height), max(x0, 0): min(x1, self.width)]
+        pad = ((max(-y0, 0), max(y1 - self.height, 0)), (max(-x0, 0), max(x1 - self.width, 0)), (0, 0))
+        return np.pad(inside, pad, mode="edge") if any(p != (0, 0) for p in pad[:2]) else inside
+
+
+class ArraySink:
+    """A :class:`RowSink` that fills a preallocated array."""
+
+    def __init__(self, height: int, width: int, channels: int, dtype):
+        self.pixels = np.empty((height, width, channels), dtype=dtype)
+        self.rows_written = 0
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        self.pixels[self.rows_written: self.rows_written + rows.shape[0]] = rows
+        self.rows_written += rows.shape[0]
+
+
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """How the scheduler cuts and batches the work.
+
+    ``tile`` is the core size in input pixels (``0``: the whole image in one call).
+    ``band_bytes`` bounds one finished band of output rows: for very wide images the tile
+    height shrinks so that a band stays within it, which keeps memory flat as images grow.
+    """
+
+    tile: int = 256
+    batch_size: int = 4
+    band_bytes: int = 48 * 2**20
+    queue_bands: int = 1
+
+
+def plan_grid(source: RegionSource, op: TileOp, options: SchedulerOptions,
+              out_channels: int, out_dtype) -> TileGrid:
+    """The grid for ``source``: square tiles, shorter ones if a band would pass the budget."""
+    tile_height = tile_width = options.tile
+    if options.tile > 0:
+        row_bytes = source.width * op.scale * op.scale * out_channels * np.dtype(out_dtype).itemsize
+        tile_height = min(options.tile, max(SMALLEST_TILE * 2, options.band_bytes // row_bytes))
+    return TileGrid.build(source.height, source.width, tile_height=tile_height,
+                          tile_width=tile_width, halo=op.halo, multiple=op.size_multiple,
+                          min_size=op.min_size)
+
+
+class _Stop(Exception):
+    """Raised inside a stage when another stage failed."""
+
+
+class _Pipeline:
+    """The three stages of one run, and the failure of any of them."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def put(self, q: queue.Queue, item) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue):
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def thread(self, target, *args) -> threading.Thread:
+        def run():
+            try:
+                target(*args)
+            except _Stop:
+                pass
+            except BaseException as error:  # handed to the calling thread, re-raised there
+                self.errors.append(error)
+                self.stop.set()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        return worker
+
+
+_END = object()
+
+
+def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
+              options: SchedulerOptions = SchedulerOptions(), out_dtype=None,
+              out_channels: int | None = None, progress: ProgressCallback | None = None) -> None:
+    """Run ``op`` over ``source`` tile by tile and stream the output rows into ``sink``.
+
+    The output has ``source.height * op.scale`` rows, ``source.width * op.scale`` columns,
+    ``out_channels`` channels (default: the source's) and ``out_dtype`` (default: the source's).
+    """
+    out_dtype = np.dtype(out_dtype or source.dtype)
+    out_channels = out_channels or source.channels
+    grid = plan_grid(source, op, options, out_channels, out_dtype)
+    total = grid.tile_count
+    log.debug("grid: %d x %d tiles for %dx%d", len(grid.row_spans), len(grid.col_spans),
+              source.width, source.height)
+    windows: queue.Queue = queue.Queue(maxsize=2 * max(options.batch_size, 1))
+    bands: queue.Queue = queue.Queue(maxsize=max(options.queue_bands, 1))
+    pipeline = _Pipeline()
+
+    def read_windows():
+        for band in grid.bands():
+            for tile in band:
+                window = source.read(tile.rows.window_start, tile.rows.window_stop,
+                                     tile.cols.window_start, tile.cols.window_stop)
+                pipeline.put(windows, (tile, to_float(window)))
+        pipeline.put(windows, _END)
+
+    def write_bands():
+        while (band := pipeline.get(bands)) is not _END:
+            sink.write_rows(band)
+
+    stitcher = _BandStitcher(grid, op.scale, out_channels, out_dtype)
+    reader = pipeline.thread(read_windows)
+    writer = pipeline.thread(write_bands)
+    done = 0
+    try:
+        finished = False
+        while not finished:
+            batch = []
+            while len(batch) < max(options.batch_size, 1):
+                item = pipeline.get(windows)
+                if item is _END:
+                    finished = True
+                    break
+                batch.append(item)
+            if not batch:
+                continue
+            tiles = [tile for tile, _ in batch]
+            cores = _run_batch(op, source, grid, tiles, np.stack([w for _, w in batch]))
+            for tile, core in zip(tiles, cores):
+                band = stitcher.add(tile, core)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                if band is not None:
+                    pipeline.put(bands, band)
+        pipeline.put(bands, _END)
+        writer.join()
+    except _Stop:
+        pass  # another stage failed: its error is raised below
+    finally:
+        pipeline.stop.set()  # a no-op after success; otherwise it ends the other stages
+        reader.join()
+        writer.join()
+    if pipeline.errors:
+        raise pipeline.errors[0]
+
+
+class _BandStitcher:
+    """Collects tile cores into bands of output rows, converted to the output dtype."""
+
+    def __init__(self, grid: TileGrid, scale: int, channels: int, dtype: np.dtype):
+        self.grid, self.scale, self.channels, self.dtype = grid, scale, channels, dtype
+        self.pending: dict[int, tuple[np.ndarray, int]] = {}
+
+    def add(self, tile: Tile, core: np.ndarray) -> np.ndarray | None:
+        """Place one tile's output core; returns the band when its last tile arrived."""
+        s = self.scale
+        if tile.row not in self.pending:
+            height = (tile.rows.core_stop - tile.rows.core_start) * s
+            band = np.empty((height, self.grid.width * s, self.channels), dtype=self.dtype)
+            self.pending[tile.row] = (band, 0)
+        band, filled = self.pending[tile.row]
+        band[:, tile.cols.core_start * s: tile.cols.core_stop * s] = from_float(core, self.dtype)
+        filled += 1
+        if filled == len(self.grid.col_spans):
+            del self.pending[tile.row]
+            return band
+        self.pending[tile.row] = (band, filled)
+        return None
+
+
+def _crop_core(output: np.ndarray, rows: Span, cols: Span, scale: int) -> np.ndarray:
+    top, left = (rows.core_start - rows.window_start) * scale, (cols.core_start - cols.window_start) * scale
+    return output[top: top + (rows.core_stop - rows.core_start) * scale,
+                  left: left + (cols.core_stop - cols.core_start) * scale]
+
+
+def _run_batch(op: TileOp, source: RegionSource, grid: TileGrid, tiles: list[Tile],
+               windows: np.ndarray) -> list[np.ndarray]:
+    """Cores of a batch of tiles; on out-of-memory, halve the batch, then split tiles."""
+    try:
+        outputs = op(windows)
+        return [_crop_core(out, t.rows, t.cols, op.scale) for t, out in zip(tiles, outputs)]
+    except BackendOutOfMemory:
+        if len(tiles) > 1:
+            half = len(tiles) // 2
+            log.info("out of memory with %d tiles per call: trying %d", len(tiles), half)
+            return (_run_batch(op, source, grid, tiles[:half], windows[:half])
+                    + _run_batch(op, source, grid, tiles[half:], windows[half:]))
+        return [_run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols)]
+
+
+def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
+    """Two halves of a core, each with its own halo window inside ``[0, limit)``."""
+    m = op.size_multiple
+    middle = (span.core_start + span.core_stop) // 2
+    halves = []
+    for start, stop in ((span.core_start, middle), (middle, span.core_stop)):
+        window_start = max(start - op.halo, 0)
+        window_start -= window_start % m
+        window_stop = min(-(-(stop + op.halo) // m) * m, limit)
+        window_stop = max(window_stop, min(window_start + max(op.min_size, 1), limit))
+        halves.append(Span(start, stop, window_start, window_stop))
+    return halves
+
+
+def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span,
+                    cols: Span) -> np.ndarray:
+    """Recompute one tile as four smaller tiles (each with its full halo), then join them."""
+    if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < SMALLEST_TILE:
+        raise BurnishError("out of memory even with the smallest tiles; free memory or use "
+                           "--device cpu")
+    log.info("out of memory on a %dx%d tile: splitting it", cols.core_stop - cols.core_start,
+             rows.core_stop - rows.core_start)
+    s = op.scale
+    core = np.empty(((rows.core_stop - rows.core_start) * s, (cols.core_stop - cols.core_start) * s,
+                     source.channels), dtype=np.float32)
+    for sub_rows in _split_span(rows, op, grid.padded_height):
+        for sub_cols in _split_span(cols, op, grid.padded_width):
+            window = to_float(source.read(sub_rows.window_start, sub_rows.window_stop,
+                                          sub_cols.window_start, sub_cols.window_stop))
+            try:
+                output = op(window[None])[0]
+                part = _crop_core(output, sub_rows, sub_cols, s)
+            except BackendOutOfMemory:
+                part = _run_split_tile(op, source, grid, sub_rows, sub_cols)
+            top, left = (sub_rows.core_start - rows.core_start) * s, (sub_cols.core_start - cols.core_start) * s
+            core[top: top + part.shape[0], left: left + part.shape[1]] = part
+    return core

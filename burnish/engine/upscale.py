@@ -1,0 +1,203 @@
+"""Upscaling jobs: arrays in memory, one file, or a batch of files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from burnish.engine.pixels import check_dtype
+from burnish.engine.scheduler import (
+    ArraySink,
+    ArraySource,
+    ProgressCallback,
+    SchedulerOptions,
+    run_tiled,
+)
+from burnish.engine.upscale_op import UpscaleOp
+from burnish.errors import BurnishError, OptionError, OutputError
+from burnish.models.runner import Runner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILE = 256
+DEFAULT_BATCH = 4
+
+
+def _scheduler_options(tile: int | None, batch_size: int | None) -> SchedulerOptions:
+    tile = DEFAULT_TILE if tile is None else tile
+    if tile < 0 or 0 < tile < 16:
+        raise OptionError(f"tile size {tile} is too small: use 0 (no tiling) or 16 and above")
+    batch_size = DEFAULT_BATCH if batch_size is None else batch_size
+    if batch_size < 1:
+        raise OptionError("batch size must be at least 1")
+    return SchedulerOptions(tile=tile, batch_size=batch_size)
+
+
+class _ModelInHand:
+    """Opens a model from a name or path for one job, or borrows an open runner."""
+
+    def __init__(self, model: str | os.PathLike | Runner | None, scale: int, device: str):
+        from burnish.models.registry import open_model
+
+        self.owned = not isinstance(model, Runner)
+        self.runner = open_model(model, scale=scale, device=device) if self.owned else model
+
+    def __enter__(self) -> Runner:
+        return self.runner
+
+    def __exit__(self, *exc_info) -> None:
+        if self.owned:
+            self.runner.close()
+
+
+def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Runner | None = None,
+            tile: int | None = None, device: str = "auto", batch_size: int | None = None,
+            progress: ProgressCallback | None = None) -> np.ndarray:
+    """Upscale an image array with a super-resolution model, tile by tile.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, C), C in {1, 2, 3, 4}
+        uint8, uint16 or float32 (float32 in [0, 1]). Two and four channels carry alpha.
+    scale : int
+        Output scale. The default model is x4 and also gives 2 and 1; ``model="lanczos"``
+        gives any integer scale.
+    model : str, path, Runner or None
+        ``None`` for the shipped default (``compact-x4``), a shipped name, ``"lanczos"``, a path
+        to an ``.onnx`` file, or an open :class:`~burnish.models.runner.Runner`.
+    tile : int or None
+        Tile size in input pixels; ``0`` runs the whole image in one call. The output is the
+        same for every tile size (within one 8-bit level).
+    device : {"auto", "cpu", "cuda"}
+    batch_size : int or None
+        Tiles per model call.
+    progress : callable(done, total) or None
+        Called after each tile.
+
+    Returns
+    -------
+    ndarray
+        ``(H * scale, W * scale[, C])``, same dtype as ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np, burnish
+    >>> image = np.zeros((20, 30, 3), dtype=np.uint8)
+    >>> burnish.upscale(image, model="lanczos", scale=3).shape
+    (60, 90, 3)
+    """
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise OptionError("image must be a NumPy array of shape H x W or H x W x C")
+    check_dtype(image.dtype)
+    pixels = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
+    if pixels.shape[0] < 1 or pixels.shape[1] < 1:
+        raise OptionError(f"image of shape {image.shape} is empty")
+    options = _scheduler_options(tile, batch_size)
+    with _ModelInHand(model, scale, device) as runner:
+        op = UpscaleOp(runner, scale, pixels.shape[2])
+        height, width, channels = pixels.shape
+        sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
+        run_tiled(ArraySource(pixels), op, sink, options=options, progress=progress)
+    return sink.pixels if image.ndim == 3 else sink.pixels[..., 0]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file of a batch."""
+
+    input: Path
+    output: Path | None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def output_path_for(input_path: Path, output: Path | None, *, scale: int, many: bool) -> Path:
+    """Where an input's result goes.
+
+    One input and ``output`` not an existing folder: ``output`` is the file. Otherwise
+    ``output`` (or the input's own folder) holds ``NAME_x{scale}.EXT``.
+    """
+    name = f"{input_path.stem}_x{scale}{input_path.suffix}"
+    if output is None:
+        return input_path.with_name(name)
+    if many or output.is_dir():
+        if not output.is_dir():
+            raise OutputError("output folder does not exist", path=output)
+        return output / name
+    return output
+
+
+def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+                 runner: Runner, scale: int = 4, tile: int | None = None,
+                 batch_size: int | None = None, max_pixels: int | None = None,
+                 quality: int = 95, progress: ProgressCallback | None = None) -> None:
+    """Upscale one image file into another, streaming the output to disk.
+
+    The output keeps the input's bit depth, alpha, ICC profile and EXIF; it is written to a
+    temporary name and renamed when complete, so a failure leaves no partial file.
+    """
+    from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    if output_path.exists() and input_path.exists() and output_path.samefile(input_path):
+        raise OutputError("output would overwrite the input", path=output_path)
+    options = _scheduler_options(tile, batch_size)
+    pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    op = UpscaleOp(runner, scale, pixels.shape[2])
+    height, width, channels = pixels.shape
+    with open_writer(output_path, width=width * scale, height=height * scale, channels=channels,
+                     dtype=pixels.dtype, meta=meta, quality=quality) as writer:
+        run_tiled(ArraySource(pixels), op, writer, options=options, progress=progress)
+
+
+def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,
+                  *, scale: int = 4, model: str | os.PathLike | Runner | None = None,
+                  tile: int | None = None, device: str = "auto", batch_size: int | None = None,
+                  max_pixels: int | None = None, quality: int = 95,
+                  on_start: Callable[[Path, Path], None] | None = None,
+                  progress: ProgressCallback | None = None,
+                  on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Upscale several files with one loaded model; one bad file never stops the rest.
+
+    Problems with the job as a whole (unknown model, bad option, missing output folder) raise
+    :class:`~burnish.errors.BurnishError`; problems with one file are reported in its
+    :class:`FileResult` and the batch goes on.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise OptionError("no input files given")
+    output = None if output is None else Path(output)
+    many = len(paths) > 1
+    if many and output is not None and not output.is_dir():
+        raise OutputError("several inputs need an existing output folder", path=output)
+    results = []
+    with _ModelInHand(model, scale, device) as runner:
+        UpscaleOp(runner, scale, 3)  # validates the scale against the model before any file
+        for input_path in paths:
+            started = time.perf_counter()
+            target = None
+            try:
+                target = output_path_for(input_path, output, scale=scale, many=many)
+                if on_start is not None:
+                    on_start(input_path, target)
+                upscale_file(input_path, target, runner=runner, scale=scale, tile=tile,
+                             batch_size=batch_size, max_pixels=max_pixels, quality=quality,
+                             progress=progress)
+                result = FileResult(input_path, target, seconds=time.perf_counter() - started)
+            except BurnishError as error:
+                result = FileResult(input_path, None, error=str(error),
+                                    seconds=time.perf_counter() - started)
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+    return results

@@ -1,0 +1,43 @@
+"""The data of the default model's recipe, shared by training and quality evaluation.
+
+Kept free of PyTorch so that the quality benchmark runs on a plain install.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SCALE = 4
+# Held out from training; the quality benchmark (benches/quality.py) measures on these.
+HOLDOUT = ("LadyBird.jpg", "Storm.jpg", "Wood.jpg", "Kleiber_by_Lukas_Baubkus.jpg")
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
+                  "motorcycle_left.png", "hubble_deep_field.jpg", "ihc.png", "brick.png",
+                  "grass.png", "gravel.png", "camera.png")
+PREREDUCE_ABOVE_PIXELS = 4_000_000
+
+
+def load_target(path: Path) -> np.ndarray:
+    """Load a photo as an RGB uint8 target, reduced by 2 when large, cropped to a multiple of 4."""
+    image = Image.open(path).convert("RGB")
+    if image.width * image.height > PREREDUCE_ABOVE_PIXELS:
+        image = image.resize((image.width // 2, image.height // 2), Image.LANCZOS)
+    width, height = image.width - image.width % SCALE, image.height - image.height % SCALE
+    return np.asarray(image.crop((0, 0, width, height)))
+
+
+def degrade(target: np.ndarray) -> np.ndarray:
+    """Antialiased bicubic x4 downscaling (Pillow's resize filters over the whole footprint)."""
+    height, width = target.shape[:2]
+    return np.asarray(Image.fromarray(target).resize((width // SCALE, height // SCALE),
+                                                     Image.BICUBIC))
+
+
+def training_paths(photos: Path) -> list[Path]:
+    import skimage
+
+    bundled = Path(skimage.__file__).parent / "data"
+    paths = [p for p in sorted(photos.glob("*.jpg")) if p.name not in HOLDOUT]
+    return paths + [bundled / name for name in SKIMAGE_PHOTOS if (bundled / name).exists()]

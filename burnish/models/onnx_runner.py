@@ -1,0 +1,136 @@
+"""ONNX Runtime runner: TensorRT -> CUDA -> CPU providers, chosen from what is installed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from burnish.errors import BackendOutOfMemory, ModelError, OptionError
+from burnish.models.descriptor import ModelDescriptor
+from burnish.models.runner import Runner
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+# Metadata keys burnish writes into exported ONNX files (and reads back here).
+METADATA_PREFIX = "burnish."
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """Per-backend options of :class:`OrtRunner`.
+
+    ``device="auto"`` uses TensorRT, then CUDA, then the CPU, whichever onnxruntime offers.
+    ``intra_op_threads=None`` lets onnxruntime use one thread per physical core.
+    """
+
+    device: str = "auto"
+    intra_op_threads: int | None = None
+    trt_cache_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "burnish", "trt")
+
+
+def choose_providers(device: str) -> list[str]:
+    """The provider chain for a device request, from the providers this onnxruntime has."""
+    import onnxruntime as ort
+
+    if device not in DEVICES:
+        raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    gpu = [p for p in GPU_PROVIDERS if p in available]
+    if device == "cuda" and not gpu:
+        raise OptionError("device 'cuda' asked for, but this onnxruntime has no CUDA provider "
+                          "(install burnish[gpu], which brings onnxruntime-gpu)")
+    return gpu + ["CPUExecutionProvider"]
+
+
+class OrtRunner(Runner):
+    """Runs an ONNX super-resolution model with ONNX Runtime.
+
+    The descriptor comes from the caller (shipped models carry it in their manifest), else
+    from ``burnish.*`` metadata in the ONNX file, else from probing the model.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, descriptor: ModelDescriptor | None = None,
+                 options: OrtOptions = OrtOptions()):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        providers = choose_providers(options.device)
+        session_options = ort.SessionOptions()
+        if options.intra_op_threads:
+            session_options.intra_op_num_threads = options.intra_op_threads
+        provider_options = [self._provider_options(p, options) for p in providers]
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=session_options,
+                                                providers=providers,
+                                                provider_options=provider_options)
+        except Exception as error:  # onnxruntime raises its own untyped-by-cause errors here
+            reason = str(error).split(":")[-1].strip() or type(error).__name__
+            raise ModelError(f"not a usable ONNX model ({reason})", path=self.path) from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
+            raise ModelError("expected one N x C x H x W image input", path=self.path)
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.providers = self.session.get_providers()
+        self.descriptor = descriptor or self._descriptor_from_model()
+
+    @staticmethod
+    def _provider_options(provider: str, options: OrtOptions) -> dict:
+        if provider == "TensorrtExecutionProvider":
+            return {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": options.trt_cache_dir}
+        return {}
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.providers[0] in GPU_PROVIDERS else "cpu"
+
+    def _descriptor_from_model(self) -> ModelDescriptor:
+        from burnish.models.probe import probe_receptive_radius, probe_scale
+
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        fields = {k[len(METADATA_PREFIX):]: v for k, v in metadata.items()
+                  if k.startswith(METADATA_PREFIX)}
+        channels = self.session.get_inputs()[0].shape[1]
+        channels = int(fields.get("channels", channels if isinstance(channels, int) else 3))
+        size_multiple = int(fields.get("size_multiple", 1))
+        base = ModelDescriptor(name=self.path.stem, scale=int(fields.get("scale", 0) or 1),
+                               halo=0, channels=channels, size_multiple=size_multiple,
+                               min_size=int(fields.get("min_size", 1)), source=str(self.path),
+                               architecture=fields.get("architecture", "unknown (ONNX)"))
+        self.descriptor = base
+        scale = int(fields["scale"]) if "scale" in fields else probe_scale(self)
+        self.descriptor = base = _replace(base, scale=scale)
+        halo = int(fields["halo"]) if "halo" in fields else probe_receptive_radius(self)
+        log.info("%s: scale %d, halo %d%s", self.path.name, scale, halo,
+                 "" if "halo" in fields else " (probed)")
+        return _replace(base, halo=halo)
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+        except MemoryError:
+            raise BackendOutOfMemory(f"out of memory for a {batch.shape} batch") from None
+        except Exception as error:
+            # The CUDA provider's allocator reports exhaustion only in its message: this is the
+            # one place that text is read, so the scheduler deals with a typed error.
+            if "Failed to allocate memory" in str(error):
+                raise BackendOutOfMemory(f"out of memory for a {batch.shape} batch") from None
+            raise ModelError(f"inference failed ({str(error).splitlines()[0]})",
+                             path=self.path) from None
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _replace(descriptor: ModelDescriptor, **changes) -> ModelDescriptor:
+    from dataclasses import replace
+
+    return replace(descriptor, **changes)

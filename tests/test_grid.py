@@ -1,0 +1,47 @@
+"""The tile grid covers the image exactly and gives every core its halo."""
+
+from __future__ import annotations
+
+import pytest
+
+from burnish.engine.grid import TileGrid, padded_length, split_axis
+
+
+@pytest.mark.parametrize("length", [1, 7, 31, 64, 100, 257, 1000])
+@pytest.mark.parametrize("tile", [0, 16, 32, 100, 512])
+@pytest.mark.parametrize("halo", [0, 3, 10])
+@pytest.mark.parametrize("multiple", [1, 8])
+def test_cores_partition_axis_and_windows_hold_halo(length, tile, halo, multiple):
+    spans = split_axis(length, tile, halo=halo, multiple=multiple)
+    padded = padded_length(length, multiple)
+    assert spans[0].core_start == 0 and spans[-1].core_stop == length
+    for before, after in zip(spans, spans[1:]):
+        assert before.core_stop == after.core_start
+    sizes = {s.window_stop - s.window_start for s in spans}
+    assert len(sizes) == 1, "all windows of an axis have one size (so tiles batch together)"
+    for span in spans:
+        assert span.core_stop > span.core_start
+        if tile > 0 and len(spans) > 1:
+            assert span.core_stop - span.core_start <= tile
+        assert 0 <= span.window_start and span.window_stop <= padded
+        assert span.window_start % multiple == 0 and span.window_stop % multiple == 0
+        assert span.window_start <= max(span.core_start - halo, 0)
+        assert span.window_stop >= min(span.core_stop + halo, padded)
+
+
+def test_untiled_is_one_window_over_padded_image():
+    assert split_axis(37, 0, halo=4, multiple=8)[0].window_stop == 40
+    grid = TileGrid.build(37, 50, tile_height=0, tile_width=0, halo=4)
+    assert grid.tile_count == 1
+
+
+def test_min_size_pads_small_images():
+    (span,) = split_axis(5, 0, halo=2, multiple=1, min_size=16)
+    assert (span.core_stop, span.window_stop) == (5, 16)
+
+
+def test_bands_are_in_reading_order():
+    grid = TileGrid.build(100, 70, tile_height=32, tile_width=32, halo=2)
+    order = [(t.row, t.col) for band in grid.bands() for t in band]
+    assert order == sorted(order)
+    assert grid.tile_count == len(order) == 4 * 3
