@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import struct
@@ -28,11 +29,6 @@ from burnish.errors import InputError, OptionError, OutputError
 HEIGHT, WIDTH = 23, 37  # odd sizes, smaller than one TIFF tile
 
 SUFFIX = {"PNG": ".png", "TIFF": ".tif", "JPEG": ".jpg", "WEBP": ".webp"}
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20240607)
 
 
 def random_pixels(rng, shape, dtype) -> np.ndarray:
@@ -151,8 +147,10 @@ def test_write_image_accepts_2d_grey(tmp_path, rng):
 # ---- 16-bit PNG, whoever wrote it -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("greyscale", "alpha", "planes"), [(False, False, 3), (False, True, 4),
-                                                            (True, True, 2), (True, False, 1)])
+@pytest.mark.parametrize(
+    ("greyscale", "alpha", "planes"),
+    [(False, False, 3), (False, True, 4), (True, True, 2), (True, False, 1)],
+)
 def test_16bit_png_from_pypng_keeps_all_bits(tmp_path, rng, greyscale, alpha, planes):
     """Pillow keeps only the high byte of 16-bit colour PNGs; burnish must keep both."""
     pixels = random_pixels(rng, (HEIGHT, WIDTH, planes), np.uint16)
@@ -265,6 +263,12 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     assert meta.icc_profile is None
 
 
+def test_cmyk_jpeg_keeps_its_exif(tmp_path, exif_bytes):
+    Image.new("CMYK", (WIDTH, HEIGHT), (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg", exif=exif_bytes)
+    _, meta = read_image(tmp_path / "cmyk.jpg")
+    assert exif_tags(meta.exif)[271] == "Burnish Camera Co"
+
+
 def test_tiff_layouts_read_by_tifffile(tmp_path, rng):
     planar = random_pixels(rng, (3, HEIGHT, WIDTH), np.uint16)
     tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
@@ -290,14 +294,44 @@ def test_palette_tiff_falls_back_to_pillow(tmp_path, rng):
     decoded, meta = read_image(tmp_path / "palette.tif")
 
     assert meta.format == "TIFF" and decoded.shape == (HEIGHT, WIDTH, 3)
-    np.testing.assert_array_equal(decoded[indices == 1], np.tile([0, 255, 0], ((indices == 1).sum(), 1)))
+    np.testing.assert_array_equal(
+        decoded[indices == 1], np.tile([0, 255, 0], ((indices == 1).sum(), 1))
+    )
+
+
+def test_tiff_codecs_tifffile_lacks_go_to_pillow(tmp_path, rng):
+    pixels = random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "lzw.tif", compression="tiff_lzw")  # no imagecodecs
+    decoded, _ = read_image(tmp_path / "lzw.tif")
+    np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_tiff_pillow_would_truncate_is_refused(tmp_path, rng, monkeypatch):
+    def needs_imagecodecs(page):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(imageio, "_tifffile_pixels", needs_imagecodecs)
+    write_image(tmp_path / "rgb16.tif", random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint16))
+
+    with pytest.raises(InputError, match="imagecodecs") as error:
+        read_image(tmp_path / "rgb16.tif")
+    assert_one_line_error(error, tmp_path / "rgb16.tif")
 
 
 # ---- metadata ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fmt", "dtype"), [("PNG", np.uint8), ("PNG", np.uint16), ("JPEG", np.uint8),
-                                            ("TIFF", np.uint8), ("TIFF", np.uint16), ("WEBP", np.uint8)])
+@pytest.mark.parametrize(
+    ("fmt", "dtype"),
+    [
+        ("PNG", np.uint8),
+        ("PNG", np.uint16),
+        ("JPEG", np.uint8),
+        ("TIFF", np.uint8),
+        ("TIFF", np.uint16),
+        ("WEBP", np.uint8),
+    ],
+)
 def test_icc_and_exif_are_carried(tmp_path, rng, srgb_icc, exif_bytes, fmt, dtype):
     pixels = random_pixels(rng, (HEIGHT, WIDTH, 3), dtype)
     target = tmp_path / f"meta{SUFFIX[fmt]}"
@@ -313,8 +347,11 @@ def test_icc_and_exif_are_carried(tmp_path, rng, srgb_icc, exif_bytes, fmt, dtyp
 
 def test_png_metadata_chunks_are_read_by_pillow(tmp_path, rng, srgb_icc, exif_bytes):
     target = tmp_path / "meta.png"
-    write_image(target, random_pixels(rng, (HEIGHT, WIDTH, 4), np.uint16),
-                meta=ImageMeta("PNG", icc_profile=srgb_icc, exif=exif_bytes, dpi=(300.0, 300.0)))
+    write_image(
+        target,
+        random_pixels(rng, (HEIGHT, WIDTH, 4), np.uint16),
+        meta=ImageMeta("PNG", icc_profile=srgb_icc, exif=exif_bytes, dpi=(300.0, 300.0)),
+    )
     with Image.open(target) as image:
         assert image.info["icc_profile"] == srgb_icc
         assert image.getexif()[271] == "Burnish Camera Co"
@@ -324,18 +361,35 @@ def test_png_metadata_chunks_are_read_by_pillow(tmp_path, rng, srgb_icc, exif_by
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
 def test_dpi_is_carried(tmp_path, rng, fmt):
     target = tmp_path / f"dpi{SUFFIX[fmt]}"
-    write_image(target, random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint8),
-                meta=ImageMeta(fmt, dpi=(300.0, 150.0)))
+    write_image(
+        target,
+        random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint8),
+        meta=ImageMeta(fmt, dpi=(300.0, 150.0)),
+    )
     _, meta = read_image(target)
     assert meta.dpi == (300.0, 150.0)
 
 
 def test_icc_of_the_wrong_colour_space_is_dropped(tmp_path, rng, srgb_icc):
     target = tmp_path / "grey.png"
-    write_image(target, random_pixels(rng, (HEIGHT, WIDTH, 1), np.uint8),
-                meta=ImageMeta("PNG", icc_profile=srgb_icc))
+    write_image(
+        target,
+        random_pixels(rng, (HEIGHT, WIDTH, 1), np.uint8),
+        meta=ImageMeta("PNG", icc_profile=srgb_icc),
+    )
     _, meta = read_image(target)
     assert meta.icc_profile is None
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_unreadable_exif_is_dropped_not_fatal(tmp_path):
+    pixels = smooth_pixels(HEIGHT, WIDTH, 3)
+    garbage = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff" + b"\x13" * 40
+    Image.fromarray(pixels).save(tmp_path / "odd.jpg", exif=garbage, quality=95)
+
+    decoded, _ = read_image(tmp_path / "odd.jpg")
+
+    assert decoded.shape == pixels.shape
 
 
 # ---- orientation ----------------------------------------------------------------------------
@@ -393,7 +447,9 @@ def test_orientation_16bit_png_and_tiff(tmp_path, rng):
     exif = Image.Exif()
     exif[274] = 8
     write_image(tmp_path / "eight.png", pixels, meta=ImageMeta("PNG", exif=exif.tobytes()))
-    tifffile.imwrite(tmp_path / "eight.tif", pixels, photometric="rgb", extratags=[(274, "H", 1, 8, True)])
+    tifffile.imwrite(
+        tmp_path / "eight.tif", pixels, photometric="rgb", extratags=[(274, "H", 1, 8, True)]
+    )
 
     for name in ("eight.png", "eight.tif"):
         decoded, meta = read_image(tmp_path / name)
@@ -413,12 +469,13 @@ def test_rows_in_chunks_give_the_same_file_as_one_chunk(tmp_path, rng, fmt):
     whole, pieces = tmp_path / f"whole{SUFFIX[fmt]}", tmp_path / f"pieces{SUFFIX[fmt]}"
     write_image(whole, pixels, quality=100)
 
-    with open_writer(pieces, width=width, height=height, channels=pixels.shape[2],
-                     dtype=dtype, quality=100) as writer:
+    with open_writer(
+        pieces, width=width, height=height, channels=pixels.shape[2], dtype=dtype, quality=100
+    ) as writer:
         buffer = np.empty((300, width, pixels.shape[2]), dtype)
         start = 0
         for size in (1, 7, 0, 255, 256, 2, 80):
-            buffer[:size] = pixels[start:start + size]
+            buffer[:size] = pixels[start : start + size]
             writer.write_rows(buffer[:size])
             buffer[:] = 0  # the writer must have copied what it keeps
             start += size
@@ -467,7 +524,9 @@ def test_exception_inside_with_leaves_no_file_and_keeps_the_old_target(tmp_path,
     target.write_bytes(b"previous contents")
 
     with pytest.raises(RuntimeError, match="tile failed"):
-        with open_writer(target, width=WIDTH, height=HEIGHT * 20, channels=3, dtype=np.uint8) as writer:
+        with open_writer(
+            target, width=WIDTH, height=HEIGHT * 20, channels=3, dtype=np.uint8
+        ) as writer:
             writer.write_rows(random_pixels(rng, (HEIGHT * 15, WIDTH, 3), np.uint8))
             raise RuntimeError("tile failed")
 
@@ -475,8 +534,21 @@ def test_exception_inside_with_leaves_no_file_and_keeps_the_old_target(tmp_path,
     assert target.read_bytes() == b"previous contents"
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_dropped_writer_cleans_up(tmp_path, rng, fmt):
+    writer = open_writer(
+        tmp_path / f"x{SUFFIX[fmt]}", width=WIDTH, height=HEIGHT, channels=3, dtype=np.uint8
+    )
+    writer.write_rows(random_pixels(rng, (3, WIDTH, 3), np.uint8))
+    del writer
+    gc.collect()
+    assert leftovers(tmp_path) == []
+
+
 def test_wrong_rows_raise_value_error(tmp_path):
-    with open_writer(tmp_path / "x.png", width=WIDTH, height=1, channels=3, dtype=np.uint8) as writer:
+    with open_writer(
+        tmp_path / "x.png", width=WIDTH, height=1, channels=3, dtype=np.uint8
+    ) as writer:
         with pytest.raises(ValueError, match="uint8"):
             writer.write_rows(np.zeros((1, WIDTH, 3), np.uint16))
         with pytest.raises(ValueError, match="shape"):
@@ -526,9 +598,10 @@ def test_bigtiff_above_threshold(tmp_path, rng, monkeypatch):
 def test_tiff_output_is_tiled_and_compressed(tmp_path, rng):
     write_image(tmp_path / "t.tif", np.zeros((300, 300, 3), np.uint8))
     with tifffile.TiffFile(tmp_path / "t.tif") as tif:
-        page = tif.pages.first
+        page = tif.pages[0]
         assert page.is_tiled and (page.tilelength, page.tilewidth) == (256, 256)
         assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert page.predictor == tifffile.PREDICTOR.HORIZONTAL
 
 
 # ---- output errors ----------------------------------------------------------------------------
@@ -548,14 +621,17 @@ def test_output_format_from_suffix_or_name(tmp_path):
         output_format("a.png", "GIF")
 
 
-@pytest.mark.parametrize(("fmt", "channels", "dtype", "message"), [
-    ("JPEG", 3, np.uint16, "JPEG cannot store uint16"),
-    ("WEBP", 3, np.uint16, "WEBP cannot store uint16"),
-    ("PNG", 3, np.float32, "PNG cannot store float32"),
-    ("JPEG", 4, np.uint8, "alpha is not supported by JPEG"),
-    ("JPEG", 2, np.uint8, "alpha is not supported by JPEG"),
-    ("PNG", 5, np.uint8, "channel count"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "channels", "dtype", "message"),
+    [
+        ("JPEG", 3, np.uint16, "JPEG cannot store uint16"),
+        ("WEBP", 3, np.uint16, "WEBP cannot store uint16"),
+        ("PNG", 3, np.float32, "PNG cannot store float32"),
+        ("JPEG", 4, np.uint8, "alpha is not supported by JPEG"),
+        ("JPEG", 2, np.uint8, "alpha is not supported by JPEG"),
+        ("PNG", 5, np.uint8, "channel count"),
+    ],
+)
 def test_what_a_format_cannot_hold_is_refused(tmp_path, fmt, channels, dtype, message):
     target = tmp_path / f"out{SUFFIX[fmt]}"
     with pytest.raises(OutputError, match=message) as error:
@@ -595,8 +671,10 @@ def test_output_path_is_a_directory(tmp_path):
         write_image(tmp_path / "dir.png", np.zeros((1, 1, 1), np.uint8))
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root ignores folder permissions (the folder-is-a-file test covers it)")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root ignores folder permissions (the folder-is-a-file test covers it)",
+)
 def test_output_folder_not_writable(tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()
@@ -634,7 +712,7 @@ def with_png_size(data: bytes, width: int, height: int) -> bytes:
 def with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
     """The same JPEG claiming another size in its SOF0 segment."""
     sof = data.index(b"\xff\xc0")
-    return data[:sof + 5] + struct.pack(">HH", height, width) + data[sof + 9:]
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
 
 
 BAD_INPUTS = {
@@ -643,20 +721,50 @@ BAD_INPUTS = {
     "empty": (lambda tmp: (tmp / "bad").write_bytes(b""), "empty file"),
     "text": (lambda tmp: (tmp / "bad").write_text("hello, not an image\n" * 20), "not an image"),
     "truncated png": (lambda tmp: (tmp / "bad").write_bytes(good_png(tmp)[:6000]), "truncated PNG"),
-    "png without end": (lambda tmp: (tmp / "bad").write_bytes(good_png(tmp)[:-30]), "truncated PNG"),
-    "truncated jpeg": (lambda tmp: (tmp / "bad").write_bytes(good_jpeg(tmp)[:800]), "truncated JPEG"),
-    "corrupt png": (lambda tmp: (tmp / "bad").write_bytes(
-        good_png(tmp)[:100] + b"\x00" * 200 + good_png(tmp)[300:]), "PNG"),
-    "absurd png": (lambda tmp: (tmp / "bad").write_bytes(
-        with_png_size(good_png(tmp), 100_000, 100_000)), "--max-pixels"),
-    "absurd jpeg": (lambda tmp: (tmp / "bad").write_bytes(
-        with_jpeg_size(good_jpeg(tmp), 65_000, 65_000)), "--max-pixels"),
-    "gif": (lambda tmp: Image.new("P", (4, 4)).save(tmp / "bad", format="GIF"), "unsupported image format GIF"),
-    "bmp": (lambda tmp: Image.new("RGB", (4, 4)).save(tmp / "bad", format="BMP"), "unsupported image format BMP"),
-    "int32 tiff": (lambda tmp: tifffile.imwrite(tmp / "bad", np.zeros((4, 4), np.int32)), "unsupported"),
-    "complex tiff": (lambda tmp: tifffile.imwrite(tmp / "bad", np.zeros((4, 4), np.complex64)), "unsupported"),
-    "truncated tiff": (lambda tmp: (tmp / "bad").write_bytes(
-        _tiff_bytes(np.arange(64 * 64 * 3, dtype=np.uint8).reshape(64, 64, 3))[:4000]), "truncated TIFF"),
+    "png without end": (
+        lambda tmp: (tmp / "bad").write_bytes(good_png(tmp)[:-30]),
+        "truncated PNG",
+    ),
+    "truncated jpeg": (
+        lambda tmp: (tmp / "bad").write_bytes(good_jpeg(tmp)[:800]),
+        "truncated JPEG",
+    ),
+    "corrupt png": (
+        lambda tmp: (tmp / "bad").write_bytes(
+            good_png(tmp)[:100] + b"\x00" * 200 + good_png(tmp)[300:]
+        ),
+        "PNG",
+    ),
+    "absurd png": (
+        lambda tmp: (tmp / "bad").write_bytes(with_png_size(good_png(tmp), 100_000, 100_000)),
+        "--max-pixels",
+    ),
+    "absurd jpeg": (
+        lambda tmp: (tmp / "bad").write_bytes(with_jpeg_size(good_jpeg(tmp), 65_000, 65_000)),
+        "--max-pixels",
+    ),
+    "gif": (
+        lambda tmp: Image.new("P", (4, 4)).save(tmp / "bad", format="GIF"),
+        "unsupported image format GIF",
+    ),
+    "bmp": (
+        lambda tmp: Image.new("RGB", (4, 4)).save(tmp / "bad", format="BMP"),
+        "unsupported image format BMP",
+    ),
+    "int32 tiff": (
+        lambda tmp: tifffile.imwrite(tmp / "bad", np.zeros((4, 4), np.int32)),
+        "unsupported",
+    ),
+    "complex tiff": (
+        lambda tmp: tifffile.imwrite(tmp / "bad", np.zeros((4, 4), np.complex64)),
+        "unsupported",
+    ),
+    "truncated tiff": (
+        lambda tmp: (tmp / "bad").write_bytes(
+            _tiff_bytes(np.arange(64 * 64 * 3, dtype=np.uint8).reshape(64, 64, 3))[:4000]
+        ),
+        "truncated TIFF",
+    ),
 }
 
 
@@ -683,14 +791,23 @@ def test_bad_input_is_one_line_input_error(tmp_path, case, suffix):
     assert error.value.path == str(path)
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "absurd png",
-                                  "absurd jpeg", "gif", "int32 tiff"])
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "directory", "empty", "text", "absurd png", "absurd jpeg", "gif", "int32 tiff"],
+)
 def test_probe_refuses_bad_headers(tmp_path, case):
     make, expected = BAD_INPUTS[case]
     make(tmp_path)
     with pytest.raises(InputError) as error:
         probe_image(tmp_path / "bad")
     assert expected in assert_one_line_error(error, tmp_path / "bad")
+
+
+@pytest.mark.parametrize("case", ["truncated png", "truncated jpeg", "truncated tiff"])
+def test_probe_reads_only_the_header(tmp_path, case):
+    """A file cut short in its pixel data still probes: probing decodes no pixels."""
+    BAD_INPUTS[case][0](tmp_path)
+    assert probe_image(tmp_path / "bad").width == 64
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG", "WEBP"])

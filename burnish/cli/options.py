@@ -16,7 +16,7 @@ Tile = Annotated[int | None, typer.Option(
     "once. The output is the same for every tile size.")]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu or cuda.")]
 Batch = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per model call "
-                                              "(default 4).")]
+                                              "(default 1 on the CPU, 4 on a GPU).")]
 MaxPixels = Annotated[int | None, typer.Option(
     "--max-pixels", min=1, help="Refuse inputs with more pixels than this (a guard against "
     "decompression bombs; default 400000000). Raise it for real print work.")]

@@ -17,6 +17,7 @@ Every problem a user can cause with a file is raised as :class:`~burnish.errors.
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import os
@@ -66,7 +67,12 @@ _FLOAT32 = np.dtype(np.float32)
 
 # What each output format can hold: channel counts and dtypes. WebP has no grey mode: grey
 # is written as RGB (and reads back as RGB).
-_WRITABLE_CHANNELS = {"PNG": {1, 2, 3, 4}, "TIFF": {1, 2, 3, 4}, "JPEG": {1, 3}, "WEBP": {1, 2, 3, 4}}
+_WRITABLE_CHANNELS = {
+    "PNG": {1, 2, 3, 4},
+    "TIFF": {1, 2, 3, 4},
+    "JPEG": {1, 3},
+    "WEBP": {1, 2, 3, 4},
+}
 _WRITABLE_DTYPES = {
     "PNG": {_UINT8, _UINT16},
     "TIFF": {_UINT8, _UINT16, _FLOAT32},
@@ -80,9 +86,10 @@ _TIFF_EXIF_TAGS = (270, 271, 272, 305, 306, 315, 316, 33432)
 _ORIENTATION = 274
 _EXIF_PREFIX = b"Exif\x00\x00"
 
-# Pillow's decompression-bomb limit is one global; it is lifted only around Image.open and
-# burnish applies its own per-call ``max_pixels`` from the header instead.
+# Pillow's decompression-bomb limit is one global: see _pillow_open.
 _PILLOW_LIMIT_LOCK = threading.Lock()
+_pillow_readers = 0
+_pillow_saved_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ def probe_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
             header = _probe_pillow(path, fmt, max_pixels)
     except InputError:
         raise
+    except _Unsupported as error:
+        raise InputError(str(error), path=path) from None
     except Exception as error:  # noqa: BLE001 - any decoder failure on a bad file is the file's fault
         raise _decode_error(path, fmt, error) from error
     return header
@@ -207,6 +216,8 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
             pixels, meta, orientation = _read_pillow(path, fmt, max_pixels)
     except InputError:
         raise
+    except _Unsupported as error:
+        raise InputError(str(error), path=path) from None
     except MemoryError as error:
         raise InputError("not enough memory to decode this image", path=path) from error
     except Exception as error:  # noqa: BLE001 - any decoder failure on a bad file is the file's fault
@@ -222,7 +233,9 @@ def _identify(path) -> str:
     except (FileNotFoundError, NotADirectoryError):
         raise InputError("no such file", path=path) from None
     except OSError as error:
-        raise InputError(f"cannot read file: {_one_line(error.strerror or error)}", path=path) from None
+        raise InputError(
+            f"cannot read file: {_one_line(error.strerror or error)}", path=path
+        ) from None
     if stat.S_ISDIR(info.st_mode):
         raise InputError("is a directory, not an image file", path=path)
     if not stat.S_ISREG(info.st_mode):
@@ -236,7 +249,9 @@ def _identify(path) -> str:
     except PermissionError:
         raise InputError("permission denied", path=path) from None
     except OSError as error:
-        raise InputError(f"cannot read file: {_one_line(error.strerror or error)}", path=path) from None
+        raise InputError(
+            f"cannot read file: {_one_line(error.strerror or error)}", path=path
+        ) from None
     fmt = _sniff(head)
     if fmt is None:
         other = _pillow_format_name(path)
@@ -273,16 +288,27 @@ def _pillow_format_name(path) -> str | None:
 
 @contextmanager
 def _pillow_open(path) -> Iterator[Image.Image]:
-    """``Image.open`` with Pillow's own pixel limit lifted: burnish checks ``max_pixels``."""
+    """``Image.open`` with Pillow's own pixel limit lifted while the image is in use.
+
+    Pillow checks its global ``MAX_IMAGE_PIXELS`` when opening, and some plugins again when
+    decoding (TIFF, MPO); burnish applies its per-call ``max_pixels`` from the header instead.
+    The limit is lifted while any burnish read is under way (counted, so concurrent reads
+    neither serialise nor restore it early) and restored after the last one.
+    """
+    global _pillow_readers, _pillow_saved_limit
     with _PILLOW_LIMIT_LOCK:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            image = Image.open(path)
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
-    with image:
-        yield image
+        if _pillow_readers == 0:
+            _pillow_saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pillow_readers += 1
+    try:
+        with Image.open(path) as image:
+            yield image
+    finally:
+        with _PILLOW_LIMIT_LOCK:
+            _pillow_readers -= 1
+            if _pillow_readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_saved_limit
 
 
 def _check_size(path, width: int, height: int, max_pixels: int) -> None:
@@ -304,7 +330,8 @@ def _decode_error(path, fmt: str, error: Exception) -> InputError:
     message = _one_line(error) or type(error).__name__
     lowered = message.lower()
     truncated = isinstance(error, EOFError) or any(
-        word in lowered for word in ("truncat", "end of file", "eof", "premature", "not enough data")
+        word in lowered
+        for word in ("truncat", "end of file", "eof", "premature", "not enough data")
     )
     if fmt == "PNG" and not truncated:
         truncated = _png_is_cut_short(path)
@@ -395,7 +422,7 @@ def _probe_pillow(path, fmt: str, max_pixels: int) -> ImageHeader:
         except _Unsupported as error:
             raise InputError(str(error), path=path) from None
         # Pillow's getexif() decodes a whole PNG to find an eXIf after the pixels: seek instead
-        exif = _load_exif(_png_exif(path)) if fmt == "PNG" else image.getexif()
+        exif = _load_exif(_png_exif(path)) if fmt == "PNG" else _image_exif(image)
         orientation = _exif_orientation(exif)
         width, height = _oriented_size(*image.size, orientation)
     return ImageHeader(width, height, channels, dtype, fmt)
@@ -403,21 +430,23 @@ def _probe_pillow(path, fmt: str, max_pixels: int) -> ImageHeader:
 
 def _read_pillow(path, fmt: str, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
     """Read JPEG, WebP or 8-bit PNG (and TIFF layouts tifffile does not decode) with Pillow."""
-    with _pillow_open(path) as image:
-        _check_size(path, *image.size, max_pixels)
-        if getattr(image, "n_frames", 1) > 1:
-            log.info("%s: %d frames; reading the first", path, image.n_frames)
-        icc = image.info.get("icc_profile") or None
+    with _pillow_open(path) as source:
+        _check_size(path, *source.size, max_pixels)
         try:
-            if image.mode == "CMYK":
-                image.load()
-                image, icc = _cmyk_to_rgb(image, icc)
-            pixels = _pillow_pixels(image)
+            _pillow_layout(source)  # refuse an unsupported mode before decoding
         except _Unsupported as error:
             raise InputError(str(error), path=path) from None
-        exif = image.getexif()  # after load: a PNG may keep eXIf after its pixel data
+        if getattr(source, "n_frames", 1) > 1:
+            log.info("%s: %d frames; reading the first", path, source.n_frames)
+        source.load()  # the full decode: a truncated file raises here
+        exif = _image_exif(source)  # after load: a PNG may keep its eXIf after the pixel data
+        icc = source.info.get("icc_profile") or None
+        image = source
+        if image.mode == "CMYK":
+            image, icc = _cmyk_to_rgb(image, icc)
+        pixels = _pillow_pixels(image)
         meta_exif, orientation = _reset_orientation(exif)
-        meta = ImageMeta(format=fmt, icc_profile=icc, exif=meta_exif, dpi=_pillow_dpi(image))
+        meta = ImageMeta(format=fmt, icc_profile=icc, exif=meta_exif, dpi=_pillow_dpi(source))
     return pixels, meta, orientation
 
 
@@ -584,12 +613,13 @@ def _tifffile_layout(page) -> tuple[int, np.dtype] | None:
 
 def _tiff_orientation(page) -> int:
     tag = page.tags.get(_ORIENTATION)
-    return int(tag.value) if tag is not None else 1
+    value = int(tag.value) if tag is not None else 1
+    return value if 1 <= value <= 8 else 1
 
 
 def _probe_tiff(path, max_pixels: int) -> ImageHeader:
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
+        page = tif.pages[0]
         _check_size(path, page.imagewidth, page.imagelength, max_pixels)
         try:
             layout = _tifffile_layout(page)
@@ -603,7 +633,7 @@ def _probe_tiff(path, max_pixels: int) -> ImageHeader:
 
 def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
+        page = tif.pages[0]
         _check_size(path, page.imagewidth, page.imagelength, max_pixels)
         if len(tif.pages) > 1:
             log.info("%s: several pages; reading the first", path)
@@ -620,17 +650,33 @@ def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
             try:
                 pixels = _tifffile_pixels(page)
             except (ValueError, NotImplementedError, KeyError) as error:
-                # typically a compression that needs the imagecodecs package: Pillow's libtiff
-                # may still decode it (at 8 bits)
-                log.debug("tifffile cannot decode %s (%s); trying Pillow", path, error)
-                try:
-                    pixels, _, _ = _read_pillow(path, "TIFF", max_pixels)
-                except Exception:  # noqa: BLE001 - report tifffile's reason, the more precise
-                    raise error from None
+                pixels = _read_tiff_with_pillow(path, page, layout, error, max_pixels)
         # Pillow's TIFF reader does not rotate either: orientation comes from the tag
         meta_exif, orientation = _reset_orientation(_tiff_exif(page))
         meta = ImageMeta(format="TIFF", icc_profile=icc, exif=meta_exif, dpi=_tiff_dpi(page))
     return pixels, meta, orientation
+
+
+def _read_tiff_with_pillow(path, page, layout, error: Exception, max_pixels: int) -> np.ndarray:
+    """Decode with Pillow what tifffile cannot (a compression that needs imagecodecs: LZW, JPEG).
+
+    Pillow's libtiff decodes those, but only some layouts at full depth: anything it would
+    return with fewer bits or other channels is refused rather than silently changed.
+    """
+    log.debug("tifffile cannot decode %s (%s); trying Pillow", path, error)
+    try:
+        pixels, _, _ = _read_pillow(path, "TIFF", max_pixels)
+    except Exception:  # noqa: BLE001 - tifffile's reason is the more precise one
+        pixels = None
+    if pixels is None or (pixels.shape[2], pixels.dtype) != layout:
+        compression = getattr(page.compression, "name", page.compression)
+        raise InputError(
+            f"unsupported TIFF: {compression} compression of {layout[0]} x "
+            f"{page.bitspersample}-bit samples needs the imagecodecs package "
+            f"({_one_line(error)})",
+            path=path,
+        ) from error
+    return pixels
 
 
 def _check_tiff_complete(path, page) -> None:
@@ -638,7 +684,7 @@ def _check_tiff_complete(path, page) -> None:
     size = os.path.getsize(path)
     ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
     if ends and max(ends) > size:
-        raise InputError("truncated TIFF file (pixel data runs past the end)", path=path)
+        raise InputError("truncated TIFF file: pixel data runs past the end of the file", path=path)
 
 
 def _tifffile_pixels(page) -> np.ndarray:
@@ -698,7 +744,9 @@ def _tiff_exif(page) -> Image.Exif | None:
         tag = page.tags.get(code)
         if tag is not None:
             value = tag.value
-            exif[code] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            exif[code] = int(value) if code == _ORIENTATION else value  # not tifffile's enum
     return exif
 
 
@@ -706,10 +754,24 @@ def _tiff_exif(page) -> Image.Exif | None:
 
 
 def _load_exif(data: bytes | None) -> Image.Exif:
+    """Parse an EXIF block; unreadable EXIF is dropped (with a warning), never fatal."""
     exif = Image.Exif()
     if data:
-        exif.load(data)
+        try:
+            exif.load(data)
+        except Exception as error:  # noqa: BLE001 - the pixels matter more than the tags
+            log.warning("ignoring unreadable EXIF: %s", _one_line(error))
+            return Image.Exif()
     return exif
+
+
+def _image_exif(image: Image.Image) -> Image.Exif:
+    """``image.getexif()``, or no EXIF when it cannot be parsed."""
+    try:
+        return image.getexif()
+    except Exception as error:  # noqa: BLE001 - the pixels matter more than the tags
+        log.warning("ignoring unreadable EXIF: %s", _one_line(error))
+        return Image.Exif()
 
 
 def _exif_orientation(exif: Image.Exif) -> int:
@@ -724,7 +786,11 @@ def _reset_orientation(exif: Image.Exif | None) -> tuple[bytes | None, int]:
     orientation = _exif_orientation(exif)
     if _ORIENTATION in exif:
         exif[_ORIENTATION] = 1
-    return exif.tobytes(), orientation
+    try:
+        return exif.tobytes(), orientation
+    except Exception as error:  # noqa: BLE001 - e.g. a maker note Pillow cannot write back
+        log.warning("dropping EXIF that cannot be re-encoded: %s", _one_line(error))
+        return None, orientation
 
 
 def _oriented_size(width: int, height: int, orientation: int) -> tuple[int, int]:
@@ -875,8 +941,14 @@ def write_image(
         raise ValueError(f"pixels must be H x W x C, got shape {pixels.shape}")
     height, width, channels = pixels.shape
     with open_writer(
-        path, width=width, height=height, channels=channels, dtype=pixels.dtype,
-        meta=meta, format=format, quality=quality,
+        path,
+        width=width,
+        height=height,
+        channels=channels,
+        dtype=pixels.dtype,
+        meta=meta,
+        format=format,
+        quality=quality,
     ) as writer:
         writer.write_rows(pixels)
 
@@ -892,8 +964,18 @@ class ImageWriter:
     closes on success and aborts on an exception.
     """
 
-    def __init__(self, path, temp_path: str, file, encoder, fmt: str,
-                 width: int, height: int, channels: int, dtype: np.dtype):
+    def __init__(
+        self,
+        path,
+        temp_path: str,
+        file,
+        encoder,
+        fmt: str,
+        width: int,
+        height: int,
+        channels: int,
+        dtype: np.dtype,
+    ):
         self.path = os.fspath(path)
         self.format = fmt
         self.width = width
@@ -913,6 +995,12 @@ class ImageWriter:
         if kind is None:
             self.close()
         else:
+            self.abort()
+
+    def __del__(self) -> None:
+        # a writer dropped without close() or abort(): stop its thread, remove its temp file
+        if getattr(self, "_state", None) == "open":
+            log.warning("%s: writer dropped before close(); nothing was saved", self.path)
             self.abort()
 
     def write_rows(self, rows: np.ndarray) -> None:
@@ -962,11 +1050,17 @@ class ImageWriter:
                 path=self.path,
             )
         self._run(self._encoder.finish)
-        self._run(self._file.close)
+        self._run(self._sync_and_close)
         self._run(os.replace, self._temp_path, self.path)
         self._state = "closed"
-        log.debug("wrote %s (%d x %d x %d %s)", self.path, self.width, self.height,
-                  self.channels, self.dtype)
+        log.debug(
+            "wrote %s (%d x %d x %d %s)",
+            self.path,
+            self.width,
+            self.height,
+            self.channels,
+            self.dtype,
+        )
 
     def abort(self) -> None:
         """Stop writing and remove the temporary file; the target is left as it was."""
@@ -978,6 +1072,12 @@ class ImageWriter:
         finally:
             self._file.close()
             _remove_quietly(self._temp_path)
+
+    def _sync_and_close(self) -> None:
+        # on disk before the rename, so a crash leaves the old file or the new one, not an empty one
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
 
     def _require_open(self) -> None:
         if self._state != "open":
@@ -992,11 +1092,14 @@ class ImageWriter:
             if isinstance(error, OutputError) or not isinstance(error, Exception):
                 raise
             reason = _one_line(getattr(error, "strerror", None) or error) or type(error).__name__
-            raise OutputError(f"cannot write {self.format} file: {reason}", path=self.path) from error
+            raise OutputError(
+                f"cannot write {self.format} file: {reason}", path=self.path
+            ) from error
 
 
-def _check_writable(path, fmt: str, width: int, height: int, channels: int,
-                    dtype: np.dtype, quality: int) -> None:
+def _check_writable(
+    path, fmt: str, width: int, height: int, channels: int, dtype: np.dtype, quality: int
+) -> None:
     """Refuse what the format cannot hold, and a folder that cannot take the file."""
     if int(width) != width or int(height) != height or width < 1 or height < 1:
         raise OutputError(f"invalid image size {width} x {height}", path=path)
@@ -1035,6 +1138,7 @@ def _create_temp(path) -> tuple[str, io.BufferedRandom]:
     """Create the temporary file beside ``path``, with the permissions a new file gets."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     temp_path = os.path.join(folder, f".{name}.partial-{secrets.token_hex(4)}")
+
     def exclusive(name, flags):
         # O_EXCL: never reuse a file; mode 0o666 and the umask, like any new file (mkstemp
         # would make it owner-only)
@@ -1044,7 +1148,9 @@ def _create_temp(path) -> tuple[str, io.BufferedRandom]:
         # a named file object: tifffile wants its name
         file = open(temp_path, "w+b", opener=exclusive)  # noqa: SIM115 - the writer closes it
     except PermissionError:
-        raise OutputError("cannot write to the output folder: permission denied", path=path) from None
+        raise OutputError(
+            "cannot write to the output folder: permission denied", path=path
+        ) from None
     except OSError as error:
         raise OutputError(
             f"cannot write to the output folder: {_one_line(error.strerror or error)}", path=path
@@ -1067,8 +1173,9 @@ def _make_encoder(fmt, file, width, height, channels, dtype, meta: ImageMeta, qu
         return _PngEncoder(file, width, height, channels, dtype, icc, meta.exif, meta.dpi)
     if fmt == "TIFF":
         return _TiffEncoder(file, width, height, channels, dtype, icc, meta.exif, meta.dpi)
-    return _PillowEncoder(file, fmt, width, height, channels, dtype, icc, meta.exif, meta.dpi,
-                          quality)
+    return _PillowEncoder(
+        file, fmt, width, height, channels, dtype, icc, meta.exif, meta.dpi, quality
+    )
 
 
 def _icc_fits(icc: bytes | None, channels: int) -> bool:
@@ -1078,14 +1185,15 @@ def _icc_fits(icc: bytes | None, channels: int) -> bool:
     space = icc[16:20]
     fits = space == (b"GRAY" if channels <= 2 else b"RGB ")
     if not fits:
-        log.warning("dropping an ICC profile for colour space %r from a %d-channel output",
-                    space, channels)
+        log.warning(
+            "dropping an ICC profile for colour space %r from a %d-channel output", space, channels
+        )
     return fits
 
 
 def _exif_body(exif: bytes) -> bytes:
     """EXIF without the ``Exif\\0\\0`` prefix: the bare TIFF structure PNG's eXIf holds."""
-    return exif[len(_EXIF_PREFIX):] if exif.startswith(_EXIF_PREFIX) else exif
+    return exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
 
 
 def _exif_with_prefix(exif: bytes) -> bytes:
@@ -1120,8 +1228,13 @@ class _PngEncoder:
                 unit_is_meter=True,
             )
         writer = png.Writer(
-            width, height, greyscale=channels <= 2, alpha=channels in (2, 4),
-            bitdepth=bit_depth, compression=6, **resolution,
+            width,
+            height,
+            greyscale=channels <= 2,
+            alpha=channels in (2, 4),
+            bitdepth=bit_depth,
+            compression=6,
+            **resolution,
         )
         writer.write_preamble(file)
         if icc:
@@ -1141,7 +1254,7 @@ class _PngEncoder:
         raw = raw.view(np.uint8)
         step = max(1, self.WORK_BYTES // self._row_bytes)
         for start in range(0, raw.shape[0], step):
-            block = raw[start:start + step]
+            block = raw[start : start + step]
             filtered = _paeth_filter(block, self._previous, self._pixel_bytes)
             self._previous = block[-1].copy()
             self._emit(self._compressor.compress(filtered))
@@ -1159,8 +1272,8 @@ class _PngEncoder:
         # IDAT chunks of a fixed size: the file does not depend on how rows were batched
         self._pending += compressed
         while len(self._pending) >= self.IDAT_BYTES:
-            png.write_chunk(self._file, b"IDAT", self._pending[:self.IDAT_BYTES])
-            del self._pending[:self.IDAT_BYTES]
+            png.write_chunk(self._file, b"IDAT", self._pending[: self.IDAT_BYTES])
+            del self._pending[: self.IDAT_BYTES]
 
 
 def _paeth_filter(raw: np.ndarray, previous: np.ndarray, pixel_bytes: int) -> bytes:
@@ -1196,6 +1309,10 @@ def _paeth_filter(raw: np.ndarray, previous: np.ndarray, pixel_bytes: int) -> by
 
 class _WriterAborted(Exception):
     """Raised inside the TIFF writer thread to stop tifffile when the writer is aborted."""
+
+
+# older tifffile releases (the project allows 2023.7) have no ``buffersize``
+_TIFF_WRITE_HAS_BUFFERSIZE = "buffersize" in inspect.signature(tifffile.TiffWriter.write).parameters
 
 
 class _TiffEncoder:
@@ -1248,8 +1365,9 @@ class _TiffEncoder:
             software=False,
             extratags=_tiff_exif_tags(exif),
             maxworkers=min(4, os.cpu_count() or 1),
-            buffersize=8 << 20,  # bounds how many tiles tifffile pulls ahead to compress
         )
+        if _TIFF_WRITE_HAS_BUFFERSIZE:  # bounds how many tiles tifffile pulls ahead to compress
+            options["buffersize"] = 8 << 20
         if dpi:
             options.update(resolution=(float(dpi[0]), float(dpi[1])), resolutionunit="INCH")
         return options
@@ -1260,7 +1378,7 @@ class _TiffEncoder:
     def write(self, rows: np.ndarray) -> None:
         while rows.shape[0]:
             take = min(rows.shape[0], self._band.shape[0] - self._band_rows)
-            self._band[self._band_rows:self._band_rows + take] = rows[:take]
+            self._band[self._band_rows : self._band_rows + take] = rows[:take]
             self._band_rows += take
             rows = rows[take:]
             if self._band_rows == self._band.shape[0]:
@@ -1270,7 +1388,7 @@ class _TiffEncoder:
 
     def finish(self) -> None:
         if self._band_rows:
-            self._send(self._band[:self._band_rows])  # the last, shorter band
+            self._send(self._band[: self._band_rows])  # the last, shorter band
         self._thread.join()
         self._raise_writer_error()
 
@@ -1307,7 +1425,7 @@ class _TiffEncoder:
         for _ in range(0, self._height, TIFF_TILE):
             band = self._receive()
             for x in range(0, self._width, TIFF_TILE):
-                tile = band[:, x:x + TIFF_TILE]  # tifffile zero-pads tiles cut by the edges
+                tile = band[:, x : x + TIFF_TILE]  # tifffile zero-pads tiles cut by the edges
                 yield tile if self._channels > 1 else tile[:, :, 0]
 
     def _receive(self) -> np.ndarray:
@@ -1370,7 +1488,7 @@ class _PillowEncoder:
         self._options = options
 
     def write(self, rows: np.ndarray) -> None:
-        self._pixels[self._rows:self._rows + rows.shape[0]] = rows
+        self._pixels[self._rows : self._rows + rows.shape[0]] = rows
         self._rows += rows.shape[0]
 
     def finish(self) -> None:

@@ -101,7 +101,7 @@ class SchedulerOptions:
 
     tile: int = 256
     batch_size: int = 4
-    band_bytes: int = 48 * 2**20
+    band_bytes: int = 32 * 2**20
     queue_bands: int = 1
 
 

@@ -26,14 +26,16 @@ from burnish.models.runner import Runner
 log = logging.getLogger(__name__)
 
 DEFAULT_TILE = 256
-DEFAULT_BATCH = 4
+# Tiles per model call. On the CPU a batch is no faster than single tiles (measured: 18.4 s
+# against 18.3 s for a 4 MP photo) and holds 4x the activations (+400 MB); GPUs need batches.
+DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 
 
-def _scheduler_options(tile: int | None, batch_size: int | None) -> SchedulerOptions:
+def _scheduler_options(tile: int | None, batch_size: int | None, runner: Runner) -> SchedulerOptions:
     tile = DEFAULT_TILE if tile is None else tile
     if tile < 0 or 0 < tile < 16:
         raise OptionError(f"tile size {tile} is too small: use 0 (no tiling) or 16 and above")
-    batch_size = DEFAULT_BATCH if batch_size is None else batch_size
+    batch_size = DEFAULT_BATCH.get(runner.device, 1) if batch_size is None else batch_size
     if batch_size < 1:
         raise OptionError("batch size must be at least 1")
     return SchedulerOptions(tile=tile, batch_size=batch_size)
@@ -76,7 +78,7 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
         same for every tile size (within one 8-bit level).
     device : {"auto", "cpu", "cuda"}
     batch_size : int or None
-        Tiles per model call.
+        Tiles per model call (default: 1 on the CPU, 4 on a GPU).
     progress : callable(done, total) or None
         Called after each tile.
 
@@ -98,8 +100,8 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
     pixels = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise OptionError(f"image of shape {image.shape} is empty")
-    options = _scheduler_options(tile, batch_size)
     with _ModelInHand(model, scale, device) as runner:
+        options = _scheduler_options(tile, batch_size, runner)
         op = UpscaleOp(runner, scale, pixels.shape[2])
         height, width, channels = pixels.shape
         sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
@@ -151,7 +153,7 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.exists() and input_path.exists() and output_path.samefile(input_path):
         raise OutputError("output would overwrite the input", path=output_path)
-    options = _scheduler_options(tile, batch_size)
+    options = _scheduler_options(tile, batch_size, runner)
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     op = UpscaleOp(runner, scale, pixels.shape[2])
     height, width, channels = pixels.shape
