@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from burnish.engine.grid import TileGrid, padded_length, split_axis
 
@@ -45,3 +47,19 @@ def test_bands_are_in_reading_order():
     order = [(t.row, t.col) for band in grid.bands() for t in band]
     assert order == sorted(order)
     assert grid.tile_count == len(order) == 4 * 3
+
+
+@given(length=st.integers(1, 3000), tile=st.integers(0, 600), halo=st.integers(0, 40),
+       multiple=st.sampled_from([1, 2, 4, 8, 16]), min_size=st.integers(1, 64))
+@settings(max_examples=300, deadline=None)
+def test_grid_invariants_hold_for_any_geometry(length, tile, halo, multiple, min_size):
+    spans = split_axis(length, tile, halo=halo, multiple=multiple, min_size=min_size)
+    padded = padded_length(length, multiple, min_size)
+    covered = [i for s in spans for i in range(s.core_start, s.core_stop)]
+    assert covered == list(range(length))
+    assert len({s.window_stop - s.window_start for s in spans}) == 1
+    for span in spans:
+        assert 0 <= span.window_start <= max(span.core_start - halo, 0)
+        assert span.window_stop >= min(span.core_stop + halo, padded)
+        assert span.window_stop <= padded and span.window_start % multiple == 0
+        assert span.window_stop - span.window_start >= min(padded, min_size)

@@ -14,14 +14,16 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
-from burnish.engine import imageio
 from burnish.engine.imageio import (
     ImageHeader,
     ImageMeta,
     open_writer,
     output_format,
+    pillow_read,
     probe_image,
     read_image,
+    tiff_read,
+    tiff_write,
     write_image,
 )
 from burnish.errors import InputError, OptionError, OutputError
@@ -310,7 +312,7 @@ def test_tiff_pillow_would_truncate_is_refused(tmp_path, rng, monkeypatch):
     def needs_imagecodecs(page):
         raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
 
-    monkeypatch.setattr(imageio, "_tifffile_pixels", needs_imagecodecs)
+    monkeypatch.setattr(tiff_read, "_tifffile_pixels", needs_imagecodecs)
     write_image(tmp_path / "rgb16.tif", random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint16))
 
     with pytest.raises(InputError, match="imagecodecs") as error:
@@ -562,7 +564,7 @@ def test_writer_thread_failure_becomes_output_error(tmp_path, rng, monkeypatch):
         next(tiles)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imageio.tifffile, "imwrite", failing_imwrite)
+    monkeypatch.setattr(tiff_write.tifffile, "imwrite", failing_imwrite)
     target = tmp_path / "full.tif"
     with pytest.raises(OutputError, match="No space left on device") as error:
         with open_writer(target, width=WIDTH, height=4000, channels=1, dtype=np.uint8) as writer:
@@ -582,7 +584,7 @@ def test_output_gets_ordinary_permissions(tmp_path, rng):
 
 
 def test_bigtiff_above_threshold(tmp_path, rng, monkeypatch):
-    monkeypatch.setattr(imageio, "BIGTIFF_THRESHOLD_BYTES", 1000)
+    monkeypatch.setattr(tiff_write, "BIGTIFF_THRESHOLD_BYTES", 1000)
     pixels = random_pixels(rng, (HEIGHT, WIDTH, 4), np.uint16)
     write_image(tmp_path / "big.tif", pixels)
 
@@ -814,8 +816,8 @@ def test_probe_reads_only_the_header(tmp_path, case):
 def test_max_pixels_is_checked_before_decoding(tmp_path, rng, fmt, monkeypatch):
     target = tmp_path / f"image{SUFFIX[fmt]}"
     write_image(target, random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint8))
-    monkeypatch.setattr(imageio, "_pillow_pixels", None)  # decoding would fail loudly
-    monkeypatch.setattr(imageio, "_tifffile_pixels", None)
+    monkeypatch.setattr(pillow_read, "_pillow_pixels", None)  # decoding would fail loudly
+    monkeypatch.setattr(tiff_read, "_tifffile_pixels", None)
 
     with pytest.raises(InputError, match="37 x 23 = 851 pixels") as error:
         read_image(target, max_pixels=850)

@@ -32,8 +32,16 @@ def to_float(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) * np.float32(1.0 / dtype_max(pixels.dtype))
 
 
+def to_planar_float(pixels: np.ndarray) -> np.ndarray:
+    """``H x W x C`` pixels as a ``C x H x W`` float32 array in [0, 1] (what models take)."""
+    return np.ascontiguousarray(to_float(pixels).transpose(2, 0, 1))
+
+
 def from_float(values: np.ndarray, dtype) -> np.ndarray:
-    """Round-to-nearest conversion of [0, 1] floats to ``dtype`` (float32 is only clipped)."""
+    """Round-to-nearest conversion of [0, 1] floats to ``dtype`` (float32 is only clipped).
+
+    The reference for :func:`burnish.kernels.stitch.stitch_tile`, which the engine uses.
+    """
     dtype = np.dtype(dtype)
     clipped = np.clip(values, 0.0, 1.0)
     if dtype == np.float32:

@@ -3,8 +3,9 @@
 Three stages run at once, joined by bounded queues, so memory holds a few bands of tiles and
 never the whole output:
 
-    reader thread   reads each tile's window from the source, converts it to float32
-    calling thread  batches windows, runs the op, crops each tile's core into its band
+    reader thread   reads each tile's window from the source, converts it to planar float32
+    calling thread  batches windows, runs the op, stitches each tile's core into its band
+                    (one kernel pass: crop, clip, round, cast, interleave)
     writer thread   hands finished bands to the sink, top to bottom, no gaps
 
 Model backends release the GIL while they compute and encoders while they compress, so the
@@ -25,8 +26,9 @@ from typing import Protocol
 import numpy as np
 
 from burnish.engine.grid import Span, Tile, TileGrid
-from burnish.engine.pixels import from_float, to_float
+from burnish.engine.pixels import to_planar_float
 from burnish.errors import BackendOutOfMemory, BurnishError
+from burnish.kernels.stitch import stitch_tile
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,10 @@ class RowSink(Protocol):
 
 
 class TileOp(Protocol):
-    """What the scheduler runs: float32 ``N x h x w x C`` windows to ``N x sh x sw x C``."""
+    """What the scheduler runs: planar float32 ``N x C x h x w`` windows to ``N x C x sh x sw``.
+
+    Outputs need not be clipped: stitching clips to [0, 1].
+    """
 
     scale: int
     halo: int
@@ -188,7 +193,7 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
             for tile in band:
                 window = source.read(tile.rows.window_start, tile.rows.window_stop,
                                      tile.cols.window_start, tile.cols.window_stop)
-                pipeline.put(windows, (tile, to_float(window)))
+                pipeline.put(windows, (tile, to_planar_float(window)))
         pipeline.put(windows, _END)
 
     def write_bands():
@@ -213,8 +218,8 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
                 continue
             tiles = [tile for tile, _ in batch]
             cores = _run_batch(op, source, grid, tiles, np.stack([w for _, w in batch]))
-            for tile, core in zip(tiles, cores):
-                band = stitcher.add(tile, core)
+            for tile, (output, top, left) in zip(tiles, cores):
+                band = stitcher.add(tile, output, top, left)
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -233,21 +238,24 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
 
 
 class _BandStitcher:
-    """Collects tile cores into bands of output rows, converted to the output dtype."""
+    """Collects tile cores into bands of output rows, in the output dtype."""
 
     def __init__(self, grid: TileGrid, scale: int, channels: int, dtype: np.dtype):
         self.grid, self.scale, self.channels, self.dtype = grid, scale, channels, dtype
         self.pending: dict[int, tuple[np.ndarray, int]] = {}
 
-    def add(self, tile: Tile, core: np.ndarray) -> np.ndarray | None:
-        """Place one tile's output core; returns the band when its last tile arrived."""
+    def add(self, tile: Tile, output: np.ndarray, top: int, left: int) -> np.ndarray | None:
+        """Stitch the core at ``(top, left)`` of a tile's planar output; returns the band
+        when its last tile arrived."""
         s = self.scale
         if tile.row not in self.pending:
             height = (tile.rows.core_stop - tile.rows.core_start) * s
             band = np.empty((height, self.grid.width * s, self.channels), dtype=self.dtype)
             self.pending[tile.row] = (band, 0)
         band, filled = self.pending[tile.row]
-        band[:, tile.cols.core_start * s: tile.cols.core_stop * s] = from_float(core, self.dtype)
+        stitch_tile(output, band, src_top=top, src_left=left, height=band.shape[0],
+                    width=(tile.cols.core_stop - tile.cols.core_start) * s,
+                    dst_left=tile.cols.core_start * s)
         filled += 1
         if filled == len(self.grid.col_spans):
             del self.pending[tile.row]
@@ -256,25 +264,26 @@ class _BandStitcher:
         return None
 
 
-def _crop_core(output: np.ndarray, rows: Span, cols: Span, scale: int) -> np.ndarray:
-    top, left = (rows.core_start - rows.window_start) * scale, (cols.core_start - cols.window_start) * scale
-    return output[top: top + (rows.core_stop - rows.core_start) * scale,
-                  left: left + (cols.core_stop - cols.core_start) * scale]
+Core = tuple[np.ndarray, int, int]  # a planar output and where the tile's core starts in it
+
+
+def _core_offset(rows: Span, cols: Span, scale: int) -> tuple[int, int]:
+    return (rows.core_start - rows.window_start) * scale, (cols.core_start - cols.window_start) * scale
 
 
 def _run_batch(op: TileOp, source: RegionSource, grid: TileGrid, tiles: list[Tile],
-               windows: np.ndarray) -> list[np.ndarray]:
+               windows: np.ndarray) -> list[Core]:
     """Cores of a batch of tiles; on out-of-memory, halve the batch, then split tiles."""
     try:
         outputs = op(windows)
-        return [_crop_core(out, t.rows, t.cols, op.scale) for t, out in zip(tiles, outputs)]
+        return [(out, *_core_offset(t.rows, t.cols, op.scale)) for t, out in zip(tiles, outputs)]
     except BackendOutOfMemory:
         if len(tiles) > 1:
             half = len(tiles) // 2
             log.info("out of memory with %d tiles per call: trying %d", len(tiles), half)
             return (_run_batch(op, source, grid, tiles[:half], windows[:half])
                     + _run_batch(op, source, grid, tiles[half:], windows[half:]))
-        return [_run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols)]
+        return [(_run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols), 0, 0)]
 
 
 def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
@@ -293,24 +302,26 @@ def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
 
 def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span,
                     cols: Span) -> np.ndarray:
-    """Recompute one tile as four smaller tiles (each with its full halo), then join them."""
+    """Recompute one tile as four smaller tiles (each with its full halo): its planar core."""
     if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < SMALLEST_TILE:
         raise BurnishError("out of memory even with the smallest tiles; free memory or use "
                            "--device cpu")
     log.info("out of memory on a %dx%d tile: splitting it", cols.core_stop - cols.core_start,
              rows.core_stop - rows.core_start)
     s = op.scale
-    core = np.empty(((rows.core_stop - rows.core_start) * s, (cols.core_stop - cols.core_start) * s,
-                     source.channels), dtype=np.float32)
+    core = np.empty((source.channels, (rows.core_stop - rows.core_start) * s,
+                     (cols.core_stop - cols.core_start) * s), dtype=np.float32)
     for sub_rows in _split_span(rows, op, grid.padded_height):
         for sub_cols in _split_span(cols, op, grid.padded_width):
-            window = to_float(source.read(sub_rows.window_start, sub_rows.window_stop,
-                                          sub_cols.window_start, sub_cols.window_stop))
             try:
+                window = to_planar_float(source.read(sub_rows.window_start, sub_rows.window_stop,
+                                                      sub_cols.window_start, sub_cols.window_stop))
                 output = op(window[None])[0]
-                part = _crop_core(output, sub_rows, sub_cols, s)
+                top, left = _core_offset(sub_rows, sub_cols, s)
             except BackendOutOfMemory:
-                part = _run_split_tile(op, source, grid, sub_rows, sub_cols)
-            top, left = (sub_rows.core_start - rows.core_start) * s, (sub_cols.core_start - cols.core_start) * s
-            core[top: top + part.shape[0], left: left + part.shape[1]] = part
+                output, top, left = _run_split_tile(op, source, grid, sub_rows, sub_cols), 0, 0
+            height = (sub_rows.core_stop - sub_rows.core_start) * s
+            width = (sub_cols.core_stop - sub_cols.core_start) * s
+            y, x = (sub_rows.core_start - rows.core_start) * s, (sub_cols.core_start - cols.core_start) * s
+            core[:, y: y + height, x: x + width] = output[:, top: top + height, left: left + width]
     return core

@@ -31,7 +31,7 @@ ALPHA_EPSILON = 1.0 / 65535.0
 
 @dataclass
 class UpscaleOp:
-    """Upscale ``channels``-channel float32 tiles (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)."""
+    """Upscale planar float32 tiles of ``channels`` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)."""
 
     runner: Runner
     scale: int
@@ -66,56 +66,54 @@ class UpscaleOp:
         return self.channels in (2, 4)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
-        """Upscale an ``N x H x W x channels`` float32 batch to ``N x sH x sW x channels``."""
-        colour = windows[..., : self.channels - 1] if self.has_alpha else windows
+        """Upscale an ``N x channels x H x W`` float32 batch to ``N x channels x sH x sW``.
+
+        The result is not clipped: the stitching kernel clips while it quantises.
+        """
+        colour = windows[:, : self.channels - 1] if self.has_alpha else windows
         planes = [colour]
         if self.has_alpha:
-            alpha = windows[..., -1:]
+            alpha = windows[:, -1:]
             planes = [colour * alpha, alpha]
         upscaled = [self._reduce(p) for p in self._run_model(planes)]
-        if self.has_alpha:
-            # Divide the unclipped values: ringing lifts colour and alpha by the same factor,
-            # which cancels here but would not after clipping alpha alone.
-            colour_up, alpha_up = upscaled
-            safe_alpha = np.maximum(alpha_up, ALPHA_EPSILON)
-            colour_up = np.where(alpha_up > ALPHA_EPSILON, colour_up / safe_alpha, 0.0)
-            upscaled = [colour_up.astype(np.float32), alpha_up]
-        out = np.concatenate(upscaled, axis=-1) if len(upscaled) > 1 else upscaled[0]
-        return np.clip(out, 0.0, 1.0)
+        if not self.has_alpha:
+            return upscaled[0]
+        # Divide the unclipped values: ringing lifts colour and alpha by the same factor,
+        # which cancels here but would not after clipping alpha alone.
+        colour_up, alpha_up = upscaled
+        safe_alpha = np.maximum(alpha_up, ALPHA_EPSILON)
+        colour_up = np.where(alpha_up > ALPHA_EPSILON, colour_up / safe_alpha, np.float32(0))
+        return np.concatenate([colour_up.astype(np.float32), alpha_up], axis=1)
 
     def _run_model(self, planes: list[np.ndarray]) -> list[np.ndarray]:
         """One model call for all planes (colour and alpha tiles are batched together)."""
         model_channels = self.runner.descriptor.channels
-        items, owners = [], []
-        for index, plane in enumerate(planes):
-            nchw = np.ascontiguousarray(plane.transpose(0, 3, 1, 2))
-            if model_channels == 3 and nchw.shape[1] == 1:
-                nchw = np.repeat(nchw, 3, axis=1)
-                items.append(nchw)
-                owners.append((index, "mean"))
+        items = []
+        for plane in planes:
+            n, c, h, w = plane.shape
+            if model_channels == 3 and c == 1:
+                items.append(np.repeat(plane, 3, axis=1))
             elif model_channels == 3:
-                items.append(nchw)
-                owners.append((index, "rgb"))
+                items.append(plane)
             else:  # single-channel model: every channel is its own batch item
-                n, c, h, w = nchw.shape
-                items.append(nchw.reshape(n * c, 1, h, w))
-                owners.append((index, "split"))
-        result = self.runner.infer(np.concatenate(items, axis=0))
+                items.append(plane.reshape(n * c, 1, h, w))
+        result = self.runner.infer(np.ascontiguousarray(np.concatenate(items, axis=0))
+                                   if len(items) > 1 else items[0])
         outputs, offset = [], 0
-        for item, (index, how) in zip(items, owners):
+        for plane, item in zip(planes, items):
             part = result[offset: offset + item.shape[0]]
             offset += item.shape[0]
-            if how == "mean":
+            n, c = plane.shape[:2]
+            if model_channels == 3 and c == 1:
                 part = part.mean(axis=1, keepdims=True)
-            elif how == "split":
-                c = planes[index].shape[-1]
-                part = part.reshape(-1, c, *part.shape[2:])
-            outputs.append(np.ascontiguousarray(part.transpose(0, 2, 3, 1)))
+            elif model_channels == 1:
+                part = part.reshape(n, c, *part.shape[2:])
+            outputs.append(part)
         return outputs
 
     def _reduce(self, out: np.ndarray) -> np.ndarray:
         factor = self.runner.descriptor.scale // self.scale
         if factor == 1:
             return out
-        n, h, w, c = out.shape
-        return out.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+        n, c, h, w = out.shape
+        return out.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))

@@ -129,6 +129,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", type=Path,
+                        help="start from this state dict (a second, shorter cosine cycle)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(args.seed)
@@ -145,6 +147,11 @@ def main() -> None:
     crops = validation_crops(args.photos)
 
     model = SRVGGNetCompact(num_feat=args.num_feat, num_conv=args.num_conv, upscale=SCALE)
+    earlier: dict = {}  # the training record of the run being resumed
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume, weights_only=True))
+        entries = json.loads((args.out / "manifest.json").read_text())["models"]
+        earlier = next((m["training"] for m in entries if m["name"] == f"compact-x{SCALE}"), {})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     budget = args.minutes * 60.0
     start = time.monotonic()
@@ -195,7 +202,9 @@ def main() -> None:
             "holdout": list(HOLDOUT),
             "degradation": "antialiased bicubic x4 (Pillow BICUBIC resize); photos over 4 MP "
                            "first reduced by 2 with Lanczos",
-            "steps": step, "batch": args.batch, "patch": args.patch, "minutes": args.minutes,
+            "steps": earlier.get("steps", 0) + step, "batch": args.batch, "patch": args.patch,
+            "minutes": earlier.get("minutes", 0) + args.minutes,
+            "cycles": earlier.get("cycles", 0) + 1,
             "seed": args.seed, "torch": torch.__version__,
         },
         "quality": {"holdout_crops_psnr_rgb": round(model_db, 3),

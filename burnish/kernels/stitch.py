@@ -1,0 +1,59 @@
+"""Tile stitching: a model's planar float output, cropped and quantised into a band of rows.
+
+One pass does what would otherwise be five over a 12-megabyte tile (crop, planar-to-
+interleaved transpose, clip, scale and round, cast): it is the whole cost of stitching by
+cropping the halo, and NumPy's version of it made the engine 40% slower than the bare model
+calls.
+
+The body is written once (:func:`_quantise`); the CPU driver runs it over rows in parallel.
+The reference is :func:`burnish.engine.pixels.from_float` applied to the transposed crop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _quantise(value, top, rounded):
+    """Clip to [0, 1] (NaN to 0); for integer outputs scale to ``top`` and round half to even
+    like np.rint. All in float32 (``value`` and ``top`` are float32), as the reference
+    computes it, so that ties round the same way."""
+    if not value > 0:  # also catches NaN
+        return np.float32(0)
+    value = min(value, np.float32(1))
+    return np.rint(value * top) if rounded else value
+
+
+@njit(parallel=True, cache=True)
+def _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, rounded):
+    channels = planar.shape[0]
+    for y in prange(height):
+        for x in range(width):
+            for c in range(channels):
+                band[y, dst_left + x, c] = _quantise(planar[c, src_top + y, src_left + x], top,
+                                                     rounded)
+
+
+def stitch_tile(planar: np.ndarray, band: np.ndarray, *, src_top: int, src_left: int,
+                height: int, width: int, dst_left: int) -> None:
+    """Write ``planar[:, src_top:+height, src_left:+width]`` into ``band[:, dst_left:+width]``.
+
+    Parameters
+    ----------
+    planar : ndarray, float32, shape (C, H, W)
+        A tile's output in [0, 1] (values outside are clipped, NaN becomes 0).
+    band : ndarray, shape (height, W_band, C), uint8, uint16 or float32
+        The band of output rows; integers get round-to-nearest (half to even) conversion.
+    """
+    if planar.dtype != np.float32 or planar.ndim != 3 or band.ndim != 3:
+        raise ValueError("stitch_tile takes a float32 C x H x W tile and an H x W x C band")
+    if planar.shape[0] != band.shape[2]:
+        raise ValueError(f"tile has {planar.shape[0]} channels, band {band.shape[2]}")
+    if (src_top + height > planar.shape[1] or src_left + width > planar.shape[2]
+            or height > band.shape[0] or dst_left + width > band.shape[1]):
+        raise ValueError("stitch region out of bounds")
+    integer = band.dtype.kind == "u"
+    top = np.float32(np.iinfo(band.dtype).max if integer else 1)
+    _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, integer)
