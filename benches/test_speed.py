@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import burnish
-from burnish.engine.pixels import to_float
+from burnish.engine.pixels import to_planar_float
 from burnish.engine.scheduler import ArraySource, SchedulerOptions, plan_grid
 from burnish.engine.upscale_op import UpscaleOp
 from burnish.models.registry import SHIPPED_DIR, open_model
@@ -38,9 +38,9 @@ def runner():
 def bare_onnxruntime(runner, image):
     """The same tiles, already cut and converted, through bare ``session.run`` calls."""
     op = UpscaleOp(runner, 4, 3)
-    grid = plan_grid(ArraySource(image), op, SchedulerOptions(tile=TILE), 3, np.uint8)
-    windows = [to_float(image[t.rows.window_start: t.rows.window_stop,
-                              t.cols.window_start: t.cols.window_stop]).transpose(2, 0, 1)
+    grid = plan_grid(ArraySource(image), op, SchedulerOptions(tile=TILE))
+    windows = [to_planar_float(image[t.rows.window_start: t.rows.window_stop,
+                                     t.cols.window_start: t.cols.window_stop])
                for band in grid.bands() for t in band]
     batches = [np.ascontiguousarray(np.stack(windows[i: i + BATCH]))
                for i in range(0, len(windows), BATCH)]

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from burnish.cli.app import main
+
 from conftest import random_image
 
 
@@ -68,8 +69,9 @@ def test_tile_option_changes_nothing_in_the_output(monkeypatch, capsys, photo_pn
 
 
 def test_sixteen_bit_rgba_with_icc_and_exif_survives(monkeypatch, capsys, tmp_path, rng):
-    from burnish.engine.imageio import ImageMeta, read_image, write_image
     from PIL import ImageCms
+
+    from burnish.engine.imageio import ImageMeta, read_image, write_image
 
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()

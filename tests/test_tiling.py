@@ -125,7 +125,7 @@ def test_band_budget_shortens_tiles_for_wide_images(rng):
 
     op = UpscaleOp(BlurUpscaleRunner(scale=4), 4, 3)
     source = ArraySource(np.zeros((600, 5000, 3), np.uint8))
-    grid = plan_grid(source, op, SchedulerOptions(tile=256, band_bytes=16 * 2**20), 3, np.uint8)
+    grid = plan_grid(source, op, SchedulerOptions(tile=256, band_bytes=16 * 2**20))
     band_rows = max(s.core_stop - s.core_start for s in grid.row_spans) * 4
     assert band_rows * 5000 * 4 * 3 <= 16 * 2**20
 

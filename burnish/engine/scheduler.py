@@ -110,12 +110,11 @@ class SchedulerOptions:
     queue_bands: int = 1
 
 
-def plan_grid(source: RegionSource, op: TileOp, options: SchedulerOptions,
-              out_channels: int, out_dtype) -> TileGrid:
+def plan_grid(source: RegionSource, op: TileOp, options: SchedulerOptions) -> TileGrid:
     """The grid for ``source``: square tiles, shorter ones if a band would pass the budget."""
     tile_height = tile_width = options.tile
     if options.tile > 0:
-        row_bytes = source.width * op.scale * op.scale * out_channels * np.dtype(out_dtype).itemsize
+        row_bytes = source.width * op.scale * op.scale * source.channels * np.dtype(source.dtype).itemsize
         tile_height = min(options.tile, max(SMALLEST_TILE * 2, options.band_bytes // row_bytes))
     return TileGrid.build(source.height, source.width, tile_height=tile_height,
                           tile_width=tile_width, halo=op.halo, multiple=op.size_multiple,
@@ -152,10 +151,10 @@ class _Pipeline:
             except queue.Empty:
                 continue
 
-    def thread(self, target, *args) -> threading.Thread:
+    def thread(self, target) -> threading.Thread:
         def run():
             try:
-                target(*args)
+                target()
             except _Stop:
                 pass
             except BaseException as error:  # handed to the calling thread, re-raised there
@@ -171,16 +170,14 @@ _END = object()
 
 
 def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
-              options: SchedulerOptions = SchedulerOptions(), out_dtype=None,
-              out_channels: int | None = None, progress: ProgressCallback | None = None) -> None:
+              options: SchedulerOptions = SchedulerOptions(),
+              progress: ProgressCallback | None = None) -> None:
     """Run ``op`` over ``source`` tile by tile and stream the output rows into ``sink``.
 
     The output has ``source.height * op.scale`` rows, ``source.width * op.scale`` columns,
-    ``out_channels`` channels (default: the source's) and ``out_dtype`` (default: the source's).
+    and the source's channels and dtype.
     """
-    out_dtype = np.dtype(out_dtype or source.dtype)
-    out_channels = out_channels or source.channels
-    grid = plan_grid(source, op, options, out_channels, out_dtype)
+    grid = plan_grid(source, op, options)
     total = grid.tile_count
     log.debug("grid: %d x %d tiles for %dx%d", len(grid.row_spans), len(grid.col_spans),
               source.width, source.height)
@@ -200,7 +197,7 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
         while (band := pipeline.get(bands)) is not _END:
             sink.write_rows(band)
 
-    stitcher = _BandStitcher(grid, op.scale, out_channels, out_dtype)
+    stitcher = _BandStitcher(grid, op.scale, source.channels, np.dtype(source.dtype))
     reader = pipeline.thread(read_windows)
     writer = pipeline.thread(write_bands)
     done = 0
