@@ -255,3 +255,11 @@ def test_help_and_version_do_not_import_heavy_modules():
              "print('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+
+
+def test_same_input_and_options_give_the_same_bytes(monkeypatch, capsys, tmp_path, photo_png):
+    for name in ("a.png", "b.png"):
+        code, _, err = run_cli(monkeypatch, capsys, "upscale", photo_png, "-o", tmp_path / name,
+                               "--tile", "16", "--quiet")
+        assert code == 0, err
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -1,13 +1,18 @@
 """The upscale op: adapts any image layout to a model and back, one batch of tiles at a time.
 
-Everything here is per pixel or per model call, so it works on tiles exactly as on a whole
-image.
+Everything here is per pixel, per model call, or reads no farther than the op's declared
+halo, so it works on tiles exactly as on a whole image.
 
-Alpha. Colour is premultiplied by alpha before upscaling and divided by the upscaled alpha
-afterwards; alpha itself goes through the same model (as a grey image). Premultiplying is
-what makes semi-transparent edges correct: the colour stored under fully transparent pixels
-(often black or garbage) then has no weight, so it cannot bleed a dark or coloured fringe
-into the visible edge, and colour and alpha edges move together.
+Alpha. Before upscaling, the colour under transparent and partly transparent pixels is
+replaced by the colour of the visible pixels around it ("bleeding": a box-filtered average of
+premultiplied colour over the model's receptive radius, blended in by ``1 - alpha``). The
+colour plane then has no edge where the alpha edge is, so whatever was stored under
+transparent pixels (black, magenta, garbage) cannot tint the semi-transparent edge, and no
+division by a small upscaled alpha amplifies a network's errors. Alpha itself goes through
+the same model as a grey image. Premultiplying instead is exact only for linear resamplers:
+with the default network it left a fringe as strong as straight alpha's (16 against 14
+levels on the test edge), bleeding leaves almost none. Bleeding reads ``radius`` more pixels
+around each tile, so the op's halo grows by that much for images with alpha.
 
 Grey. Grey images are replicated into the model's three channels and averaged back.
 
@@ -25,7 +30,7 @@ import numpy as np
 from burnish.errors import ModelError, OptionError
 from burnish.models.runner import Runner
 
-# Below this upscaled alpha the colour is undefined (fully transparent): it is set to 0.
+# Below this total alpha in a neighbourhood there is no visible colour to bleed from.
 ALPHA_EPSILON = 1.0 / 65535.0
 
 
@@ -50,8 +55,13 @@ class UpscaleOp:
             raise OptionError(f"images with {self.channels} channels are not supported")
 
     @property
+    def bleed_radius(self) -> int:
+        """How far colour is bled into transparent pixels: as far as the model looks."""
+        return self.runner.descriptor.halo if self.has_alpha else 0
+
+    @property
     def halo(self) -> int:
-        return self.runner.descriptor.halo
+        return self.runner.descriptor.halo + self.bleed_radius
 
     @property
     def size_multiple(self) -> int:
@@ -70,20 +80,11 @@ class UpscaleOp:
 
         The result is not clipped: the stitching kernel clips while it quantises.
         """
-        colour = windows[:, : self.channels - 1] if self.has_alpha else windows
-        planes = [colour]
-        if self.has_alpha:
-            alpha = windows[:, -1:]
-            planes = [colour * alpha, alpha]
-        upscaled = [self._reduce(p) for p in self._run_model(planes)]
         if not self.has_alpha:
-            return upscaled[0]
-        # Divide the unclipped values: ringing lifts colour and alpha by the same factor,
-        # which cancels here but would not after clipping alpha alone.
-        colour_up, alpha_up = upscaled
-        safe_alpha = np.maximum(alpha_up, ALPHA_EPSILON)
-        colour_up = np.where(alpha_up > ALPHA_EPSILON, colour_up / safe_alpha, np.float32(0))
-        return np.concatenate([colour_up.astype(np.float32), alpha_up], axis=1)
+            return self._reduce(self._run_model([windows])[0])
+        colour, alpha = windows[:, :-1], windows[:, -1:]
+        planes = [bleed_colour(colour, alpha, self.bleed_radius), alpha]
+        return np.concatenate([self._reduce(p) for p in self._run_model(planes)], axis=1)
 
     def _run_model(self, planes: list[np.ndarray]) -> list[np.ndarray]:
         """One model call for all planes (colour and alpha tiles are batched together)."""
@@ -117,3 +118,29 @@ class UpscaleOp:
             return out
         n, c, h, w = out.shape
         return out.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
+
+
+def _box_sum(planes: np.ndarray, radius: int) -> np.ndarray:
+    """Sum over the ``(2r+1)^2`` box around each pixel of ``N x C x H x W``, zero outside."""
+    out = planes.astype(np.float64)
+    for axis in (2, 3):
+        pad = [(0, 0)] * 4
+        pad[axis] = (radius + 1, radius)
+        prefix = np.cumsum(np.pad(out, pad), axis=axis)
+        size = out.shape[axis]
+        out = (np.take(prefix, np.arange(2 * radius + 1, 2 * radius + 1 + size), axis=axis)
+               - np.take(prefix, np.arange(size), axis=axis))
+    return out
+
+
+def bleed_colour(colour: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+    """Colour with what lies under (partly) transparent pixels replaced by visible neighbours.
+
+    ``colour * alpha + neighbourhood_average * (1 - alpha)``, where the neighbourhood average
+    weighs each pixel in the ``(2r+1)^2`` box by its alpha. Pixels with no visible neighbour
+    within ``radius`` keep ``colour * alpha``.
+    """
+    weight = _box_sum(alpha, radius)
+    average = _box_sum(colour * alpha, radius) / np.maximum(weight, ALPHA_EPSILON)
+    average = np.where(weight > ALPHA_EPSILON, average, 0.0)
+    return (colour * alpha + average * (1.0 - alpha)).astype(np.float32)
