@@ -1,6 +1,5 @@
-"""Hand-written kernels (Numba CPU and numba-cuda drivers over one per-pixel body).
+"""Hand-written kernels: pure array functions, a Numba CPU driver over one per-pixel body.
 
-Empty for now: the upscaling engine stitches tiles by exact cropping, which needs no kernel.
-Morphology, feathering, blending, colour and grain matching and LUTs arrive with the kernels
-issue.
+Now: tile stitching (:mod:`burnish.kernels.stitch`). Morphology, feathering, blending,
+colour and grain matching and LUTs, with their numba-cuda drivers, come with the kernels issue.
 """
