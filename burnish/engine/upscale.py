@@ -19,7 +19,7 @@ from burnish.engine.scheduler import (
     SchedulerOptions,
     run_tiled,
 )
-from burnish.engine.upscale_op import UpscaleOp
+from burnish.engine.upscale_op import UpscaleOp, check_scale
 from burnish.errors import BurnishError, OptionError, OutputError
 from burnish.models.runner import Runner
 
@@ -184,7 +184,7 @@ def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike
         raise OutputError("several inputs need an existing output folder", path=output)
     results = []
     with _ModelInHand(model, scale, device) as runner:
-        UpscaleOp(runner, scale, 3)  # validates the scale against the model before any file
+        check_scale(runner, scale)  # before any file is read
         for input_path in paths:
             started = time.perf_counter()
             target = None

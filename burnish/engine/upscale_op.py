@@ -34,6 +34,15 @@ from burnish.models.runner import Runner
 ALPHA_EPSILON = 1.0 / 65535.0
 
 
+def check_scale(runner: Runner, scale: int) -> None:
+    """Raise :class:`OptionError` unless ``runner``'s model can deliver ``scale``."""
+    d = runner.descriptor
+    if scale < 1 or d.scale % scale:
+        raise OptionError(f"scale {scale} is not available from model {d.name} (scale "
+                          f"{d.scale}); choose a divisor of {d.scale}, or --model lanczos for "
+                          "any scale")
+
+
 @dataclass
 class UpscaleOp:
     """Upscale planar float32 tiles of ``channels`` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)."""
@@ -47,10 +56,7 @@ class UpscaleOp:
         if d.channels not in (1, 3):
             raise ModelError(f"model {d.name} has {d.channels} channels; burnish runs 1- or "
                              "3-channel models")
-        if self.scale < 1 or d.scale % self.scale:
-            raise OptionError(f"scale {self.scale} is not available from model {d.name} "
-                              f"(scale {d.scale}); choose a divisor of {d.scale}, or --model "
-                              "lanczos for any scale")
+        check_scale(self.runner, self.scale)
         if self.channels not in (1, 2, 3, 4):
             raise OptionError(f"images with {self.channels} channels are not supported")
 
