@@ -836,3 +836,17 @@ def test_pillow_pixel_limit_is_not_in_the_way_and_is_restored(tmp_path, rng, mon
 
 def test_truncated_images_are_never_loaded_silently():
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_tifffile_shape_description_is_not_carried_as_a_user_description(tmp_path):
+    """tifffile stores {"shape": ...} in ImageDescription; copied to a resized output it lies."""
+    import tifffile
+
+    source = tmp_path / "shaped.tif"
+    tifffile.imwrite(source, np.zeros((5, 7, 3), np.uint8), photometric="rgb")
+    pixels, meta = read_image(source)
+    out = tmp_path / "big.tif"
+    write_image(out, np.zeros((10, 14, 3), np.uint8), meta=meta)
+    with tifffile.TiffFile(out) as tif:
+        description = tif.pages[0].description or ""
+        assert "shape" not in description and tif.series[0].shape == (10, 14, 3)

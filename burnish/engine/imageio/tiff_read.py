@@ -180,6 +180,9 @@ def _tiff_dpi(page) -> tuple[float, float] | None:
     return (values[0], values[1])
 
 
+_IMAGE_DESCRIPTION = 270
+
+
 def _tiff_exif(page) -> Image.Exif | None:
     """The EXIF a TIFF carries in its first IFD (Make, Model, Software, ... and orientation)."""
     exif = Image.Exif()
@@ -189,5 +192,7 @@ def _tiff_exif(page) -> Image.Exif | None:
             value = tag.value
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
+            if code == _IMAGE_DESCRIPTION and page.is_shaped:
+                continue  # tifffile's own {"shape": ...} JSON, wrong for any other size
             exif[code] = int(value) if code == _ORIENTATION else value  # not tifffile's enum
     return exif
