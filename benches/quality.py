@@ -1,6 +1,8 @@
 """Quality of the default model against bicubic and Lanczos, x4, on held-out photos.
 
-    python benches/quality.py [--photos ../shared/data/photos] [--json OUT.json]
+    python benches/quality.py [--photos ../shared/data/photos] [--json OUT.json] [--record]
+
+``--record`` writes the means into the default model's manifest (its ``quality`` entry).
 
 Each held-out photo (never seen in training, see ``burnish/export/data.py``) is prepared as a
 target exactly as in training, degraded by antialiased bicubic x4, and brought back to full
@@ -54,6 +56,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=Path(__file__).parents[1] / ".." / "shared" / "data" / "photos")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--record", action="store_true",
+                        help="store the means in burnish/models/default/manifest.json")
     args = parser.parse_args()
     if not args.photos.is_dir():
         print(f"skipped: {args.photos} is absent")
@@ -81,7 +85,25 @@ def main() -> int:
               f"   Y {values['psnr_y']:.2f} dB ({gain['psnr_y']:+.2f})")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mean": summary}, indent=2))
+    if args.record:
+        record_in_manifest(summary)
     return 0
+
+
+def record_in_manifest(summary: dict) -> None:
+    from burnish.models.registry import DEFAULT_MODEL, SHIPPED_DIR
+
+    path = SHIPPED_DIR / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["models"]:
+        if entry["name"] == DEFAULT_MODEL:
+            entry["quality"]["holdout_x4"] = {
+                "benchmark": "benches/quality.py",
+                "photos": list(HOLDOUT),
+                **{f"{method}_{key}": round(value, 3) for method in ("bicubic", "lanczos", DEFAULT_MODEL)
+                   for key, value in summary[method].items()},
+            }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 if __name__ == "__main__":

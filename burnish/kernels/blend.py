@@ -1,0 +1,97 @@
+"""Composite ``alpha * fg + (1 - alpha) * bg`` with correct rounding, in encoded or linear light.
+
+Where ``alpha`` is exactly 0 the output is ``bg`` bit for bit, and where it is exactly 1 it is
+``fg``: a feathered edit changes nothing outside its mask. Integer images are blended in
+float32 and rounded to nearest (half to even). ``linear=True`` decodes sRGB to linear light
+before mixing and encodes back (the physically right mix for colour; alpha channels, when the
+images have them, are mixed as they are).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _srgb_to_linear(value):
+    if value <= np.float32(0.04045):
+        return value / np.float32(12.92)
+    return ((value + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4)
+
+
+@njit(cache=True, inline="always")
+def _linear_to_srgb(value):
+    if value <= np.float32(0.0031308):
+        return value * np.float32(12.92)
+    return np.float32(1.055) * value ** np.float32(1 / 2.4) - np.float32(0.055)
+
+
+@njit(cache=True, inline="always")
+def _mix(fg, bg, weight, top, linear):
+    """One sample: ``fg``/``bg`` in [0, top], ``weight`` in (0, 1); float32 throughout."""
+    f, b = fg / top, bg / top
+    if linear:
+        f, b = _srgb_to_linear(f), _srgb_to_linear(b)
+    mixed = weight * f + (np.float32(1) - weight) * b
+    if linear:
+        mixed = _linear_to_srgb(max(mixed, np.float32(0)))
+    return mixed * top
+
+
+@njit(parallel=True, cache=True)
+def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels):
+    height, width, channels = fg.shape
+    for y in prange(height):
+        for x in range(width):
+            weight = min(max(alpha[y, x], np.float32(0)), np.float32(1))
+            for c in range(channels):
+                if weight == 0:
+                    out[y, x, c] = bg[y, x, c]
+                elif weight == 1:
+                    out[y, x, c] = fg[y, x, c]
+                else:
+                    value = _mix(np.float32(fg[y, x, c]), np.float32(bg[y, x, c]), weight, top,
+                                 c < linear_channels)
+                    out[y, x, c] = np.rint(value) if rounded else value
+
+
+def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = False) -> np.ndarray:
+    """Feathered composite of two images of the same shape and dtype.
+
+    Parameters
+    ----------
+    fg, bg : ndarray, shape (H, W, C), uint8, uint16 or float32 (float32 in [0, 1])
+    alpha : ndarray, shape (H, W), float32 in [0, 1]
+        Weight of ``fg``; values outside [0, 1] are clipped.
+    linear : bool
+        Mix colour channels in linear light (sRGB decoded, mixed, encoded); alpha channels
+        (the last of 2 or 4) are always mixed as stored.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``fg``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fg, bg = np.full((1, 2, 3), 200, np.uint8), np.zeros((1, 2, 3), np.uint8)
+    >>> blend(fg, bg, np.array([[0.0, 0.5]], np.float32))[..., 0].tolist()
+    [[0, 100]]
+    """
+    if fg.shape != bg.shape or fg.dtype != bg.dtype or fg.ndim != 3:
+        raise ValueError(f"fg and bg must be H x W x C of one shape and dtype, got "
+                         f"{fg.shape} {fg.dtype} and {bg.shape} {bg.dtype}")
+    if alpha.shape != fg.shape[:2]:
+        raise ValueError(f"alpha must be H x W {fg.shape[:2]}, got {alpha.shape}")
+    if fg.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"unsupported image type {fg.dtype}: use uint8, uint16 or float32")
+    integer = fg.dtype.kind == "u"
+    top = np.float32(np.iinfo(fg.dtype).max if integer else 1)
+    channels = fg.shape[2]
+    linear_channels = (channels - 1 if channels in (2, 4) else channels) if linear else 0
+    out = np.empty_like(fg)
+    _blend_cpu(np.ascontiguousarray(fg), np.ascontiguousarray(bg),
+               np.ascontiguousarray(alpha, dtype=np.float32), out, top, integer, linear_channels)
+    return out
