@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from burnish.kernels.blend import blend
+
 from conftest import random_image
 
 
