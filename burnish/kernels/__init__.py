@@ -1,7 +1,9 @@
 """Hand-written kernels: pure array functions, a Numba CPU driver over one per-pixel body.
 
 Now (CPU drivers): tile stitching (:mod:`~burnish.kernels.stitch`), disk morphology with
-the exact Euclidean distance transform (:mod:`~burnish.kernels.morphology`) and the feathered
-composite (:mod:`~burnish.kernels.blend`). Feathering, colour and grain matching, LUTs and the
-numba-cuda drivers come with the kernels issue.
+the exact Euclidean distance transform (:mod:`~burnish.kernels.morphology`), the feathered
+composite (:mod:`~burnish.kernels.blend`) and the sigma-independent Gaussian blur
+(:mod:`~burnish.kernels.gaussian`). Distance feathering, the tile accumulator, colour and
+grain matching, LUTs, the public ``device=`` dispatch and the numba-cuda drivers come with the
+kernels issue.
 """
