@@ -22,6 +22,9 @@ def test_shipped_default_model_is_described_by_its_manifest():
     for key in ("architecture", "parameters", "sha256", "training", "quality"):
         assert key in entry
     assert entry["training"]["holdout"], "the manifest names the held-out photos"
+    measured = entry["quality"]["holdout_x4"]  # written by benches/quality.py --record
+    assert measured["photos"] == entry["training"]["holdout"]
+    assert measured["compact-x4_psnr_y"] > measured["bicubic_psnr_y"]
 
 
 def test_manifest_halo_is_the_probed_receptive_field(default_runner):
