@@ -1,0 +1,166 @@
+"""Grain estimation and synthesis: re-estimating synthesized grain gives back what was estimated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from burnish.kernels.gaussian import gaussian_blur
+from burnish.kernels.grain import (
+    _AR_DX,
+    _AR_DY,
+    AR_OFFSETS,
+    Grain,
+    _ar_filter_cpu,
+    estimate_grain,
+    synthesize_grain,
+)
+
+from conftest import random_image
+
+LEFT = AR_OFFSETS.index((0, -1))
+ABOVE = AR_OFFSETS.index((-1, 0))
+
+
+def smooth_base(rng, height=256, width=256, channels=3):
+    """Gaussian-filtered noise stretched into [0.2, 0.8] per channel: no texture of its own."""
+    planes = []
+    for _ in range(channels):
+        plane = ndimage.gaussian_filter(rng.standard_normal((height, width)), 10)
+        planes.append(0.2 + 0.6 * (plane - plane.min()) / (plane.max() - plane.min()))
+    return np.stack(planes, axis=-1)
+
+
+def real_grain(rng, shape, kernel):
+    """White noise through ``kernel`` per channel, unit std: grain not made by our AR model."""
+    height, width, channels = shape
+    planes = [ndimage.convolve(rng.standard_normal((height, width)), kernel, mode="wrap")
+              for _ in range(channels)]
+    grain = np.stack(planes, axis=-1)
+    return grain / grain.std(axis=(0, 1))
+
+
+def blur_channels(image, sigma):
+    return np.stack([gaussian_blur(image[..., c], sigma) for c in range(image.shape[2])], axis=-1)
+
+
+SOFT_KERNEL = np.array([[0.2, 0.5, 0.2], [0.5, 1.0, 0.5], [0.2, 0.5, 0.2]])
+
+
+def test_regrained_image_re_estimates_to_the_same_strength(rng):
+    base = smooth_base(rng)
+    grain = real_grain(rng, base.shape, SOFT_KERNEL)
+    grainy = np.clip(base + (0.02 + 0.05 * (base - 0.2)) * grain, 0, 1).astype(np.float32)
+    first = estimate_grain(grainy)
+    regrained = synthesize_grain(blur_channels(grainy, 3.0), first, seed=1)
+    second = estimate_grain(regrained)
+    assert first.strength() > 0.015
+    assert abs(second.strength() - first.strength()) / first.strength() <= 0.10
+    for c in range(3):
+        one = Grain(first.levels, first.sigma[c:c + 1], first.ar[c:c + 1], first.weights[c:c + 1])
+        two = Grain(second.levels, second.sigma[c:c + 1], second.ar[c:c + 1],
+                    second.weights[c:c + 1])
+        assert abs(two.strength() - one.strength()) / one.strength() <= 0.10
+
+
+def test_estimated_sigma_follows_the_true_intensity_dependence(rng):
+    height, width = 256, 256
+    ramp = np.linspace(0.1, 0.9, width)[None, :, None] * np.ones((height, 1, 1))
+    grain = real_grain(rng, (height, width, 1), SOFT_KERNEL)
+    grainy = np.clip(ramp + (0.005 + 0.05 * ramp) * grain, 0, 1).astype(np.float32)
+    estimate = estimate_grain(grainy)
+    filled = np.flatnonzero(estimate.weights[0] > 0)
+    assert filled.size >= 4
+    assert estimate.sigma[0, filled[-1]] > 2 * estimate.sigma[0, filled[0]]
+
+
+def test_ar_captures_horizontal_correlation(rng):
+    base = np.full((192, 192, 1), 0.5)
+    grain = real_grain(rng, base.shape, np.ones((1, 5)))
+    estimate = estimate_grain((base + 0.03 * grain).astype(np.float32))
+    assert estimate.ar[0, LEFT] > estimate.ar[0, ABOVE] + 0.2
+
+
+def reference_ar_filter(noise, ar):
+    """Slow and obvious: the causal recursion in Python, zeros outside the plane."""
+    out = np.zeros_like(noise)
+    height, width = noise.shape
+    for y in range(height):
+        for x in range(width):
+            out[y, x] = noise[y, x] + sum(
+                a * out[y + dy, x + dx] for a, (dy, dx) in zip(ar, AR_OFFSETS)
+                if y + dy >= 0 and 0 <= x + dx < width)
+    return out
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (3, 2), (9, 17)])
+def test_ar_filter_matches_reference(rng, height, width):
+    noise = rng.standard_normal((2, height, width))
+    ar = rng.normal(0, 0.1, (2, len(AR_OFFSETS)))
+    expected = [reference_ar_filter(noise[c], ar[c]) for c in range(2)]
+    _ar_filter_cpu(noise, ar, _AR_DY, _AR_DX)
+    assert np.allclose(noise, expected, atol=1e-12)
+
+
+def test_seed_gives_same_bytes_and_outside_of_mask_is_untouched(rng):
+    image = random_image(rng, 37, 53, 3, np.float32)
+    grain = Grain(levels=[0.25, 0.75], sigma=np.full((3, 2), 0.03), ar=rng.normal(0, 0.05, (3, 12)))
+    mask = rng.random((37, 53)) > 0.5
+    one = synthesize_grain(image, grain, mask, seed=7)
+    assert one.tobytes() == synthesize_grain(image, grain, mask, seed=7).tobytes()
+    assert one.tobytes() != synthesize_grain(image, grain, mask, seed=8).tobytes()
+    assert one[~mask].tobytes() == image[~mask].tobytes()
+    assert (one[mask] != image[mask]).mean() > 0.9
+
+
+@pytest.mark.parametrize("as_type", [lambda m: m, lambda m: m.astype(np.uint8) * 255,
+                                     lambda m: m.astype(np.float32)])
+def test_mask_restricts_estimation(rng, as_type):
+    image = np.full((128, 128, 1), 0.5)
+    mask = np.zeros((128, 128), bool)
+    mask[32:96, 32:96] = True
+    image[mask] += 0.04 * real_grain(rng, (64, 64, 1), SOFT_KERNEL).reshape(-1, 1)
+    image = image.astype(np.float32)
+    inside = estimate_grain(image, as_type(mask)).strength()
+    assert inside > 0.02
+    assert estimate_grain(image, as_type(~mask)).strength() < 0.1 * inside
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_images_keep_shape_and_dtype(rng, dtype):
+    top = np.iinfo(dtype).max
+    base = (smooth_base(rng, 96, 80, 3) * top).astype(dtype)
+    noisy = np.clip(base + rng.normal(0, 0.03 * top, base.shape), 0, top).astype(dtype)
+    grain = estimate_grain(noisy)
+    assert 0.01 < grain.strength() < 0.05
+    out = synthesize_grain(base, grain, seed=2)
+    assert out.dtype == dtype and out.shape == base.shape
+    assert 0.01 * top < np.abs(out.astype(float) - base).mean() < 0.06 * top
+
+
+def test_single_channel_and_noiseless_image(rng):
+    flat = np.full((64, 48, 1), 0.3, np.float32)
+    grain = estimate_grain(flat)
+    assert grain.strength() == pytest.approx(0, abs=1e-6)
+    assert np.all(grain.ar == 0)
+    assert synthesize_grain(flat, grain, seed=0).tobytes() == flat.tobytes()
+
+
+def test_bad_arguments(rng):
+    image = random_image(rng, 64, 64, 3, np.float32)
+    with pytest.raises(ValueError, match="no flat area"):
+        estimate_grain(image, np.zeros((64, 64), bool))
+    with pytest.raises(ValueError, match="no flat area"):
+        estimate_grain(random_image(rng, 10, 64, 3, np.float32))
+    with pytest.raises(ValueError, match="H x W x C"):
+        estimate_grain(image[..., :2])
+    with pytest.raises(ValueError, match="unsupported image"):
+        estimate_grain(image.astype(np.float64))
+    with pytest.raises(ValueError, match="mask"):
+        estimate_grain(image, np.ones((64, 63), bool))
+    grain = Grain(levels=[0.5], sigma=[[0.1]], ar=np.zeros((1, 12)))
+    with pytest.raises(ValueError, match="channels"):
+        synthesize_grain(image, grain)
+    with pytest.raises(ValueError, match="ar must be"):
+        Grain(levels=[0.5], sigma=[[0.1]], ar=np.zeros((1, 11)))
