@@ -1,0 +1,337 @@
+"""Colour transfer kernels against float64 NumPy references and scikit-image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+from skimage.color import rgb2lab
+from skimage.exposure import match_histograms as skimage_match_histograms
+
+from burnish.kernels.colour import EIGEN_FLOOR, _to_lab_cpu, match_histograms, mkl, reinhard
+
+from conftest import random_image
+
+DTYPES = [np.uint8, np.uint16, np.float32]
+SHAPES = [(37, 23), (1, 5), (64, 41)]
+TRANSFERS = [reinhard, match_histograms, mkl]
+
+# --- slow, obvious float64 references --------------------------------------------------------
+
+RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                       [0.2126729, 0.7151522, 0.0721750],
+                       [0.0193339, 0.1191920, 0.9503041]])
+WHITE = RGB_TO_XYZ @ np.ones(3)
+DELTA = 6 / 29
+
+
+def top_of(dtype):
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind == "u" else 1.0
+
+
+def unit(image):
+    """Stored samples scaled to [0, 1], float64 (float32 / 1.0 would stay float32)."""
+    return image.astype(np.float64) / top_of(image.dtype)
+
+
+def srgb_to_lab(rgb):
+    """sRGB-encoded [0, 1] (..., 3) -> Lab, float64."""
+    rgb = np.clip(rgb.astype(np.float64), 0, 1)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    t = linear @ RGB_TO_XYZ.T / WHITE
+    f = np.where(t > DELTA ** 3, np.cbrt(t), t / (3 * DELTA ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
+                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def lab_to_srgb(lab):
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
+    t = np.where(f > DELTA, f ** 3, 3 * DELTA ** 2 * (f - 4 / 29))
+    linear = np.clip((t * WHITE) @ np.linalg.inv(RGB_TO_XYZ).T, 0, 1)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def stored(unit, like, mask):
+    """[0, 1] float64 back to ``like``'s dtype, only where ``mask`` is set."""
+    top = top_of(like.dtype)
+    values = np.clip(unit, 0, 1) * top
+    values = np.rint(values).astype(like.dtype) if like.dtype.kind == "u" else values.astype(like.dtype)
+    return np.where(mask[..., None], values, like)
+
+
+def reference_reinhard(image, reference, mask, reference_mask):
+    lab = srgb_to_lab(unit(image))
+    reference_lab = srgb_to_lab(unit(reference))
+    t, r = lab[mask], reference_lab[reference_mask]
+    t_std = t.std(axis=0)
+    scale = np.where(t_std < 1e-9, 1.0, r.std(axis=0) / np.maximum(t_std, 1e-300))
+    moved = (lab - t.mean(axis=0)) * scale + r.mean(axis=0)
+    return stored(lab_to_srgb(moved), image, mask)
+
+
+def symmetric_power(matrix, power):
+    w, v = np.linalg.eigh(matrix)
+    return v @ np.diag(np.maximum(w, EIGEN_FLOOR) ** power) @ v.T
+
+
+def reference_mkl(image, reference, mask, reference_mask):
+    x = unit(image)
+    t = x[mask]
+    r = unit(reference)[reference_mask]
+    a = np.cov(t, rowvar=False, bias=True).reshape(3, 3)
+    b = np.cov(r, rowvar=False, bias=True).reshape(3, 3)
+    a_half, a_inv_half = symmetric_power(a, 0.5), symmetric_power(a, -0.5)
+    transfer = a_inv_half @ symmetric_power(a_half @ b @ a_half, 0.5) @ a_inv_half
+    return stored((x - t.mean(axis=0)) @ transfer + r.mean(axis=0), image, mask)
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def smooth_image(rng, height, width, dtype, low=0.0, high=1.0):
+    """Gaussian-filtered noise stretched per channel to [low, high]: correlated, non-trivial."""
+    noise = gaussian_filter(rng.standard_normal((height, width, 3)), sigma=(3, 3, 0), mode="wrap")
+    # Mix channels so the covariance has off-diagonal terms.
+    noise = noise @ (np.eye(3) + 0.5 * rng.standard_normal((3, 3)))
+    span = noise.max(axis=(0, 1)) - noise.min(axis=(0, 1))
+    unit = (noise - noise.min(axis=(0, 1))) / np.where(span > 0, span, 1)
+    unit = low + (high - low) * unit
+    top = top_of(dtype)
+    return (np.rint(unit * top) if np.dtype(dtype).kind == "u" else unit * top).astype(dtype)
+
+
+def make_image(rng, kind, height, width, dtype):
+    if kind == "noise":
+        return random_image(rng, height, width, 3, dtype)
+    return smooth_image(rng, height, width, dtype)
+
+
+def random_mask(rng, height, width):
+    """About 60% of the pixels, and always at least 4: fewer than 4 colours have a singular
+    covariance, where MKL's transfer matrix is dominated by the eigenvalue floor and two
+    correct implementations may legitimately disagree."""
+    mask = rng.random((height, width)) < 0.6
+    mask.flat[rng.choice(mask.size, size=min(4, mask.size), replace=False)] = True
+    return mask
+
+
+def assert_close(actual, expected):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    if actual.dtype.kind == "u":
+        difference = np.abs(actual.astype(np.int64) - expected.astype(np.int64))
+        assert difference.max() <= 1, f"off by {difference.max()} levels"
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-3)
+
+
+# --- against the references ------------------------------------------------------------------
+
+
+def test_lab_convention_agrees_with_skimage(rng):
+    rgb = rng.random((50, 3))
+    np.testing.assert_allclose(srgb_to_lab(rgb), rgb2lab(rgb), atol=0.05)
+    np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(rgb)), rgb, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lab_kernel_matches_reference(rng, dtype):
+    image = random_image(rng, 9, 7, 3, dtype)
+    lab = np.empty(image.shape, np.float64)
+    _to_lab_cpu(image, float(top_of(dtype)), lab)
+    np.testing.assert_allclose(lab, srgb_to_lab(unit(image)), atol=1e-9)
+    grey = np.full((1, 1, 3), top_of(dtype) // 2 if np.dtype(dtype).kind == "u" else 0.5, dtype)
+    grey_lab = np.empty(grey.shape, np.float64)
+    _to_lab_cpu(grey, float(top_of(dtype)), grey_lab)
+    assert np.abs(grey_lab[0, 0, 1:]).max() < 1e-12  # greys are neutral
+
+
+@pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])
+@pytest.mark.parametrize("kind", ["noise", "smooth"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matches_reference(rng, transfer, slow, kind, shape, dtype):
+    image = make_image(rng, kind, *shape, dtype)
+    reference = make_image(rng, kind, shape[1] + 3, shape[0] + 2, dtype)
+    everywhere = np.ones(shape, bool)
+    assert_close(transfer(image, reference),
+                 slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
+    mask = random_mask(rng, *shape)
+    reference_mask = random_mask(rng, *reference.shape[:2])
+    assert_close(transfer(image, reference, mask, reference_mask),
+                 slow(image, reference, mask, reference_mask))
+
+
+@pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])
+def test_reference_dtype_may_differ(rng, transfer, slow):
+    image = smooth_image(rng, 21, 17, np.uint16)
+    reference = smooth_image(rng, 13, 30, np.float32, 0.2, 0.9)
+    everywhere = np.ones(image.shape[:2], bool)
+    assert_close(transfer(image, reference),
+                 slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
+
+
+# --- histogram matching ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_histograms_identical_to_skimage(rng, dtype):
+    for _ in range(4):
+        height, width = rng.integers(1, 60, size=2)
+        image = random_image(rng, height, width, 3, dtype)
+        reference = smooth_image(rng, *rng.integers(1, 60, size=2), dtype)
+        if np.dtype(dtype).kind == "u" and rng.random() < 0.5:
+            image //= rng.integers(2, 50).astype(dtype)  # few levels: many equal values
+        expected = skimage_match_histograms(image, reference, channel_axis=-1)
+        assert expected.dtype == image.dtype
+        np.testing.assert_array_equal(match_histograms(image, reference), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_histograms_monotonic_and_reproduce_reference(rng, dtype):
+    count = 200
+    if dtype == np.uint8:
+        image = np.stack([rng.permutation(256)[:count] for _ in range(3)], -1).astype(dtype)
+        reference = np.stack([rng.permutation(256)[:count] for _ in range(3)], -1).astype(dtype)
+    else:
+        # Distinct float32 values: 200 draws from 2^24 exact multiples of 2^-24.
+        image = np.stack([rng.choice(2 ** 24, count, replace=False) for _ in range(3)], -1)
+        reference = np.stack([rng.choice(2 ** 24, count, replace=False) for _ in range(3)], -1)
+        image, reference = (image / 2 ** 24).astype(dtype), (reference / 2 ** 24).astype(dtype)
+    image, reference = image.reshape(8, 25, 3), reference.reshape(20, 10, 3)
+    out = match_histograms(image, reference)
+    for c in range(3):
+        order = np.argsort(image[..., c], axis=None)
+        assert np.all(np.diff(out[..., c].ravel()[order].astype(np.float64)) > 0)
+        np.testing.assert_array_equal(np.sort(out[..., c], axis=None),
+                                      np.sort(reference[..., c], axis=None))
+
+
+# --- masks -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outside_mask_is_untouched(rng, transfer, dtype):
+    image = random_image(rng, 31, 19, 3, dtype)
+    reference = smooth_image(rng, 12, 40, dtype)
+    mask = random_mask(rng, 31, 19)
+    out = transfer(image, reference, mask)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert not np.array_equal(out[mask], image[mask])
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_statistics_come_only_from_the_regions(rng, transfer, dtype):
+    image = smooth_image(rng, 29, 23, dtype)
+    reference = smooth_image(rng, 17, 35, dtype)
+    mask, reference_mask = random_mask(rng, 29, 23), random_mask(rng, 17, 35)
+    wild = np.array([top_of(dtype), 0, top_of(dtype)], dtype)
+    reference[~reference_mask] = wild
+    image[~mask] = wild
+    out = transfer(image, reference, mask, reference_mask)
+    # The same pixels, with nothing around them.
+    alone = transfer(image[mask][None], reference[reference_mask][None])
+    np.testing.assert_array_equal(out[mask], alone[0])
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_mask_encodings_agree(rng, transfer):
+    image = random_image(rng, 15, 22, 3, np.uint8)
+    reference = random_image(rng, 11, 9, 3, np.uint8)
+    binary = random_mask(rng, 15, 22)
+    expected = transfer(image, reference, binary)
+    as_uint8 = np.where(binary, rng.integers(128, 256, binary.shape), rng.integers(0, 128, binary.shape))
+    as_float = np.where(binary, 0.75, 0.25).astype(np.float32)
+    np.testing.assert_array_equal(transfer(image, reference, as_uint8.astype(np.uint8)), expected)
+    np.testing.assert_array_equal(transfer(image, reference, as_float), expected)
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_empty_mask_returns_the_image(rng, transfer):
+    image = random_image(rng, 6, 7, 3, np.uint16)
+    out = transfer(image, random_image(rng, 4, 4, 3, np.uint16), np.zeros((6, 7), bool))
+    np.testing.assert_array_equal(out, image)
+    assert out is not image
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_non_contiguous_input(rng, transfer):
+    image = random_image(rng, 20, 30, 3, np.float32)
+    reference = random_image(rng, 20, 30, 3, np.float32)
+    view = image[::2, ::-1]
+    np.testing.assert_array_equal(transfer(view, reference[1::2]),
+                                  transfer(view.copy(), reference[1::2].copy()))
+
+
+# --- properties of each transfer ---------------------------------------------------------------
+
+
+def test_reinhard_matches_lab_statistics(rng):
+    # Narrow ranges: no random draw can push the result to the gamut's edge.
+    image = smooth_image(rng, 48, 37, np.float32, 0.35, 0.65)
+    reference = smooth_image(rng, 41, 53, np.float32, 0.4, 0.55)
+    reference[..., 0] += 0.1  # a warm cast, still inside the gamut
+    mask, reference_mask = random_mask(rng, 48, 37), random_mask(rng, 41, 53)
+    out = reinhard(image, reference, mask, reference_mask)
+    assert 0 < out.min() and out.max() < 1  # nothing clipped
+    got, want = srgb_to_lab(out[mask]), srgb_to_lab(reference[reference_mask])
+    np.testing.assert_allclose(got.mean(axis=0), want.mean(axis=0), atol=1e-2)
+    np.testing.assert_allclose(got.std(axis=0), want.std(axis=0), atol=1e-2)
+
+
+@pytest.mark.parametrize("transfer", [reinhard, mkl])
+def test_flat_target_moves_to_reference_mean(rng, transfer):
+    image = np.full((5, 4, 3), [0.2, 0.5, 0.4], np.float32)
+    reference = smooth_image(rng, 9, 9, np.float32, 0.3, 0.6)
+    out = transfer(image, reference)
+    assert np.ptp(out, axis=(0, 1)).max() == 0  # std 0: the mean shifts only
+    if transfer is reinhard:
+        mean = srgb_to_lab(reference.reshape(-1, 3)).mean(axis=0)
+        np.testing.assert_allclose(srgb_to_lab(out[0, 0]), mean, atol=1e-3)
+    else:
+        np.testing.assert_allclose(out[0, 0], reference.reshape(-1, 3).mean(axis=0), atol=1e-6)
+
+
+def test_mkl_maps_mean_and_covariance(rng):
+    image = smooth_image(rng, 50, 40, np.float32, 0.35, 0.65)
+    reference = smooth_image(rng, 45, 45, np.float32, 0.4, 0.6)
+    out = mkl(image, reference).reshape(-1, 3).astype(np.float64)
+    assert 0 < out.min() and out.max() < 1  # nothing clipped
+    wanted = reference.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(out.mean(axis=0), wanted.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(np.cov(out, rowvar=False, bias=True),
+                               np.cov(wanted, rowvar=False, bias=True), atol=1e-6)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_bad_input(transfer):
+    image = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"mask must be H x W \(4, 5\)"):
+        transfer(image, image, np.ones((5, 4), bool))
+    with pytest.raises(ValueError, match=r"reference_mask must be H x W \(4, 5\)"):
+        transfer(image, image, None, np.ones((4, 5, 1), bool))
+    with pytest.raises(ValueError, match=r"image must be H x W x 3"):
+        transfer(image[..., 0], image)
+    with pytest.raises(ValueError, match=r"image must be H x W x 3"):
+        transfer(np.zeros((4, 5, 4), np.uint8), image)
+    with pytest.raises(ValueError, match=r"reference must be H x W x 3"):
+        transfer(image, image[..., 0])
+    with pytest.raises(ValueError, match="unsupported image type float64"):
+        transfer(image.astype(np.float64), image)
+    with pytest.raises(ValueError, match="unsupported reference type int16"):
+        transfer(image, image.astype(np.int16))
+    with pytest.raises(ValueError, match="unsupported mask type int32"):
+        transfer(image, image, np.ones((4, 5), np.int32))
+    with pytest.raises(ValueError, match="reference_mask selects no pixel"):
+        transfer(image, image, None, np.zeros((4, 5), bool))
+
+
+def test_histograms_need_one_dtype():
+    image = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="must share a dtype"):
+        match_histograms(image, image.astype(np.uint16))
