@@ -1,9 +1,17 @@
-"""Hand-written kernels: pure array functions, a Numba CPU driver over one per-pixel body.
+"""Hand-written kernels: pure array functions, Numba CPU drivers over per-pixel bodies.
 
-Now (CPU drivers): tile stitching (:mod:`~burnish.kernels.stitch`), disk morphology with
-the exact Euclidean distance transform (:mod:`~burnish.kernels.morphology`), the feathered
-composite (:mod:`~burnish.kernels.blend`), the sigma-independent Gaussian blur
-(:mod:`~burnish.kernels.gaussian`), distance feathering (:mod:`~burnish.kernels.feather`) and
-the overlap-blending tile accumulator (:mod:`~burnish.kernels.accumulate`). Grain, the
-public ``device=`` dispatch and the numba-cuda drivers come with the kernels issue.
+| module | what |
+| --- | --- |
+| :mod:`~burnish.kernels.stitch` | tile stitching: crop, clip, round, interleave in one pass |
+| :mod:`~burnish.kernels.morphology` | exact Euclidean distance transform, disk dilate / erode |
+| :mod:`~burnish.kernels.gaussian` | Gaussian blur at sigma-independent cost (Deriche) |
+| :mod:`~burnish.kernels.feather` | distance feathering inside / outside / centred |
+| :mod:`~burnish.kernels.blend` | feathered composite, encoded or linear light |
+| :mod:`~burnish.kernels.accumulate` | overlap-blending tile accumulator |
+| :mod:`~burnish.kernels.colour` | Reinhard (CIELAB), histogram matching, MKL |
+| :mod:`~burnish.kernels.grain` | grain estimation and seeded synthesis |
+| :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
+
+Not yet: the public ``device=`` argument and the numba-cuda drivers (the kernels issue), and
+speed against the peers (only the stitching kernel and the Gaussian have been timed).
 """
