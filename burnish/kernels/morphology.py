@@ -53,28 +53,40 @@ def _envelope_1d(costs, out, sites, bounds):
         out[q] = (q - p) * (q - p) + costs[p]
 
 
+# Columns per thread in the column pass: rows of this many pixels stay contiguous in cache.
+_COLUMN_BLOCK = 256
+
+
 @njit(parallel=True, cache=True)
 def _squared_distance_cpu(features):
-    """Squared distance from every pixel to the nearest ``True`` pixel of ``features``."""
+    """Squared distance from every pixel to the nearest ``True`` pixel of ``features``.
+
+    Column pass: for a binary input the distance to the nearest feature in the same column
+    needs no parabolas, just a downward and an upward sweep; sweeping row by row over a block
+    of columns keeps the inner loop contiguous. Row pass: the lower envelope of parabolas
+    rooted at each column distance squared.
+    """
     height, width = features.shape
+    none = np.sqrt(_FAR)  # "no feature in this column": its square is _FAR
     columns = np.empty((height, width), np.float64)
-    for x in prange(width):
-        costs = np.empty(height, np.float64)
-        out = np.empty(height, np.float64)
-        sites = np.empty(height, np.int64)
-        bounds = np.empty(height + 1, np.float64)
+    for block in prange((width + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
+        x0, x1 = block * _COLUMN_BLOCK, min(width, (block + 1) * _COLUMN_BLOCK)
+        for x in range(x0, x1):
+            columns[0, x] = 0.0 if features[0, x] else none
+        for y in range(1, height):
+            for x in range(x0, x1):
+                columns[y, x] = 0.0 if features[y, x] else columns[y - 1, x] + 1.0
+        for y in range(height - 2, -1, -1):
+            for x in range(x0, x1):
+                columns[y, x] = min(columns[y, x], columns[y + 1, x] + 1.0)
         for y in range(height):
-            costs[y] = 0.0 if features[y, x] else _FAR
-        _envelope_1d(costs, out, sites, bounds)
-        for y in range(height):
-            columns[y, x] = out[y]
+            for x in range(x0, x1):
+                columns[y, x] = columns[y, x] * columns[y, x]
     result = np.empty((height, width), np.float64)
     for y in prange(height):
-        out = np.empty(width, np.float64)
         sites = np.empty(width, np.int64)
         bounds = np.empty(width + 1, np.float64)
-        _envelope_1d(columns[y], out, sites, bounds)
-        result[y] = out
+        _envelope_1d(columns[y], result[y], sites, bounds)
     return result
 
 

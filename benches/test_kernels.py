@@ -1,0 +1,85 @@
+"""The kernels beside their peers on a 3840x2160 mask or image, 2 cores.
+
+    python3 -m pytest benches/test_kernels.py --benchmark-only -s
+
+Each test times burnish with pytest-benchmark and the peer with the same min-of-rounds rule
+in the same run, and stores both and the ratio in extra_info. Inputs are synthetic (random
+blobs for masks, random pixels for images): these kernels' cost does not depend on content.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from burnish.kernels.blend import blend
+from burnish.kernels.colour import match_histograms
+from burnish.kernels.gaussian import gaussian_blur
+from burnish.kernels.morphology import dilate
+
+from conftest import best_seconds
+
+cv2 = pytest.importorskip("cv2")
+HEIGHT, WIDTH = 2160, 3840
+
+
+@pytest.fixture(scope="module")
+def mask():
+    rng = np.random.default_rng(0)
+    small = ndimage.zoom(rng.random((HEIGHT // 16, WIDTH // 16)), 16, order=1) > 0.7
+    return np.ascontiguousarray(small)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8) for _ in range(2)]
+
+
+def compare(benchmark, ours, peer, label, rounds=3):
+    ours()  # compile (or load the cache) outside the timing
+    benchmark.pedantic(ours, rounds=rounds, iterations=1)
+    mine = benchmark.stats.stats.min
+    theirs = best_seconds(peer, rounds)
+    benchmark.extra_info.update(burnish_ms=mine * 1e3, peer_ms=theirs * 1e3, speedup=theirs / mine)
+    print(f"\n{label}: burnish {mine * 1e3:.1f} ms, peer {theirs * 1e3:.1f} ms, {theirs / mine:.2f}x")
+
+
+@pytest.mark.parametrize("radius", [16, 64])
+def test_dilate_against_cv2_ellipse(benchmark, mask, radius):
+    as_u8 = mask.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    compare(benchmark, lambda: dilate(mask, radius), lambda: cv2.dilate(as_u8, kernel),
+            f"dilate r={radius} vs cv2.dilate ellipse")
+
+
+def test_dilate_against_cv2_distance_transform(benchmark, mask):
+    outside = (~mask).astype(np.uint8)
+    compare(benchmark, lambda: dilate(mask, 40),
+            lambda: cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= 40,
+            "dilate any r vs cv2.distanceTransform + threshold")
+
+
+def test_gaussian_against_cv2(benchmark, mask):
+    plane = mask.astype(np.float32)
+    compare(benchmark, lambda: gaussian_blur(plane, 32.0),
+            lambda: cv2.GaussianBlur(plane, (0, 0), 32.0, borderType=cv2.BORDER_REPLICATE),
+            "Gaussian sigma=32 vs cv2.GaussianBlur")
+
+
+def test_blend_against_cv2(benchmark, mask, images):
+    fg, bg = images
+    alpha = gaussian_blur(mask.astype(np.float32), 4.0)
+    inverse = 1.0 - alpha
+    compare(benchmark, lambda: blend(fg, bg, alpha),
+            lambda: cv2.blendLinear(fg, bg, alpha, inverse), "blend uint8 RGB vs cv2.blendLinear")
+
+
+def test_histogram_matching_against_skimage(benchmark, images):
+    from skimage.exposure import match_histograms as skimage_match
+
+    image, reference = images
+    compare(benchmark, lambda: match_histograms(image, reference),
+            lambda: skimage_match(image, reference, channel_axis=-1),
+            "histogram match RGB vs skimage", rounds=2)
