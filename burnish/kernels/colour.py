@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from burnish.kernels.morphology import _as_binary
+from burnish.kernels.masks import binary_mask
 
 # IEC 61966-2-1 (sRGB, D65), linear RGB -> XYZ.
 _RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -217,12 +217,7 @@ def _checked_image(image: np.ndarray, name: str) -> np.ndarray:
 
 def _checked_region(mask, image: np.ndarray, name: str) -> np.ndarray:
     """A bool H x W region of ``image``: all of it when ``mask`` is None."""
-    if mask is None:
-        return np.ones(image.shape[:2], np.bool_)
-    mask = np.asarray(mask)
-    if mask.shape != image.shape[:2]:
-        raise ValueError(f"{name} must be H x W {image.shape[:2]}, got shape {mask.shape}")
-    return np.ascontiguousarray(_as_binary(mask))
+    return binary_mask(mask, image.shape[:2], name=name)
 
 
 def _validated(image, reference, mask, reference_mask):

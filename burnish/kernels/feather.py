@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.kernels.morphology import _as_binary, distance_transform
+from burnish.kernels.masks import binary_mask
+from burnish.kernels.morphology import distance_transform
 
 SIDES = ("inside", "outside", "center")
 
 
 def signed_edge_distance(mask: np.ndarray) -> np.ndarray:
     """Signed distance from each pixel centre to the mask's edge: > 0 inside, < 0 outside."""
-    binary = _as_binary(mask)
+    binary = binary_mask(mask)
     inside = distance_transform(binary)  # 0 on unset pixels
     outside = distance_transform(~binary)  # 0 on set pixels
     return np.where(binary, inside - 0.5, 0.5 - outside).astype(np.float32)
@@ -53,7 +54,7 @@ def feather(mask: np.ndarray, width: float, side: str = "center") -> np.ndarray:
         raise ValueError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
     if width < 0:
         raise ValueError("width must be >= 0")
-    binary = _as_binary(mask)
+    binary = binary_mask(mask)
     if width == 0:
         return binary.astype(np.float32)
     distance = signed_edge_distance(binary)

@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from burnish.kernels.gaussian import gaussian_blur
+from burnish.kernels.masks import binary_mask
 
 SMOOTH_SIGMA = 2.0
 BLOCK = 16
@@ -181,18 +182,7 @@ def _as_unit_float(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _inside(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    if mask is None:
-        return np.ones(shape, bool)
-    mask = np.asarray(mask)
-    if mask.shape != shape:
-        raise ValueError(f"mask must be H x W {shape}, got {mask.shape}")
-    if mask.dtype == bool:
-        return np.ascontiguousarray(mask)
-    if mask.dtype == np.uint8:
-        return np.ascontiguousarray(mask > 127)
-    if mask.dtype == np.float32:
-        return np.ascontiguousarray(mask > 0.5)
-    raise ValueError(f"unsupported mask type {mask.dtype}: use bool, uint8 or float32")
+    return binary_mask(mask, shape)
 
 
 def _blocks(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from burnish.kernels.masks import binary_mask
+
 # Stands for "no feature on this line": larger than any squared distance in an image.
 _FAR = 1e30
 
@@ -90,19 +92,6 @@ def _squared_distance_cpu(features):
     return result
 
 
-def _as_binary(mask: np.ndarray) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"a mask is H x W, got shape {mask.shape}")
-    if mask.dtype == np.bool_:
-        return np.ascontiguousarray(mask)
-    if mask.dtype == np.uint8:
-        return mask > 127
-    if mask.dtype in (np.float32, np.float64):
-        return mask > 0.5
-    raise ValueError(f"unsupported mask type {mask.dtype}: use bool, uint8 or float32")
-
-
 def _like(binary: np.ndarray, template: np.ndarray) -> np.ndarray:
     if template.dtype == np.bool_:
         return binary
@@ -121,13 +110,13 @@ def distance_transform(mask: np.ndarray) -> np.ndarray:
     >>> distance_transform(np.array([[0, 1, 1, 1]], bool)).tolist()
     [[0.0, 1.0, 2.0, 3.0]]
     """
-    squared = _squared_distance_cpu(~_as_binary(mask))
+    squared = _squared_distance_cpu(~binary_mask(mask))
     return np.where(squared >= _FAR, np.inf, np.sqrt(squared)).astype(np.float32)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Grow ``mask`` by the disk ``x^2 + y^2 <= radius^2`` (outside the image counts as unset)."""
-    binary = _as_binary(mask)
+    binary = binary_mask(mask)
     if radius < 0:
         raise ValueError("radius must be >= 0")
     return _like(_squared_distance_cpu(binary) <= radius * radius, np.asarray(mask))
@@ -136,7 +125,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     """Shrink ``mask`` by the disk ``x^2 + y^2 <= radius^2`` (outside the image counts as set,
     like scikit-image's ``binary_erosion``)."""
-    binary = _as_binary(mask)
+    binary = binary_mask(mask)
     if radius < 0:
         raise ValueError("radius must be >= 0")
     return _like(_squared_distance_cpu(~binary) > radius * radius, np.asarray(mask))
