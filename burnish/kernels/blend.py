@@ -12,19 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, inline="always")
-def _srgb_to_linear(value):
-    if value <= np.float32(0.04045):
-        return value / np.float32(12.92)
-    return ((value + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4)
-
-
-@njit(cache=True, inline="always")
-def _linear_to_srgb(value):
-    if value <= np.float32(0.0031308):
-        return value * np.float32(12.92)
-    return np.float32(1.055) * value ** np.float32(1 / 2.4) - np.float32(0.055)
+from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 
 @njit(cache=True, inline="always")
@@ -32,10 +20,10 @@ def _mix(fg, bg, weight, top, linear):
     """One sample: ``fg``/``bg`` in [0, top], ``weight`` in (0, 1); float32 throughout."""
     f, b = fg / top, bg / top
     if linear:
-        f, b = _srgb_to_linear(f), _srgb_to_linear(b)
+        f, b = srgb_to_linear_f32(f), srgb_to_linear_f32(b)
     mixed = weight * f + (np.float32(1) - weight) * b
     if linear:
-        mixed = _linear_to_srgb(max(mixed, np.float32(0)))
+        mixed = linear_to_srgb_f32(max(mixed, np.float32(0)))
     return mixed * top
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from burnish.kernels.masks import binary_mask
+from burnish.kernels.srgb import linear_to_srgb_f64, srgb_to_linear_f64
 
 # IEC 61966-2-1 (sRGB, D65), linear RGB -> XYZ.
 _RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -58,22 +59,6 @@ _DTYPES = (np.uint8, np.uint16, np.float32)
 
 
 @njit(cache=True, inline="always")
-def _decode(value):
-    """sRGB-encoded [0, 1] -> linear light, float64."""
-    if value <= 0.04045:
-        return value / 12.92
-    return ((value + 0.055) / 1.055) ** 2.4
-
-
-@njit(cache=True, inline="always")
-def _encode(value):
-    """Linear light in [0, 1] -> sRGB-encoded, float64."""
-    if value <= 0.0031308:
-        return value * 12.92
-    return 1.055 * value ** (1.0 / 2.4) - 0.055
-
-
-@njit(cache=True, inline="always")
 def _lab_f(t):
     if t > _DELTA ** 3:
         return t ** (1.0 / 3.0)
@@ -90,7 +75,7 @@ def _lab_f_inverse(f):
 @njit(cache=True, inline="always")
 def _rgb_to_lab(red, green, blue):
     """sRGB-encoded values in [0, 1] -> (L*, a*, b*)."""
-    r, g, b = _decode(red), _decode(green), _decode(blue)
+    r, g, b = srgb_to_linear_f64(red), srgb_to_linear_f64(green), srgb_to_linear_f64(blue)
     fx = _lab_f((_RGB_TO_XYZ[0, 0] * r + _RGB_TO_XYZ[0, 1] * g + _RGB_TO_XYZ[0, 2] * b)
                 / _WHITE[0])
     fy = _lab_f((_RGB_TO_XYZ[1, 0] * r + _RGB_TO_XYZ[1, 1] * g + _RGB_TO_XYZ[1, 2] * b)
@@ -112,7 +97,7 @@ def _lab_to_rgb(lightness, a, b):
     r = min(max(_XYZ_TO_RGB[0, 0] * x + _XYZ_TO_RGB[0, 1] * y + _XYZ_TO_RGB[0, 2] * z, 0.0), 1.0)
     g = min(max(_XYZ_TO_RGB[1, 0] * x + _XYZ_TO_RGB[1, 1] * y + _XYZ_TO_RGB[1, 2] * z, 0.0), 1.0)
     bl = min(max(_XYZ_TO_RGB[2, 0] * x + _XYZ_TO_RGB[2, 1] * y + _XYZ_TO_RGB[2, 2] * z, 0.0), 1.0)
-    return _encode(r), _encode(g), _encode(bl)
+    return linear_to_srgb_f64(r), linear_to_srgb_f64(g), linear_to_srgb_f64(bl)
 
 
 @njit(cache=True, inline="always")

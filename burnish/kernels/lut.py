@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from burnish.errors import InputError
-from burnish.kernels.blend import _linear_to_srgb, _srgb_to_linear
+from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 # Rec.709 / sRGB luminance weights of linear light.
 _LUMA_R, _LUMA_G, _LUMA_B = 0.2126, 0.7152, 0.0722
@@ -331,7 +331,7 @@ def _adjusted(r, g, b, op, p0, p1, p2):
     if op == _CONTRAST:
         half = np.float32(0.5)
         return half + p0 * (r - half), half + p0 * (g - half), half + p0 * (b - half)
-    r, g, b = _srgb_to_linear(r), _srgb_to_linear(g), _srgb_to_linear(b)
+    r, g, b = srgb_to_linear_f32(r), srgb_to_linear_f32(g), srgb_to_linear_f32(b)
     if op == _GAIN:
         r, g, b = r * p0, g * p1, b * p2
     else:  # _SATURATION
@@ -339,8 +339,8 @@ def _adjusted(r, g, b, op, p0, p1, p2):
                 + np.float32(_LUMA_B) * b)
         r, g, b = luma + p0 * (r - luma), luma + p0 * (g - luma), luma + p0 * (b - luma)
     zero = np.float32(0)
-    return (_linear_to_srgb(max(r, zero)), _linear_to_srgb(max(g, zero)),
-            _linear_to_srgb(max(b, zero)))
+    return (linear_to_srgb_f32(max(r, zero)), linear_to_srgb_f32(max(g, zero)),
+            linear_to_srgb_f32(max(b, zero)))
 
 
 # --------------------------------------------------------------------------------------------
