@@ -91,8 +91,8 @@ def test_against_realesrgan_loop(benchmark, runner, image):
     network = SRVGGNetCompact(upscale=4, **hyper).eval()
     network.load_state_dict(torch.load(SHIPPED_DIR / "compact-x4.pth", weights_only=True))
     torch.set_num_threads(2)
-    peer = best_seconds(lambda: realesrgan_tile_loop(network, image, torch), rounds=2)
-    benchmark.pedantic(lambda: burnish.upscale(image, model=runner), rounds=2, iterations=1)
+    peer = best_seconds(lambda: realesrgan_tile_loop(network, image, torch), rounds=4)
+    benchmark.pedantic(lambda: burnish.upscale(image, model=runner), rounds=4, iterations=1)
     ours = benchmark.stats.stats.min
     reference = realesrgan_tile_loop(network, image, torch)
     difference = int(np.abs(burnish.upscale(image, model=runner).astype(int) - reference).max())
