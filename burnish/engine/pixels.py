@@ -9,27 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 from burnish.errors import OptionError
-
-SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 
 
 def check_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in SUPPORTED_DTYPES:
-        raise OptionError(f"unsupported pixel type {dtype}: use uint8, uint16 or float32")
-    return dtype
-
-
-def dtype_max(dtype) -> float:
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind == "u" else 1.0
+    """The dtype, or the user-facing :class:`OptionError` for one burnish cannot compute on."""
+    try:
+        return check_pixel_dtype(dtype, "pixel")
+    except ValueError as error:
+        raise OptionError(str(error)) from None
 
 
 def to_float(pixels: np.ndarray) -> np.ndarray:
     """float32 copy in [0, 1] for integer input; float32 input is returned as float32."""
     if pixels.dtype == np.float32:
         return pixels
-    return pixels.astype(np.float32) * np.float32(1.0 / dtype_max(pixels.dtype))
+    return pixels.astype(np.float32) * np.float32(1.0 / full_scale(pixels.dtype))
 
 
 def to_planar_float(pixels: np.ndarray) -> np.ndarray:
@@ -46,4 +41,4 @@ def from_float(values: np.ndarray, dtype) -> np.ndarray:
     clipped = np.clip(values, 0.0, 1.0)
     if dtype == np.float32:
         return clipped.astype(np.float32, copy=False)
-    return np.rint(clipped * np.float32(dtype_max(dtype))).astype(dtype)
+    return np.rint(clipped * np.float32(full_scale(dtype))).astype(dtype)

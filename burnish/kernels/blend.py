@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 
@@ -89,10 +90,9 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = F
                          f"{fg.shape} {fg.dtype} and {bg.shape} {bg.dtype}")
     if alpha.shape != fg.shape[:2]:
         raise ValueError(f"alpha must be H x W {fg.shape[:2]}, got {alpha.shape}")
-    if fg.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f"unsupported image type {fg.dtype}: use uint8, uint16 or float32")
+    check_pixel_dtype(fg.dtype)
     integer = fg.dtype.kind == "u"
-    top = np.float32(np.iinfo(fg.dtype).max if integer else 1)
+    top = np.float32(full_scale(fg.dtype))
     channels = fg.shape[2]
     linear_channels = (channels - 1 if channels in (2, 4) else channels) if linear else 0
     out = np.empty_like(fg)

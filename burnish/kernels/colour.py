@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.srgb import linear_to_srgb_f64, srgb_to_linear_f64
 
@@ -51,8 +52,6 @@ _DELTA = 6.0 / 29.0
 # which keeps A^-1/2 finite for grey or single-colour regions. In such a direction the
 # region's pixels do not vary, so the large inverse meets a zero (x - mean) component.
 EIGEN_FLOOR = 1e-10
-
-_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
 # --- per-pixel bodies ---------------------------------------------------------------------
@@ -195,8 +194,7 @@ def _checked_image(image: np.ndarray, name: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"{name} must be H x W x 3 (RGB), got shape {image.shape}")
-    if image.dtype not in _DTYPES:
-        raise ValueError(f"unsupported {name} type {image.dtype}: use uint8, uint16 or float32")
+    check_pixel_dtype(image.dtype, name)
     return np.ascontiguousarray(image)
 
 
@@ -213,10 +211,6 @@ def _validated(image, reference, mask, reference_mask):
     if not source.any():
         raise ValueError("reference_mask selects no pixel: there are no reference statistics")
     return image, reference, target, source
-
-
-def _top(image: np.ndarray) -> float:
-    return float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
 
 
 def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
@@ -269,7 +263,7 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
     if not target.any():
         out[...] = image
         return out
-    top, reference_top = _top(image), _top(reference)
+    top, reference_top = full_scale(image.dtype), full_scale(reference.dtype)
     lab = np.empty(image.shape, np.float64)
     _to_lab_cpu(image, top, lab)
     reference_lab = np.empty(reference.shape, np.float64)
@@ -325,7 +319,7 @@ def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
     if not target.any():
         out[...] = image
         return out
-    top, reference_top = _top(image), _top(reference)
+    top, reference_top = full_scale(image.dtype), full_scale(reference.dtype)
     # float64 before scaling: float32 / a Python float stays float32 under NumPy 2, and a thin
     # region's small covariance eigenvalues amplify float32 rounding in A^-1/2.
     target_mean, a = _mean_and_covariance(image[target].astype(np.float64) / top)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask
 
@@ -175,9 +176,7 @@ def _add_grain_cpu(image, field, levels, sigma, inside, top, rounded, out):
 def _as_unit_float(image: np.ndarray) -> tuple[np.ndarray, float]:
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ValueError(f"image must be H x W x C with C = 1 or 3, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f"unsupported image type {image.dtype}: use uint8, uint16 or float32")
-    top = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
+    top = full_scale(check_pixel_dtype(image.dtype))
     return np.ascontiguousarray(image, dtype=np.float32) / np.float32(top), top
 
 
@@ -334,7 +333,7 @@ def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = 
         raise ValueError(f"grain has {grain.channels} channels, image {channels}")
     inside = _inside(mask, (height, width))
     integer = image.dtype.kind == "u"
-    top = np.float32(np.iinfo(image.dtype).max if integer else 1)
+    top = np.float32(full_scale(image.dtype))
     field = _unit_residual_field(grain, height, width, seed)
     out = np.empty_like(image)
     _add_grain_cpu(np.ascontiguousarray(image), field, grain.levels, grain.sigma, inside, top,

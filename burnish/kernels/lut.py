@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from burnish.errors import InputError
+from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 # Rec.709 / sRGB luminance weights of linear light.
@@ -423,8 +424,7 @@ def _prepare(image: np.ndarray, mask: np.ndarray | None):
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an H x W x 3 array, got "
                          f"{getattr(image, 'shape', type(image).__name__)}")
-    if image.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f"unsupported image type {image.dtype}: use uint8, uint16 or float32")
+    check_pixel_dtype(image.dtype)
     if mask is None:
         # the drivers take arrays only; an empty one stands in and is never read
         mask_array, masked = np.empty((0, 0), np.float32), False
@@ -434,7 +434,7 @@ def _prepare(image: np.ndarray, mask: np.ndarray | None):
             raise ValueError(f"mask must be H x W {image.shape[:2]}, got {mask.shape}")
         mask_array, masked = np.ascontiguousarray(mask, dtype=np.float32), True
     integer = image.dtype.kind == "u"
-    top = np.float32(np.iinfo(image.dtype).max if integer else 1)
+    top = np.float32(full_scale(image.dtype))
     return np.ascontiguousarray(image), mask_array, masked, top, integer, np.empty_like(image)
 
 

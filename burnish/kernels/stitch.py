@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from burnish.kernels.dtypes import full_scale
+
 
 @njit(cache=True, inline="always")
 def _quantise(value, top, rounded):
@@ -55,5 +57,5 @@ def stitch_tile(planar: np.ndarray, band: np.ndarray, *, src_top: int, src_left:
             or height > band.shape[0] or dst_left + width > band.shape[1]):
         raise ValueError("stitch region out of bounds")
     integer = band.dtype.kind == "u"
-    top = np.float32(np.iinfo(band.dtype).max if integer else 1)
+    top = np.float32(full_scale(band.dtype))
     _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, integer)

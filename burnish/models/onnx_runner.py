@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,11 +107,11 @@ class OrtRunner(Runner):
                                architecture=fields.get("architecture", "unknown (ONNX)"))
         self.descriptor = base
         scale = int(fields["scale"]) if "scale" in fields else probe_scale(self)
-        self.descriptor = base = _replace(base, scale=scale)
+        self.descriptor = base = replace(base, scale=scale)
         halo = int(fields["halo"]) if "halo" in fields else probe_receptive_radius(self)
         log.info("%s: scale %d, halo %d%s", self.path.name, scale, halo,
                  "" if "halo" in fields else " (probed)")
-        return _replace(base, halo=halo)
+        return replace(base, halo=halo)
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         try:
@@ -128,9 +128,3 @@ class OrtRunner(Runner):
 
     def close(self) -> None:
         self.session = None
-
-
-def _replace(descriptor: ModelDescriptor, **changes) -> ModelDescriptor:
-    from dataclasses import replace
-
-    return replace(descriptor, **changes)
