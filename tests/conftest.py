@@ -33,3 +33,30 @@ def random_image(rng, height, width, channels, dtype=np.uint8):
         return rng.random((height, width, channels), dtype=np.float32)
     top = np.iinfo(dtype).max
     return rng.integers(0, top + 1, size=(height, width, channels), dtype=dtype)
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request, monkeypatch):
+    """Runs a kernel test on each driver: the CPU one and the CUDA one (on the GPU where there
+    is one, else in Numba's CUDA simulator, which the root conftest switches on). CUDA blocks
+    shrink to 4 x 4 (and 4 threads for per-line kernels) so that small inputs span several
+    blocks; keep inputs small (tens of pixels a side): the simulator runs each thread in
+    Python."""
+    if request.param == "cuda":
+        from numba import cuda
+
+        from burnish.kernels import device as kernel_device
+
+        if not cuda.is_available():
+            pytest.skip("no CUDA GPU and the simulator is off (NUMBA_ENABLE_CUDASIM=0)")
+        monkeypatch.setattr(kernel_device, "BLOCK_2D", (4, 4))
+        monkeypatch.setattr(kernel_device, "BLOCK_1D", 4)
+    return request.param
+
+
+def random_size(rng, device, largest=37):
+    """A fresh random (height, width): up to ``largest`` on the CPU, up to 13 through the CUDA
+    drivers (the simulator is slow), which with 4 x 4 blocks covers both less than one block
+    and several."""
+    top = largest if device == "cpu" else 14
+    return tuple(int(v) for v in rng.integers(1, top, size=2))

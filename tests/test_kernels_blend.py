@@ -7,7 +7,7 @@ import pytest
 
 from burnish.kernels.blend import blend
 
-from conftest import random_image
+from conftest import random_image, random_size
 
 
 def srgb_to_linear(v):
@@ -38,25 +38,25 @@ def reference_blend(fg, bg, alpha, linear):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("linear", [False, True])
-def test_blend_matches_reference(rng, dtype, channels, linear):
-    height, width = (int(v) for v in rng.integers(1, 37, size=2))
+def test_blend_matches_reference(rng, device, dtype, channels, linear):
+    height, width = random_size(rng, device)
     fg, bg = (random_image(rng, height, width, channels, dtype) for _ in range(2))
     alpha = rng.random((height, width), dtype=np.float32) * 1.2 - 0.1
     alpha[rng.random((height, width)) < 0.2] = 0.0
     alpha[rng.random((height, width)) < 0.2] = 1.0
-    out = blend(fg, bg, alpha, linear=linear)
+    out = blend(fg, bg, alpha, linear=linear, device=device)
     expected = reference_blend(fg, bg, alpha, linear)
     assert out.dtype == np.dtype(dtype)
     tolerance = 1 if np.dtype(dtype).kind == "u" else 2e-6
     assert np.abs(out.astype(np.float64) - expected).max() <= tolerance
 
 
-def test_outside_and_inside_the_mask_are_bit_identical(rng):
-    fg, bg = (random_image(rng, 41, 29, 3, np.uint16) for _ in range(2))
-    alpha = np.zeros((41, 29), np.float32)
-    alpha[10:20, 5:15] = 1.0
-    alpha[20:25, 5:15] = 0.5
-    out = blend(fg, bg, alpha, linear=True)
+def test_outside_and_inside_the_mask_are_bit_identical(rng, device):
+    fg, bg = (random_image(rng, 13, 11, 3, np.uint16) for _ in range(2))
+    alpha = np.zeros((13, 11), np.float32)
+    alpha[2:6, 1:8] = 1.0
+    alpha[6:9, 1:8] = 0.5
+    out = blend(fg, bg, alpha, linear=True, device=device)
     np.testing.assert_array_equal(out[alpha == 0], bg[alpha == 0])
     np.testing.assert_array_equal(out[alpha == 1], fg[alpha == 1])
 
@@ -67,3 +67,18 @@ def test_bad_shapes_are_refused():
         blend(image, image.astype(np.uint16), np.zeros((4, 5), np.float32))
     with pytest.raises(ValueError, match="alpha must be"):
         blend(image, image, np.zeros((5, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_cuda_driver_equals_cpu_driver(rng, dtype):
+    fg, bg = (random_image(rng, 9, 14, 3, dtype) for _ in range(2))
+    alpha = rng.random((9, 14), dtype=np.float32)
+    for linear in (False, True):
+        np.testing.assert_array_equal(blend(fg, bg, alpha, linear=linear, device="cuda"),
+                                      blend(fg, bg, alpha, linear=linear))
+
+
+def test_unknown_device_is_refused():
+    image = np.zeros((2, 2, 3), np.uint8)
+    with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
+        blend(image, image, np.zeros((2, 2), np.float32), device="tpu")

@@ -10,8 +10,9 @@ images have them, are mixed as they are).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import cuda, njit, prange
 
+from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
@@ -28,40 +29,45 @@ def _mix(fg, bg, weight, top, linear):
     return mixed * top
 
 
-@njit(parallel=True, cache=True)
-def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels):
-    height, width, channels = fg.shape
-    for y in prange(height):
-        for x in range(width):
-            weight = min(max(alpha[y, x], np.float32(0)), np.float32(1))
-            for c in range(channels):
-                if weight == 0:
-                    out[y, x, c] = bg[y, x, c]
-                elif weight == 1:
-                    out[y, x, c] = fg[y, x, c]
-                else:
-                    value = _mix(np.float32(fg[y, x, c]), np.float32(bg[y, x, c]), weight, top,
-                                 c < linear_channels)
-                    out[y, x, c] = np.rint(value) if rounded else value
+@njit(cache=True, inline="always")
+def _blend_sample(fg, bg, alpha, top, rounded, linear, integer_path):
+    """One stored sample of the composite, from stored ``fg``, ``bg`` and the pixel's alpha."""
+    weight = min(max(alpha, np.float32(0)), np.float32(1))
+    if integer_path:
+        # Integer images in encoded light: bg + w (fg - bg), rounded, with no branch. Exact at
+        # the ends without one: integers below 2^24 are exact in float32, so w = 0 gives bg
+        # and w = 1 gives fg bit for bit; the CPU loop vectorises.
+        b = np.float32(bg)
+        return np.rint(b + weight * (np.float32(fg) - b))
+    if weight == 0:
+        return np.float32(bg)
+    if weight == 1:
+        return np.float32(fg)
+    value = _mix(np.float32(fg), np.float32(bg), weight, top, linear)
+    return np.rint(value) if rounded else value
 
 
 @njit(parallel=True, cache=True)
-def _blend_integers_cpu(fg, bg, alpha, out):
-    """Integer images in encoded light: ``bg + w (fg - bg)``, rounded, with no branch.
-
-    Exact at the ends without one: integers below 2^24 are exact in float32, so w = 0 gives
-    ``bg`` and w = 1 gives ``fg`` bit for bit; the loop vectorises.
-    """
+def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels, integer_path):
     height, width, channels = fg.shape
     for y in prange(height):
         for x in range(width):
-            weight = min(max(alpha[y, x], np.float32(0)), np.float32(1))
             for c in range(channels):
-                b = np.float32(bg[y, x, c])
-                out[y, x, c] = np.rint(b + weight * (np.float32(fg[y, x, c]) - b))
+                out[y, x, c] = _blend_sample(fg[y, x, c], bg[y, x, c], alpha[y, x], top, rounded,
+                                             c < linear_channels, integer_path)
 
 
-def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = False) -> np.ndarray:
+@cuda.jit
+def _blend_cuda(fg, bg, alpha, out, top, rounded, linear_channels, integer_path):
+    y, x = cuda.grid(2)
+    if y < fg.shape[0] and x < fg.shape[1]:
+        for c in range(fg.shape[2]):
+            out[y, x, c] = _blend_sample(fg[y, x, c], bg[y, x, c], alpha[y, x], top, rounded,
+                                         c < linear_channels, integer_path)
+
+
+def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = False,
+          device: str = "cpu") -> np.ndarray:
     """Feathered composite of two images of the same shape and dtype.
 
     Parameters
@@ -72,6 +78,8 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = F
     linear : bool
         Mix colour channels in linear light (sRGB decoded, mixed, encoded); alpha channels
         (the last of 2 or 4) are always mixed as stored.
+    device : {"cpu", "cuda"}
+        Where the kernel runs; results are identical.
 
     Returns
     -------
@@ -91,6 +99,7 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = F
     if alpha.shape != fg.shape[:2]:
         raise ValueError(f"alpha must be H x W {fg.shape[:2]}, got {alpha.shape}")
     check_pixel_dtype(fg.dtype)
+    check_device(device)
     integer = fg.dtype.kind == "u"
     top = np.float32(full_scale(fg.dtype))
     channels = fg.shape[2]
@@ -98,8 +107,6 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, *, linear: bool = F
     out = np.empty_like(fg)
     fg, bg = np.ascontiguousarray(fg), np.ascontiguousarray(bg)
     alpha = np.ascontiguousarray(alpha, dtype=np.float32)
-    if integer and not linear_channels:
-        _blend_integers_cpu(fg, bg, alpha, out)
-    else:
-        _blend_cpu(fg, bg, alpha, out, top, integer, linear_channels)
+    run(device, _blend_cpu, _blend_cuda, fg.shape[:2], fg, bg, alpha, Out(out), top, integer,
+        linear_channels, integer and not linear_channels)
     return out

@@ -1,0 +1,117 @@
+"""Where a kernel runs: the device names, the one function that picks a driver, CUDA launches.
+
+Every kernel is written once, as a per-pixel (or per-line) *body*: an ``@njit`` function of
+scalars or 1-D lines. Two *drivers* run it: an ``@njit(parallel=True)`` loop on the CPU and a
+``@cuda.jit`` kernel on the GPU (one thread per pixel or per line, bounds-checked). The public
+function of each kernel validates its arguments and calls :func:`run`, the only place where
+the device decides which driver runs.
+
+Two rules keep the drivers identical to each other and testable in Numba's CUDA simulator:
+
+- A driver passes raw array elements and scalar parameters to *one* body per output value,
+  and the body does all the arithmetic. (numba-cuda compiles ``@njit`` bodies for the GPU
+  when a kernel calls them; the simulator calls the CPU-compiled body instead and boxes its
+  result as a Python float, so arithmetic chained at driver level would run in float64 there.)
+- Bodies that take arrays (per-line sweeps) are called through their :func:`device_function`
+  twin, the same Python source compiled as a CUDA device function, because the simulator
+  cannot pass its arrays to CPU-compiled functions.
+
+NumPy arrays given to a CUDA driver are copied to the GPU for the launch; those wrapped in
+:class:`Out` are copied back into the caller's array afterwards. Arrays already on the GPU
+(anything with ``__cuda_array_interface__``) are used in place, so a pipeline that keeps its
+buffers on the GPU pays no round trips.
+
+Tests run the CUDA drivers in Numba's simulator (``NUMBA_ENABLE_CUDASIM=1``, set by the
+test suite on machines without an NVIDIA driver) with small blocks, so that even small images
+span several blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+DEVICES = ("cpu", "cuda")
+
+# Threads per block. 16 x 16 = 256 threads keeps an SM busy with a few resident blocks for
+# per-pixel kernels; per-line kernels (one thread sweeps a whole row or column) use 1-D blocks.
+# Tests shrink both so that small inputs still run several blocks.
+BLOCK_2D = (16, 16)
+BLOCK_1D = 128
+
+
+def check_device(device: str) -> str:
+    """``device`` if it is one burnish can run kernels on here, else ValueError saying why."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not cuda.is_available():
+        raise ValueError("device='cuda' needs an NVIDIA GPU and driver, and numba finds none "
+                         "(numba.cuda.is_available() is False)")
+    return device
+
+
+def device_function(body):
+    """The GPU twin of an ``@njit`` body: its Python source compiled as a CUDA device function."""
+    return cuda.jit(device=True)(body.py_func)
+
+
+class Out:
+    """Marks an array argument the driver writes, so that the CUDA path copies it back."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+
+def on_gpu(array) -> bool:
+    return hasattr(array, "__cuda_array_interface__")
+
+
+def to_device(array, device: str):
+    """``array`` where ``device``'s drivers read it: itself on the CPU, a GPU copy for CUDA.
+
+    For drivers launched several times on the same data, which should cross the bus once.
+    """
+    if device == "cpu" or on_gpu(array):
+        return array
+    return cuda.to_device(np.ascontiguousarray(array))
+
+
+def launch_shape(grid: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Blocks and threads per block covering ``grid`` (one thread per element, 1-D or 2-D)."""
+    threads = (BLOCK_1D,) if len(grid) == 1 else BLOCK_2D
+    blocks = tuple(max(1, math.ceil(n / t)) for n, t in zip(grid, threads))
+    return blocks, threads
+
+
+def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args) -> None:
+    """Run a kernel: ``cpu_driver(*args)``, or ``cuda_driver`` over ``grid`` threads.
+
+    ``grid`` is the CUDA thread grid, ``(height, width)`` for per-pixel kernels or ``(n,)``
+    for per-line ones; the CPU driver loops over the same range itself. Arguments are passed in
+    order; :class:`Out`-wrapped arrays are the ones written.
+    """
+    if device == "cpu":
+        cpu_driver(*(arg.array if isinstance(arg, Out) else arg for arg in args))
+        return
+    if any(n == 0 for n in grid):
+        return
+    staged, written = [], []
+    for arg in args:
+        value = arg.array if isinstance(arg, Out) else arg
+        if isinstance(value, np.ndarray):
+            on_device = cuda.to_device(np.ascontiguousarray(value))
+            if isinstance(arg, Out):
+                written.append((on_device, value))
+            value = on_device
+        staged.append(value)
+    blocks, threads = launch_shape(grid)
+    cuda_driver[blocks, threads](*staged)
+    for on_device, host in written:
+        if host.flags.c_contiguous:
+            on_device.copy_to_host(host)
+        else:
+            host[...] = on_device.copy_to_host()
