@@ -1,4 +1,5 @@
-"""Disk dilation / erosion and the distance transform against SciPy and scikit-image."""
+"""Disk dilation / erosion and the distance transform against SciPy and scikit-image, on the
+CPU and through the CUDA drivers (small inputs: the simulator runs each thread in Python)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def random_mask(rng, height, width):
 
 
 SIZES = [(1, 1), (1, 17), (13, 1), (7, 9), (31, 45), (64, 33), (97, 131)]
+# Through the CUDA drivers, with 4-thread blocks: less than one block, and several.
+CUDA_SIZES = [(1, 1), (3, 2), (2, 13), (13, 11)]
 
 
 @pytest.mark.parametrize("height,width", SIZES)
@@ -60,6 +63,32 @@ def test_mask_dtypes_round_trip(rng, dtype, on):
     np.testing.assert_array_equal(out == on, dilate(binary, 2))
 
 
+@pytest.mark.parametrize("height,width", CUDA_SIZES)
+def test_cuda_drivers_equal_the_references(rng, height, width, monkeypatch):
+    from burnish.kernels import device
+
+    monkeypatch.setattr(device, "BLOCK_1D", 4)
+    mask = random_mask(rng, height, width)
+    mask[rng.integers(0, height), rng.integers(0, width)] = False
+    np.testing.assert_allclose(distance_transform(mask, device="cuda"),
+                               ndimage.distance_transform_edt(mask), rtol=1e-6, atol=1e-6)
+    for radius in (0, 1, 3, 7):
+        footprint = disk(radius).astype(bool)
+        np.testing.assert_array_equal(dilate(mask, radius, device="cuda"),
+                                      ndimage.binary_dilation(mask, structure=footprint))
+        np.testing.assert_array_equal(
+            erode(mask, radius, device="cuda"),
+            ndimage.binary_erosion(mask, structure=footprint, border_value=1))
+
+
+def test_cuda_drivers_keep_the_mask_dtype(rng):
+    binary = random_mask(rng, 9, 7)
+    for dtype, on in [(np.uint8, 255), (np.float32, 1.0)]:
+        mask = np.where(binary, on, 0).astype(dtype)
+        np.testing.assert_array_equal(dilate(mask, 2, device="cuda"), dilate(mask, 2))
+        np.testing.assert_array_equal(erode(mask, 1, device="cuda"), erode(mask, 1))
+
+
 def test_bad_masks_are_refused():
     with pytest.raises(ValueError, match="H x W"):
         dilate(np.zeros((2, 2, 3), bool), 1)
@@ -67,3 +96,5 @@ def test_bad_masks_are_refused():
         erode(np.zeros((2, 2), bool), -1)
     with pytest.raises(ValueError, match="unsupported mask type"):
         dilate(np.zeros((2, 2), np.int64), 1)
+    with pytest.raises(ValueError, match="device must be one of"):
+        dilate(np.zeros((2, 2), bool), 1, device="gpu")

@@ -12,7 +12,9 @@ pixels with a raised cosine, so seams fade out smoothly and a lone tile still co
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import cuda, njit, prange
+
+from burnish.kernels.device import Out, check_device, run
 
 # The window never drops to zero, so every covered pixel has positive weight.
 WINDOW_FLOOR = 1e-3
@@ -34,15 +36,37 @@ def blend_window(height: int, width: int, overlap: int) -> np.ndarray:
     return np.outer(_ramp(height, overlap), _ramp(width, overlap)).astype(np.float32)
 
 
+@njit(cache=True, inline="always")
+def _accumulated(total, window, value):
+    return total + window * value
+
+
+@njit(cache=True, inline="always")
+def _normalised(total, weight):
+    return total / weight if weight > 0 else np.float32(0)
+
+
 @njit(parallel=True, cache=True)
 def _accumulate_cpu(accumulator, weights, planar, window, top, left):
     channels, height, width = planar.shape
     for y in prange(height):
         for x in range(width):
             w = window[y, x]
-            weights[top + y, left + x] += w
+            weights[top + y, left + x] = _accumulated(weights[top + y, left + x], w, np.float32(1))
             for c in range(channels):
-                accumulator[top + y, left + x, c] += w * planar[c, y, x]
+                accumulator[top + y, left + x, c] = _accumulated(
+                    accumulator[top + y, left + x, c], w, planar[c, y, x])
+
+
+@cuda.jit
+def _accumulate_cuda(accumulator, weights, planar, window, top, left):
+    y, x = cuda.grid(2)
+    if y < planar.shape[1] and x < planar.shape[2]:
+        w = window[y, x]
+        weights[top + y, left + x] = _accumulated(weights[top + y, left + x], w, np.float32(1))
+        for c in range(planar.shape[0]):
+            accumulator[top + y, left + x, c] = _accumulated(
+                accumulator[top + y, left + x, c], w, planar[c, y, x])
 
 
 @njit(parallel=True, cache=True)
@@ -50,14 +74,26 @@ def _normalise_cpu(accumulator, weights, out):
     height, width, channels = accumulator.shape
     for y in prange(height):
         for x in range(width):
-            w = weights[y, x]
             for c in range(channels):
-                out[y, x, c] = accumulator[y, x, c] / w if w > 0 else np.float32(0)
+                out[y, x, c] = _normalised(accumulator[y, x, c], weights[y, x])
+
+
+@cuda.jit
+def _normalise_cuda(accumulator, weights, out):
+    y, x = cuda.grid(2)
+    if y < accumulator.shape[0] and x < accumulator.shape[1]:
+        for c in range(accumulator.shape[2]):
+            out[y, x, c] = _normalised(accumulator[y, x, c], weights[y, x])
 
 
 def accumulate_tile(accumulator: np.ndarray, weights: np.ndarray, planar: np.ndarray,
-                    window: np.ndarray, *, top: int, left: int) -> None:
-    """Add ``window * planar`` (``C x h x w``) at ``(top, left)`` of the accumulator, in place."""
+                    window: np.ndarray, *, top: int, left: int, device: str = "cpu") -> None:
+    """Add ``window * planar`` (``C x h x w``) at ``(top, left)`` of the accumulator, in place.
+
+    With ``device="cuda"`` the accumulator and weights may live on the GPU (device arrays),
+    where a GPU pipeline keeps them between tiles.
+    """
+    check_device(device)
     channels, height, width = planar.shape
     if accumulator.dtype != np.float32 or weights.dtype != np.float32 or planar.dtype != np.float32:
         raise ValueError("accumulator, weights and tile must be float32")
@@ -66,11 +102,14 @@ def accumulate_tile(accumulator: np.ndarray, weights: np.ndarray, planar: np.nda
                          f"{accumulator.shape} do not fit together")
     if top < 0 or left < 0 or top + height > accumulator.shape[0] or left + width > accumulator.shape[1]:
         raise ValueError("tile out of bounds")
-    _accumulate_cpu(accumulator, weights, planar, np.ascontiguousarray(window, np.float32), top, left)
+    run(device, _accumulate_cpu, _accumulate_cuda, (height, width), Out(accumulator), Out(weights),
+        planar, np.ascontiguousarray(window, np.float32), top, left)
 
 
-def normalise(accumulator: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def normalise(accumulator: np.ndarray, weights: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     """``accumulator / weights`` as a new float32 array (0 where nothing was added)."""
-    out = np.empty_like(accumulator)
-    _normalise_cpu(accumulator, weights, out)
+    check_device(device)
+    out = np.empty(accumulator.shape, np.float32)
+    run(device, _normalise_cpu, _normalise_cuda, accumulator.shape[:2], accumulator, weights,
+        Out(out))
     return out

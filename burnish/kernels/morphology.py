@@ -1,12 +1,22 @@
-"""Binary morphology by a Euclidean disk, at a cost independent of the radius.
+"""Binary morphology by a Euclidean disk and the exact distance transform, at a cost
+independent of the radius.
 
-Dilation by the disk ``x^2 + y^2 <= r^2`` marks every pixel whose squared distance to the
-mask is at most ``r^2``; erosion keeps the pixels whose squared distance to the outside of
-the mask is more than ``r^2``. Both read one exact squared Euclidean distance transform
-(Felzenszwalb and Huttenlocher 2012: a column pass, then a row pass, each the lower envelope
-of parabolas in O(n)), so r = 64 costs what r = 1 costs. Squared distances are integers, so
-the comparison with ``r^2`` is exact and the result equals scikit-image's ``disk(r)``
-footprint pixel for pixel.
+Both start with the same column pass: for every pixel, the vertical distance ``g`` to the
+nearest feature pixel in its column (a downward and an upward sweep). Then a row pass:
+
+- :func:`distance_transform` takes, along each row, the lower envelope of the parabolas
+  ``(x - p)^2 + g(p)^2`` (Felzenszwalb and Huttenlocher 2012), O(n) per row.
+- :func:`dilate` needs less than the distance: whether some feature lies in the disk
+  ``x^2 + y^2 <= r^2``. A column ``p`` whose nearest feature is ``g(p) <= r`` rows away covers
+  exactly the pixels ``|x - p| <= w(g) = floor(sqrt(r^2 - g^2))`` of the row, so the row is a
+  union of intervals, found by one left-to-right sweep (the furthest right end reached so far)
+  and one right-to-left sweep. Integer arithmetic throughout: the result equals scikit-image's
+  ``disk(r)`` footprint pixel for pixel, at a cost that does not grow with r (columns stop
+  counting at r + 1). :func:`erode` is the same on the mask's complement, inverted.
+
+Both passes are per-line bodies. On the CPU the column pass sweeps blocks of columns row by
+row (contiguous, vectorised) and rows run in parallel; on CUDA one thread sweeps each column
+(adjacent threads read adjacent bytes) and then one thread each row.
 
 Masks follow DESIGN.md: bool, float32 in [0, 1] (set where > 0.5) or uint8 0/255 (set where
 > 127); results come back in the input's dtype (1.0 / 255 / True where set).
@@ -14,94 +24,177 @@ Masks follow DESIGN.md: bool, float32 in [0, 1] (set where > 0.5) or uint8 0/255
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+import math
 
+import numpy as np
+from numba import cuda, njit, prange
+
+from burnish.kernels.device import Out, check_device, device_function, run, to_device
 from burnish.kernels.masks import binary_mask
 
-# Stands for "no feature on this line": larger than any squared distance in an image.
+# Stands for "no feature on this line" in the envelope: larger than any squared distance, and
+# finite so that no inf - inf appears.
 _FAR = 1e30
 
 
 @njit(cache=True, inline="always")
-def _envelope_1d(costs, out, sites, bounds):
-    """out[q] = min_p (q - p)^2 + costs[p]: the lower envelope of parabolas rooted at p.
+def _column_step(mask_value, invert, neighbour, cap):
+    """Downward sweep: the vertical distance to the nearest feature (a pixel whose mask value
+    differs from ``invert``) at or above, from the pixel above's; 0 on a feature, never more
+    than ``cap``, which stands for "none within reach"."""
+    return 0 if mask_value != invert else min(neighbour + 1, cap)
 
-    ``sites[k]`` is the root of the k-th envelope parabola, which is lowest on
-    ``[bounds[k], bounds[k + 1])``. Costs are finite (``_FAR``, not inf) so that no
-    inf - inf appears; bounds may be infinite.
+
+@njit(cache=True, inline="always")
+def _column_step_back(current, neighbour):
+    """Upward sweep: a feature below may be nearer (features already hold 0)."""
+    return min(current, neighbour + 1)
+
+
+# Columns per thread in the CPU column pass: each sweep steps through rows of this many
+# contiguous pixels, which the compiler vectorises.
+_COLUMN_BLOCK = 256
+
+
+@njit(parallel=True, cache=True)
+def _column_distance_cpu(mask, invert, cap, distance):
+    height, width = mask.shape
+    for block in prange((width + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
+        x0, x1 = block * _COLUMN_BLOCK, min(width, (block + 1) * _COLUMN_BLOCK)
+        for x in range(x0, x1):
+            distance[0, x] = _column_step(mask[0, x], invert, cap, cap)
+        for y in range(1, height):
+            above, row, here = distance[y - 1], mask[y], distance[y]
+            for x in range(x0, x1):
+                here[x] = _column_step(row[x], invert, above[x], cap)
+        for y in range(height - 2, -1, -1):
+            below, here = distance[y + 1], distance[y]
+            for x in range(x0, x1):
+                here[x] = _column_step_back(here[x], below[x])
+
+
+@cuda.jit
+def _column_distance_cuda(mask, invert, cap, distance):
+    x = cuda.grid(1)
+    height, width = mask.shape
+    if x >= width:
+        return
+    distance[0, x] = _column_step(mask[0, x], invert, cap, cap)
+    for y in range(1, height):
+        distance[y, x] = _column_step(mask[y, x], invert, distance[y - 1, x], cap)
+    for y in range(height - 2, -1, -1):
+        distance[y, x] = _column_step_back(distance[y, x], distance[y + 1, x])
+
+
+@njit(cache=True)
+def _cover_row(column_distance, half_width, invert, set_value, unset_value, out):
+    """One row of a dilation (``invert=False``) or erosion of the complement's dilation.
+
+    ``half_width[g]`` is how far a column whose nearest feature is ``g`` rows away reaches
+    along this row; columns with ``g`` beyond the table reach nothing.
     """
-    n = costs.shape[0]
+    n = column_distance.shape[0]
+    reachable = half_width.shape[0]
+    reach = -1  # furthest column covered by a source at or left of x
+    for x in range(n):
+        g = column_distance[x]
+        if g < reachable:
+            reach = max(reach, x + half_width[g])
+        out[x] = set_value if (reach >= x) != invert else unset_value
+    reach = n  # leftmost column covered by a source at or right of x
+    for x in range(n - 1, -1, -1):
+        g = column_distance[x]
+        if g < reachable:
+            reach = min(reach, x - half_width[g])
+        if reach <= x:
+            out[x] = unset_value if invert else set_value
+
+
+_cover_row_device = device_function(_cover_row)
+
+
+@njit(parallel=True, cache=True)
+def _cover_rows_cpu(distance, half_width, invert, set_value, unset_value, out):
+    for y in prange(distance.shape[0]):
+        _cover_row(distance[y], half_width, invert, set_value, unset_value, out[y])
+
+
+@cuda.jit
+def _cover_rows_cuda(distance, half_width, invert, set_value, unset_value, out):
+    y = cuda.grid(1)
+    if y < distance.shape[0]:
+        _cover_row_device(distance[y], half_width, invert, set_value, unset_value, out[y])
+
+
+@njit(cache=True, inline="always")
+def _envelope_cost(column_distance, cap):
+    """A parabola's height: the squared column distance, or _FAR for a column with none."""
+    return _FAR if column_distance >= cap else np.float64(column_distance) * column_distance
+
+
+@njit(cache=True)
+def _envelope_row(column_distance, cap, sites, bounds, out):
+    """out[q] = sqrt(min_p (q - p)^2 + g(p)^2), inf where no column has a feature.
+
+    The lower envelope of parabolas rooted at each column: ``sites[k]`` is the root of the
+    k-th envelope parabola, lowest on ``[bounds[k], bounds[k + 1])``.
+    """
+    n = column_distance.shape[0]
     k = 0
     sites[0] = 0
-    bounds[0] = -np.inf
-    bounds[1] = np.inf
+    bounds[0] = -_FAR
+    bounds[1] = _FAR
     for q in range(1, n):
+        cost_q = _envelope_cost(column_distance[q], cap) + q * q
         p = sites[k]
-        s = ((costs[q] + q * q) - (costs[p] + p * p)) / (2.0 * (q - p))
-        while s <= bounds[k]:  # bounds[0] is -inf: stops at k == 0 at the latest
+        s = (cost_q - (_envelope_cost(column_distance[p], cap) + p * p)) / (2.0 * (q - p))
+        while s <= bounds[k]:  # bounds[0] is -_FAR: stops at k == 0 at the latest
             k -= 1
             p = sites[k]
-            s = ((costs[q] + q * q) - (costs[p] + p * p)) / (2.0 * (q - p))
+            s = (cost_q - (_envelope_cost(column_distance[p], cap) + p * p)) / (2.0 * (q - p))
         k += 1
         sites[k] = q
         bounds[k] = s
-        bounds[k + 1] = np.inf
+        bounds[k + 1] = _FAR
     k = 0
     for q in range(n):
         while bounds[k + 1] < q:
             k += 1
         p = sites[k]
-        out[q] = (q - p) * (q - p) + costs[p]
+        squared = (q - p) * (q - p) + _envelope_cost(column_distance[p], cap)
+        out[q] = math.inf if squared >= _FAR else math.sqrt(squared)
 
 
-# Columns per thread in the column pass: rows of this many pixels stay contiguous in cache.
-_COLUMN_BLOCK = 256
+_envelope_row_device = device_function(_envelope_row)
 
 
 @njit(parallel=True, cache=True)
-def _squared_distance_cpu(features):
-    """Squared distance from every pixel to the nearest ``True`` pixel of ``features``.
-
-    Column pass: for a binary input the distance to the nearest feature in the same column
-    needs no parabolas, just a downward and an upward sweep; sweeping row by row over a block
-    of columns keeps the inner loop contiguous. Row pass: the lower envelope of parabolas
-    rooted at each column distance squared.
-    """
-    height, width = features.shape
-    none = np.sqrt(_FAR)  # "no feature in this column": its square is _FAR
-    columns = np.empty((height, width), np.float64)
-    for block in prange((width + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
-        x0, x1 = block * _COLUMN_BLOCK, min(width, (block + 1) * _COLUMN_BLOCK)
-        for x in range(x0, x1):
-            columns[0, x] = 0.0 if features[0, x] else none
-        for y in range(1, height):
-            for x in range(x0, x1):
-                columns[y, x] = 0.0 if features[y, x] else columns[y - 1, x] + 1.0
-        for y in range(height - 2, -1, -1):
-            for x in range(x0, x1):
-                columns[y, x] = min(columns[y, x], columns[y + 1, x] + 1.0)
-        for y in range(height):
-            for x in range(x0, x1):
-                columns[y, x] = columns[y, x] * columns[y, x]
-    result = np.empty((height, width), np.float64)
-    for y in prange(height):
-        sites = np.empty(width, np.int64)
-        bounds = np.empty(width + 1, np.float64)
-        _envelope_1d(columns[y], result[y], sites, bounds)
-    return result
+def _envelope_rows_cpu(distance, cap, sites, bounds, out):
+    for y in prange(distance.shape[0]):
+        _envelope_row(distance[y], cap, sites[y], bounds[y], out[y])
 
 
-def _like(binary: np.ndarray, template: np.ndarray) -> np.ndarray:
-    if template.dtype == np.bool_:
-        return binary
-    if template.dtype == np.uint8:
-        return binary.astype(np.uint8) * np.uint8(255)
-    return binary.astype(template.dtype)
+@cuda.jit
+def _envelope_rows_cuda(distance, cap, sites, bounds, out):
+    y = cuda.grid(1)
+    if y < distance.shape[0]:
+        _envelope_row_device(distance[y], cap, sites[y], bounds[y], out[y])
 
 
-def distance_transform(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance from each set pixel of ``mask`` to the nearest unset pixel.
+def _column_distance(binary: np.ndarray, invert: bool, cap: int, device: str):
+    """Vertical distances to the nearest pixel where ``binary != invert``, capped at ``cap``;
+    left on the GPU for CUDA (the row pass reads it there). 16-bit where ``cap`` allows it:
+    the column pass is bound by memory traffic."""
+    dtype = np.int16 if cap < np.iinfo(np.int16).max else np.int32
+    distance = to_device(np.empty(binary.shape, dtype), device)
+    # Bytes, not bools: Numba's bool loads keep the column sweeps from vectorising.
+    run(device, _column_distance_cpu, _column_distance_cuda, (binary.shape[1],),
+        to_device(binary.view(np.uint8), device), np.uint8(invert), dtype(cap), distance)
+    return distance
+
+
+def distance_transform(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+    """Euclidean distance from each set pixel of ``mask`` to the nearest unset pixel (float32).
 
     Unset pixels get 0 (SciPy's ``distance_transform_edt`` convention). Pixels outside the
     image do not count as unset; a mask with no unset pixel gives ``inf`` everywhere.
@@ -110,22 +203,49 @@ def distance_transform(mask: np.ndarray) -> np.ndarray:
     >>> distance_transform(np.array([[0, 1, 1, 1]], bool)).tolist()
     [[0.0, 1.0, 2.0, 3.0]]
     """
-    squared = _squared_distance_cpu(~binary_mask(mask))
-    return np.where(squared >= _FAR, np.inf, np.sqrt(squared)).astype(np.float32)
+    binary = binary_mask(mask)
+    check_device(device)
+    height, width = binary.shape
+    cap = height + width + 1  # no real column distance reaches it
+    distance = _column_distance(binary, True, cap, device)
+    out = np.empty((height, width), np.float32)
+    # Envelope scratch, one line per row: CUDA threads can't allocate arrays of run-time size.
+    sites = np.empty((height, width), np.int32)
+    bounds = np.empty((height, width + 1), np.float64)
+    run(device, _envelope_rows_cpu, _envelope_rows_cuda, (height,), distance, cap,
+        to_device(sites, device), to_device(bounds, device), Out(out))
+    return out
 
 
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow ``mask`` by the disk ``x^2 + y^2 <= radius^2`` (outside the image counts as unset)."""
+def _half_widths(radius: int) -> np.ndarray:
+    """``w[g]``: the largest w with ``w^2 + g^2 <= radius^2``, for g = 0..radius (exact)."""
+    return np.array([math.isqrt(radius * radius - g * g) for g in range(radius + 1)], np.int32)
+
+
+def _cover(mask, radius: int, erode_: bool, device: str) -> np.ndarray:
     binary = binary_mask(mask)
     if radius < 0:
         raise ValueError("radius must be >= 0")
-    return _like(_squared_distance_cpu(binary) <= radius * radius, np.asarray(mask))
+    check_device(device)
+    template = np.asarray(mask)
+    # Dilating sets pixels near a set one; eroding unsets pixels near an unset one, which is
+    # the complement's dilation, inverted (outside the image counts as set, like
+    # scikit-image's binary_erosion, because outside pixels never act as sources).
+    distance = _column_distance(binary, erode_, radius + 1, device)
+    out = np.empty(binary.shape, template.dtype)
+    on = {np.dtype(np.bool_): True, np.dtype(np.uint8): 255}.get(template.dtype, 1.0)
+    set_value, unset_value = template.dtype.type(on), template.dtype.type(0)
+    run(device, _cover_rows_cpu, _cover_rows_cuda, (binary.shape[0],), distance,
+        _half_widths(radius), erode_, set_value, unset_value, Out(out))
+    return out
 
 
-def erode(mask: np.ndarray, radius: int) -> np.ndarray:
+def dilate(mask: np.ndarray, radius: int, *, device: str = "cpu") -> np.ndarray:
+    """Grow ``mask`` by the disk ``x^2 + y^2 <= radius^2`` (outside the image counts as unset)."""
+    return _cover(mask, radius, False, device)
+
+
+def erode(mask: np.ndarray, radius: int, *, device: str = "cpu") -> np.ndarray:
     """Shrink ``mask`` by the disk ``x^2 + y^2 <= radius^2`` (outside the image counts as set,
     like scikit-image's ``binary_erosion``)."""
-    binary = binary_mask(mask)
-    if radius < 0:
-        raise ValueError("radius must be >= 0")
-    return _like(_squared_distance_cpu(~binary) > radius * radius, np.asarray(mask))
+    return _cover(mask, radius, True, device)
