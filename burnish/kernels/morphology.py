@@ -88,26 +88,24 @@ def _column_distance_cuda(mask, invert, cap, distance):
 
 @njit(cache=True)
 def _cover_row(column_distance, half_width, invert, set_value, unset_value, out):
-    """One row of a dilation (``invert=False``) or erosion of the complement's dilation.
+    """One row of a dilation (``invert=False``), or of an erosion as the inverted dilation of
+    the complement.
 
-    ``half_width[g]`` is how far a column whose nearest feature is ``g`` rows away reaches
-    along this row; columns with ``g`` beyond the table reach nothing.
+    ``half_width[g]`` is how far along this row a column reaches whose nearest feature is
+    ``g`` rows away; -1 (the last entry, where capped distances land) reaches nothing, which
+    keeps both sweeps free of branches. The first sweep leaves its finding in ``out`` (as
+    ``set_value`` where covered) for the second to combine.
     """
     n = column_distance.shape[0]
-    reachable = half_width.shape[0]
     reach = -1  # furthest column covered by a source at or left of x
     for x in range(n):
-        g = column_distance[x]
-        if g < reachable:
-            reach = max(reach, x + half_width[g])
-        out[x] = set_value if (reach >= x) != invert else unset_value
+        reach = max(reach, x + half_width[column_distance[x]])
+        out[x] = set_value if reach >= x else unset_value
     reach = n  # leftmost column covered by a source at or right of x
     for x in range(n - 1, -1, -1):
-        g = column_distance[x]
-        if g < reachable:
-            reach = min(reach, x - half_width[g])
-        if reach <= x:
-            out[x] = unset_value if invert else set_value
+        reach = min(reach, x - half_width[column_distance[x]])
+        covered = out[x] == set_value or reach <= x
+        out[x] = set_value if covered != invert else unset_value
 
 
 _cover_row_device = device_function(_cover_row)
@@ -183,9 +181,9 @@ def _envelope_rows_cuda(distance, cap, sites, bounds, out):
 
 def _column_distance(binary: np.ndarray, invert: bool, cap: int, device: str):
     """Vertical distances to the nearest pixel where ``binary != invert``, capped at ``cap``;
-    left on the GPU for CUDA (the row pass reads it there). 16-bit where ``cap`` allows it:
-    the column pass is bound by memory traffic."""
-    dtype = np.int16 if cap < np.iinfo(np.int16).max else np.int32
+    left on the GPU for CUDA (the row pass reads it there). As narrow as ``cap`` allows:
+    the passes are bound by memory traffic, and by page faults on fresh allocations."""
+    dtype = next(t for t in (np.uint8, np.int16, np.int32) if cap <= np.iinfo(t).max)
     distance = to_device(np.empty(binary.shape, dtype), device)
     # Bytes, not bools: Numba's bool loads keep the column sweeps from vectorising.
     run(device, _column_distance_cpu, _column_distance_cuda, (binary.shape[1],),
@@ -218,8 +216,10 @@ def distance_transform(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray:
 
 
 def _half_widths(radius: int) -> np.ndarray:
-    """``w[g]``: the largest w with ``w^2 + g^2 <= radius^2``, for g = 0..radius (exact)."""
-    return np.array([math.isqrt(radius * radius - g * g) for g in range(radius + 1)], np.int32)
+    """``w[g]``: the largest w with ``w^2 + g^2 <= radius^2``, for g = 0..radius (exact), then
+    -1 for the capped distance radius + 1: no reach."""
+    widths = [math.isqrt(radius * radius - g * g) for g in range(radius + 1)]
+    return np.array(widths + [-1], np.int32)
 
 
 def _cover(mask, radius: int, erode_: bool, device: str) -> np.ndarray:
