@@ -34,3 +34,19 @@ def best_seconds(function, rounds: int = 3) -> float:
         function()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def compare(benchmark, ours, peer, label: str, rounds: int = 3, **extra) -> float:
+    """Time ``ours`` with pytest-benchmark and ``peer`` by the same min-of-rounds rule in the
+    same run; store both and the ratio (and ``extra``) in extra_info, print a line, and return
+    the speed-up. The first call of ``ours`` (compilation, or loading the cache) is not timed."""
+    ours()
+    benchmark.pedantic(ours, rounds=rounds, iterations=1)
+    mine = benchmark.stats.stats.min
+    theirs = best_seconds(peer, rounds)
+    benchmark.extra_info.update(burnish_ms=mine * 1e3, peer_ms=theirs * 1e3,
+                                speedup=theirs / mine, **extra)
+    details = "".join(f", {key} {value:.2g}" for key, value in extra.items())
+    print(f"\n{label}: burnish {mine * 1e3:.1f} ms, peer {theirs * 1e3:.1f} ms, "
+          f"{theirs / mine:.2f}x{details}")
+    return theirs / mine

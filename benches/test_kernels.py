@@ -18,7 +18,7 @@ from burnish.kernels.colour import match_histograms
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.morphology import dilate
 
-from conftest import best_seconds
+from conftest import compare
 
 cv2 = pytest.importorskip("cv2")
 HEIGHT, WIDTH = 2160, 3840
@@ -37,17 +37,9 @@ def images():
     return [rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8) for _ in range(2)]
 
 
-def compare(benchmark, ours, peer, label, rounds=3):
-    ours()  # compile (or load the cache) outside the timing
-    benchmark.pedantic(ours, rounds=rounds, iterations=1)
-    mine = benchmark.stats.stats.min
-    theirs = best_seconds(peer, rounds)
-    benchmark.extra_info.update(burnish_ms=mine * 1e3, peer_ms=theirs * 1e3, speedup=theirs / mine)
-    print(f"\n{label}: burnish {mine * 1e3:.1f} ms, peer {theirs * 1e3:.1f} ms, {theirs / mine:.2f}x")
-
-
 @pytest.mark.parametrize("radius", [16, 64])
 def test_dilate_against_cv2_ellipse(benchmark, mask, radius):
+    """Both give the disk x^2 + y^2 <= r^2 (OpenCV's ellipse of size 2r + 1 is that disk)."""
     as_u8 = mask.astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     compare(benchmark, lambda: dilate(mask, radius), lambda: cv2.dilate(as_u8, kernel),
@@ -59,13 +51,6 @@ def test_dilate_against_cv2_distance_transform(benchmark, mask):
     compare(benchmark, lambda: dilate(mask, 40),
             lambda: cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= 40,
             "dilate any r vs cv2.distanceTransform + threshold")
-
-
-def test_gaussian_against_cv2(benchmark, mask):
-    plane = mask.astype(np.float32)
-    compare(benchmark, lambda: gaussian_blur(plane, 32.0),
-            lambda: cv2.GaussianBlur(plane, (0, 0), 32.0, borderType=cv2.BORDER_REPLICATE),
-            "Gaussian sigma=32 vs cv2.GaussianBlur")
 
 
 def test_blend_against_cv2(benchmark, mask, images):

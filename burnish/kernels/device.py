@@ -80,6 +80,17 @@ def to_device(array, device: str):
     return cuda.to_device(np.ascontiguousarray(array))
 
 
+def empty(shape, dtype, device: str):
+    """An uninitialised array where ``device``'s drivers write it: scratch, or a result that
+    stays on the GPU until :func:`to_host` (nothing crosses the bus to create it)."""
+    return np.empty(shape, dtype) if device == "cpu" else cuda.device_array(shape, dtype)
+
+
+def to_host(array) -> np.ndarray:
+    """``array`` as a NumPy array: itself, or a copy of a GPU array."""
+    return array.copy_to_host() if on_gpu(array) else array
+
+
 def launch_shape(grid: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Blocks and threads per block covering ``grid`` (one thread per element, 1-D or 2-D)."""
     threads = (BLOCK_1D,) if len(grid) == 1 else BLOCK_2D

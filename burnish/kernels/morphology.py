@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import cuda, njit, prange
 
-from burnish.kernels.device import Out, check_device, device_function, run, to_device
+from burnish.kernels.device import check_device, device_function, empty, run, to_device, to_host
 from burnish.kernels.masks import binary_mask
 
 # Stands for "no feature on this line" in the envelope: larger than any squared distance, and
@@ -184,7 +184,7 @@ def _column_distance(binary: np.ndarray, invert: bool, cap: int, device: str):
     left on the GPU for CUDA (the row pass reads it there). As narrow as ``cap`` allows:
     the passes are bound by memory traffic, and by page faults on fresh allocations."""
     dtype = next(t for t in (np.uint8, np.int16, np.int32) if cap <= np.iinfo(t).max)
-    distance = to_device(np.empty(binary.shape, dtype), device)
+    distance = empty(binary.shape, dtype, device)
     # Bytes, not bools: Numba's bool loads keep the column sweeps from vectorising.
     run(device, _column_distance_cpu, _column_distance_cuda, (binary.shape[1],),
         to_device(binary.view(np.uint8), device), np.uint8(invert), dtype(cap), distance)
@@ -206,13 +206,13 @@ def distance_transform(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     height, width = binary.shape
     cap = height + width + 1  # no real column distance reaches it
     distance = _column_distance(binary, True, cap, device)
-    out = np.empty((height, width), np.float32)
+    out = empty((height, width), np.float32, device)
     # Envelope scratch, one line per row: CUDA threads can't allocate arrays of run-time size.
-    sites = np.empty((height, width), np.int32)
-    bounds = np.empty((height, width + 1), np.float64)
-    run(device, _envelope_rows_cpu, _envelope_rows_cuda, (height,), distance, cap,
-        to_device(sites, device), to_device(bounds, device), Out(out))
-    return out
+    sites = empty((height, width), np.int32, device)
+    bounds = empty((height, width + 1), np.float64, device)
+    run(device, _envelope_rows_cpu, _envelope_rows_cuda, (height,), distance, cap, sites,
+        bounds, out)
+    return to_host(out)
 
 
 def _half_widths(radius: int) -> np.ndarray:
@@ -232,12 +232,12 @@ def _cover(mask, radius: int, erode_: bool, device: str) -> np.ndarray:
     # the complement's dilation, inverted (outside the image counts as set, like
     # scikit-image's binary_erosion, because outside pixels never act as sources).
     distance = _column_distance(binary, erode_, radius + 1, device)
-    out = np.empty(binary.shape, template.dtype)
+    out = empty(binary.shape, template.dtype, device)
     on = {np.dtype(np.bool_): True, np.dtype(np.uint8): 255}.get(template.dtype, 1.0)
     set_value, unset_value = template.dtype.type(on), template.dtype.type(0)
     run(device, _cover_rows_cpu, _cover_rows_cuda, (binary.shape[0],), distance,
-        _half_widths(radius), erode_, set_value, unset_value, Out(out))
-    return out
+        _half_widths(radius), erode_, set_value, unset_value, out)
+    return to_host(out)
 
 
 def dilate(mask: np.ndarray, radius: int, *, device: str = "cpu") -> np.ndarray:
