@@ -60,3 +60,15 @@ def random_size(rng, device, largest=37):
     and several."""
     top = largest if device == "cpu" else 14
     return tuple(int(v) for v in rng.integers(1, top, size=2))
+
+
+def assert_cuda_matches_cpu(on_cuda: np.ndarray, on_cpu: np.ndarray) -> None:
+    """Identical in the simulator, which runs the CPU-compiled bodies. On a GPU, NVVM fuses
+    multiply-adds by default, which can move a float result by an ulp and an integer result
+    across a rounding boundary: one level, or 1e-6 for float32."""
+    assert on_cuda.shape == on_cpu.shape and on_cuda.dtype == on_cpu.dtype
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        np.testing.assert_array_equal(on_cuda, on_cpu)
+    else:
+        tolerance = 1 if on_cpu.dtype.kind in "ui" else 1e-6
+        np.testing.assert_allclose(on_cuda.astype(np.float64), on_cpu, rtol=0, atol=tolerance)

@@ -7,7 +7,7 @@ import pytest
 
 from burnish.kernels.blend import blend
 
-from conftest import random_image, random_size
+from conftest import assert_cuda_matches_cpu, random_image, random_size
 
 
 def srgb_to_linear(v):
@@ -74,8 +74,8 @@ def test_cuda_driver_equals_cpu_driver(rng, dtype):
     fg, bg = (random_image(rng, 9, 14, 3, dtype) for _ in range(2))
     alpha = rng.random((9, 14), dtype=np.float32)
     for linear in (False, True):
-        np.testing.assert_array_equal(blend(fg, bg, alpha, linear=linear, device="cuda"),
-                                      blend(fg, bg, alpha, linear=linear))
+        assert_cuda_matches_cpu(blend(fg, bg, alpha, linear=linear, device="cuda"),
+                                blend(fg, bg, alpha, linear=linear))
 
 
 def test_unknown_device_is_refused():
