@@ -13,14 +13,21 @@ from burnish.kernels.grain import (
     AR_OFFSETS,
     Grain,
     _ar_filter_cpu,
+    _unit_residual_field,
     estimate_grain,
     synthesize_grain,
 )
 
-from conftest import random_image
+from conftest import random_image, random_size
 
 LEFT = AR_OFFSETS.index((0, -1))
 ABOVE = AR_OFFSETS.index((-1, 0))
+DTYPES = [np.uint8, np.uint16, np.float32]
+# Runs a test on the CUDA driver only (the simulator without a GPU), with the small blocks the
+# `device` fixture sets up.
+CUDA_ONLY = pytest.mark.parametrize("device", ["cuda"], indirect=True)
+# Odd sizes, below one 4 x 4 block and across several.
+ODD_SIZES = [(1, 1), (3, 2), (2, 5), (7, 5), (13, 9)]
 
 
 def smooth_base(rng, height=256, width=256, channels=3):
@@ -103,13 +110,14 @@ def test_ar_filter_matches_reference(rng, height, width):
     assert np.allclose(noise, expected, atol=1e-12)
 
 
-def test_seed_gives_same_bytes_and_outside_of_mask_is_untouched(rng):
-    image = random_image(rng, 37, 53, 3, np.float32)
+def test_seed_gives_same_bytes_and_outside_of_mask_is_untouched(rng, device):
+    height, width = (37, 53) if device == "cpu" else (13, 11)
+    image = random_image(rng, height, width, 3, np.float32)
     grain = Grain(levels=[0.25, 0.75], sigma=np.full((3, 2), 0.03), ar=rng.normal(0, 0.05, (3, 12)))
-    mask = rng.random((37, 53)) > 0.5
-    one = synthesize_grain(image, grain, mask, seed=7)
-    assert one.tobytes() == synthesize_grain(image, grain, mask, seed=7).tobytes()
-    assert one.tobytes() != synthesize_grain(image, grain, mask, seed=8).tobytes()
+    mask = rng.random((height, width)) > 0.5
+    one = synthesize_grain(image, grain, mask, seed=7, device=device)
+    assert one.tobytes() == synthesize_grain(image, grain, mask, seed=7, device=device).tobytes()
+    assert one.tobytes() != synthesize_grain(image, grain, mask, seed=8, device=device).tobytes()
     assert one[~mask].tobytes() == image[~mask].tobytes()
     assert (one[mask] != image[mask]).mean() > 0.9
 
@@ -159,8 +167,77 @@ def test_bad_arguments(rng):
         estimate_grain(image.astype(np.float64))
     with pytest.raises(ValueError, match="mask"):
         estimate_grain(image, np.ones((64, 63), bool))
+    with pytest.raises(ValueError, match="device must be one of"):
+        estimate_grain(image, device="gpu")
     grain = Grain(levels=[0.5], sigma=[[0.1]], ar=np.zeros((1, 12)))
     with pytest.raises(ValueError, match="channels"):
         synthesize_grain(image, grain)
+    with pytest.raises(ValueError, match="device must be one of"):
+        synthesize_grain(image[..., :1], grain, device="gpu")
     with pytest.raises(ValueError, match="ar must be"):
         Grain(levels=[0.5], sigma=[[0.1]], ar=np.zeros((1, 11)))
+
+
+def top_of(dtype):
+    return np.iinfo(dtype).max if np.dtype(dtype).kind == "u" else 1.0
+
+
+def random_grain(rng, image, channels):
+    """Up to four levels taken from the image's own intensities (so that some samples sit
+    exactly on a level, the first and the last included; one level on a one-sample image),
+    random sigma and a mild AR texture."""
+    top = np.float32(top_of(image.dtype))
+    levels = np.unique(image.reshape(-1)[:4].astype(np.float32) / top)
+    sigma = rng.uniform(0.01, 0.08, (channels, levels.size))
+    return Grain(levels=levels, sigma=sigma, ar=rng.normal(0, 0.05, (channels, len(AR_OFFSETS))))
+
+
+def reference_add_grain(image, field, grain, inside):
+    """Slow and obvious, float64: sigma interpolated with np.interp (constant past the ends)."""
+    top = top_of(image.dtype)
+    value = image.astype(np.float64) / top
+    sigma = np.stack([np.interp(value[..., c], grain.levels, grain.sigma[c])
+                      for c in range(image.shape[2])], axis=-1)
+    out = np.clip(value + sigma * field.transpose(1, 2, 0), 0, 1) * top
+    return np.where(inside[..., None], out, image)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_adding_grain_matches_reference(rng, device, dtype, channels):
+    height, width = random_size(rng, device)
+    image = random_image(rng, height, width, channels, dtype)
+    grain = random_grain(rng, image, channels)
+    inside = rng.random((height, width)) > 0.3
+    out = synthesize_grain(image, grain, inside, seed=11, device=device)
+    field = _unit_residual_field(grain, height, width, 11)
+    expected = reference_add_grain(image, field, grain, inside)
+    assert out.dtype == np.dtype(dtype) and out.shape == image.shape
+    # float32 arithmetic may round an integer to the other side of a .5 boundary
+    tolerance = 0.5 + 1e-6 * top_of(dtype) if dtype != np.float32 else 1e-6
+    assert np.abs(out.astype(np.float64) - expected).max() <= tolerance
+    assert out[~inside].tobytes() == image[~inside].tobytes()
+
+
+@CUDA_ONLY
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("masked", [False, True])
+def test_synthesize_grain_cuda_equals_cpu(rng, device, dtype, channels, masked):
+    for height, width in ODD_SIZES:
+        image = random_image(rng, height, width, channels, dtype)
+        grain = random_grain(rng, image, channels)
+        mask = rng.random((height, width)) > 0.5 if masked else None
+        seed = int(rng.integers(1 << 31))
+        on_gpu = synthesize_grain(image, grain, mask, seed=seed, device=device)
+        assert on_gpu.tobytes() == synthesize_grain(image, grain, mask, seed=seed).tobytes()
+
+
+def test_estimate_grain_is_the_same_on_either_device(rng, device):
+    base = smooth_base(rng, 64, 48, 3)
+    noisy = np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1).astype(np.float32)
+    mask = np.ones((64, 48), bool)
+    mask[:20, :20] = False
+    on_cpu, here = estimate_grain(noisy, mask), estimate_grain(noisy, mask, device=device)
+    for field in ("levels", "sigma", "ar", "weights"):
+        np.testing.assert_array_equal(getattr(here, field), getattr(on_cpu, field))

@@ -16,10 +16,15 @@ from burnish.kernels.lut import (
     white_balance,
 )
 
-from conftest import random_image
+from conftest import random_image, random_size
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 INTERPOLATIONS = ["tetrahedral", "trilinear"]
+# Runs a test on the CUDA driver only (the simulator without a GPU), with the small blocks the
+# `device` fixture sets up.
+CUDA_ONLY = pytest.mark.parametrize("device", ["cuda"], indirect=True)
+# Odd sizes, below one 4 x 4 block and across several.
+ODD_SIZES = [(1, 1), (3, 2), (2, 5), (7, 5), (13, 9)]
 
 
 def top_of(dtype):
@@ -75,6 +80,14 @@ def reference_lut(image, lut, interpolation):
     return np.clip(out, 0, 1)
 
 
+def random_mask(rng, height, width):
+    """Weights in [0, 1], with runs of exact 0 and exact 1."""
+    mask = rng.random((height, width), dtype=np.float32)
+    mask[mask < 0.3] = 0
+    mask[mask > 0.7] = 1
+    return mask
+
+
 def grid(n):
     axis = np.linspace(0, 1, n)
     r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
@@ -118,9 +131,9 @@ def write_cube(path, table, header="", digits=9):
 
 @pytest.mark.parametrize("n", [2, 17, 33])
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_identity_lut_returns_the_input(rng, n, interpolation):
-    image = random_image(rng, 31, 17, 3, np.float32)
-    out = apply_lut(image, identity_lut(n), interpolation)
+def test_identity_lut_returns_the_input(rng, device, n, interpolation):
+    image = random_image(rng, *random_size(rng, device), 3, np.float32)
+    out = apply_lut(image, identity_lut(n), interpolation, device=device)
     np.testing.assert_allclose(out, image, atol=1e-5)
     np.testing.assert_allclose(out, reference_lut(image, identity_lut(n), interpolation),
                                atol=1e-4)
@@ -128,20 +141,21 @@ def test_identity_lut_returns_the_input(rng, n, interpolation):
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 @pytest.mark.parametrize("n", [2, 5, 17])
-def test_random_smooth_lut_matches_reference(rng, interpolation, n):
-    image = random_image(rng, 40, 29, 3, np.float32)
+def test_random_smooth_lut_matches_reference(rng, device, interpolation, n):
+    height, width = random_size(rng, device)
+    image = random_image(rng, height, max(width, 3), 3, np.float32)
     image[0, :3] = [[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5]]  # corners and ties of fractions
     lut = smooth_lut(rng, n)
-    out = apply_lut(image, lut, interpolation)
+    out = apply_lut(image, lut, interpolation, device=device)
     np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_integer_images_round_the_reference(rng, dtype, interpolation):
-    image = random_image(rng, 23, 37, 3, dtype)
+def test_integer_images_round_the_reference(rng, device, dtype, interpolation):
+    image = random_image(rng, *random_size(rng, device), 3, dtype)
     lut = smooth_lut(rng, 9)
-    out = apply_lut(image, lut, interpolation)
+    out = apply_lut(image, lut, interpolation, device=device)
     assert out.dtype == dtype and out.shape == image.shape
     expected = reference_lut(image, lut, interpolation) * top_of(dtype)
     # float32 arithmetic (relative error ~1e-6) may round to the other side of a .5 boundary
@@ -149,57 +163,60 @@ def test_integer_images_round_the_reference(rng, dtype, interpolation):
     assert np.abs(out.astype(np.float64) - expected).max() <= tolerance
 
 
-def test_real_lut_round_trips_through_cube_file(rng, tmp_path):
+def test_real_lut_round_trips_through_cube_file(rng, tmp_path, device):
     table = graded_table()
     path = write_cube(tmp_path / "grade.cube", table)
     lut = read_cube(path)
     assert lut.kind == "3D" and lut.title == "graded # look"
     assert lut.domain_min == (0, 0, 0) and lut.domain_max == (1, 1, 1)
     np.testing.assert_allclose(lut.table, table, atol=1e-6, rtol=0)
-    image = random_image(rng, 50, 41, 3, np.float32)
+    image = random_image(rng, *random_size(rng, device, largest=51), 3, np.float32)
     for interpolation in INTERPOLATIONS:
-        out = apply_lut(image, lut, interpolation)
+        out = apply_lut(image, lut, interpolation, device=device)
         np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
 
 
-def test_1d_lut_round_trip_and_reference(rng, tmp_path):
+def test_1d_lut_round_trip_and_reference(rng, tmp_path, device):
     n = 64
     axis = np.linspace(0, 1, n)[:, None]
     table = np.hstack([axis**0.5, axis, axis**2.2]).astype(np.float32)
     lut = read_cube(write_cube(tmp_path / "curve.cube", table))
     assert lut.kind == "1D" and lut.table.shape == (n, 3)
     np.testing.assert_allclose(lut.table, table, atol=1e-6, rtol=0)
-    image = random_image(rng, 33, 21, 3, np.float32)
-    np.testing.assert_allclose(apply_lut(image, lut), reference_lut(image, lut, None), atol=1e-4)
-    np.testing.assert_allclose(apply_lut(image, Lut(axis.repeat(3, 1))), image, atol=1e-5)
+    image = random_image(rng, *random_size(rng, device), 3, np.float32)
+    np.testing.assert_allclose(apply_lut(image, lut, device=device),
+                               reference_lut(image, lut, None), atol=1e-4)
+    np.testing.assert_allclose(apply_lut(image, Lut(axis.repeat(3, 1)), device=device), image,
+                               atol=1e-5)
 
 
-def test_interpolations_agree_exactly_on_grid_nodes(rng):
+def test_interpolations_agree_exactly_on_grid_nodes(rng, device):
     n = 17  # n - 1 a power of two: node values k / 16 map to exact table coordinates
     lut = smooth_lut(rng, n)
-    nodes = rng.integers(0, n, (25, 19, 3))
+    nodes = rng.integers(0, n, (*random_size(rng, device), 3))
     image = (nodes / (n - 1)).astype(np.float32)
-    tetra = apply_lut(image, lut, "tetrahedral")
-    tri = apply_lut(image, lut, "trilinear")
+    tetra = apply_lut(image, lut, "tetrahedral", device=device)
+    tri = apply_lut(image, lut, "trilinear", device=device)
     np.testing.assert_array_equal(tetra, tri)
     np.testing.assert_array_equal(tetra, lut.table[nodes[..., 0], nodes[..., 1], nodes[..., 2]])
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
-def test_affine_luts_are_reproduced_exactly(rng, interpolation):
+def test_affine_luts_are_reproduced_exactly(rng, device, interpolation):
     matrix = rng.uniform(-0.2, 0.4, (3, 3))
     offset = rng.uniform(0.1, 0.2, 3)
     affine = grid(9) @ matrix.T + offset
     # stay inside [0, 1] so the output clip does not hide anything
     affine = (affine - affine.min()) / (affine.max() - affine.min())
     lut = Lut(affine.astype(np.float32))
-    image = random_image(rng, 30, 30, 3, np.float32)
+    image = random_image(rng, *random_size(rng, device), 3, np.float32)
     low, high = np.min(grid(9) @ matrix.T + offset), np.max(grid(9) @ matrix.T + offset)
     expected = ((image.astype(np.float64) @ matrix.T + offset) - low) / (high - low)
-    np.testing.assert_allclose(apply_lut(image, lut, interpolation), expected, atol=1e-5)
+    np.testing.assert_allclose(apply_lut(image, lut, interpolation, device=device), expected,
+                               atol=1e-5)
 
 
-def test_domain_scales_inputs_into_the_table(rng, tmp_path):
+def test_domain_scales_inputs_into_the_table(rng, tmp_path, device):
     table = smooth_lut(rng, 9).table
     table[4:] = 0  # the upper half must never be reached by inputs in [0, 1]
     table[:, 5:] = 0
@@ -207,20 +224,20 @@ def test_domain_scales_inputs_into_the_table(rng, tmp_path):
     path = write_cube(tmp_path / "wide.cube", table, header="DOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2\n")
     lut = read_cube(path)
     assert lut.domain_max == (2, 2, 2)
-    image = random_image(rng, 20, 20, 3, np.float32)
+    image = random_image(rng, *random_size(rng, device), 3, np.float32)
     lower_half = Lut(table[:5, :5, :5].copy())
     for interpolation in INTERPOLATIONS:
-        out = apply_lut(image, lut, interpolation)
+        out = apply_lut(image, lut, interpolation, device=device)
         np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
         np.testing.assert_allclose(out, apply_lut(image, lower_half, interpolation), atol=1e-5)
 
 
-def test_resolve_input_range_is_read_as_domain(tmp_path):
+def test_resolve_input_range_is_read_as_domain(tmp_path, device):
     path = write_cube(tmp_path / "range.cube", grid(2).astype(np.float32),
                       header="LUT_3D_INPUT_RANGE -0.5 1.5\n")
     lut = read_cube(path)
     assert lut.domain_min == (-0.5,) * 3 and lut.domain_max == (1.5,) * 3
-    out = apply_lut(np.array([[[0.5, 0.0, 1.0]]], np.float32), lut)
+    out = apply_lut(np.array([[[0.5, 0.0, 1.0]]], np.float32), lut, device=device)
     np.testing.assert_allclose(out, [[[0.5, 0.25, 0.75]]], atol=1e-6)
 
 
@@ -239,6 +256,8 @@ def test_lut_rejects_bad_arguments():
         apply_lut(np.zeros((2, 2, 3), np.float64), identity_lut(2))
     with pytest.raises(ValueError):
         apply_lut(np.zeros((2, 2, 3), np.float32), identity_lut(2), mask=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="device must be one of"):
+        apply_lut(np.zeros((2, 2, 3), np.float32), identity_lut(2), device="gpu")
 
 
 # --- read_cube errors ------------------------------------------------------------------------
@@ -322,18 +341,18 @@ ADJUSTMENTS = {
 
 @pytest.mark.parametrize("name", IDENTITIES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_neutral_adjustments_return_the_input(rng, name, dtype):
-    image = random_image(rng, 37, 23, 3, dtype)
-    out = IDENTITIES[name](image)
+def test_neutral_adjustments_return_the_input(rng, device, name, dtype):
+    image = random_image(rng, *random_size(rng, device), 3, dtype)
+    out = IDENTITIES[name](image, device=device)
     assert out.dtype == dtype and out.shape == image.shape
     tolerance = 1 if dtype != np.float32 else 1e-6
     assert np.abs(out.astype(np.float64) - image).max() <= tolerance
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_saturation_zero_is_grey_of_the_same_luminance(rng, dtype):
-    image = random_image(rng, 23, 37, 3, dtype)
-    out = saturation(image, 0.0)
+def test_saturation_zero_is_grey_of_the_same_luminance(rng, device, dtype):
+    image = random_image(rng, *random_size(rng, device), 3, dtype)
+    out = saturation(image, 0.0, device=device)
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
     linear = srgb_to_linear(image / top_of(dtype))
     luma = linear @ [0.2126, 0.7152, 0.0722]
@@ -341,52 +360,51 @@ def test_saturation_zero_is_grey_of_the_same_luminance(rng, dtype):
     np.testing.assert_allclose(grey, luma, atol=1e-5 if dtype == np.float32 else 0.01)
 
 
-def test_exposure_plus_one_doubles_linear_light(rng):
+def test_exposure_plus_one_doubles_linear_light(rng, device):
     # linear values below 0.5 so the doubled light is not clipped
-    image = linear_to_srgb(rng.uniform(0, 0.49, (31, 19, 3))).astype(np.float32)
-    out = exposure(image, 1.0)
+    image = linear_to_srgb(rng.uniform(0, 0.49, (*random_size(rng, device), 3))).astype(np.float32)
+    out = exposure(image, 1.0, device=device)
     np.testing.assert_allclose(srgb_to_linear(out.astype(np.float64)),
                                2 * srgb_to_linear(image.astype(np.float64)), atol=2e-6)
-    back = exposure(out, -1.0)
+    back = exposure(out, -1.0, device=device)
     np.testing.assert_allclose(back, image, atol=1e-5)
 
 
-def test_white_balance_formula_direction_and_grey_luminance(rng):
-    image = random_image(rng, 29, 31, 3, np.float32) * np.float32(0.6)
+def test_white_balance_formula_direction_and_grey_luminance(rng, device):
+    image = random_image(rng, *random_size(rng, device), 3, np.float32) * np.float32(0.6)
     temperature, tint = 0.8, 0.5
     raw = np.array([2 ** (temperature / 2), 2 ** (-tint / 2), 2 ** (-temperature / 2)])
     gains = raw / (raw @ [0.2126, 0.7152, 0.0722])
     expected = linear_to_srgb(np.minimum(srgb_to_linear(image.astype(np.float64)) * gains, 1))
-    out = white_balance(image, temperature, tint)
+    out = white_balance(image, temperature, tint, device=device)
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
     mid_grey = np.full((1, 1, 3), 0.5, np.float32)
-    warm = white_balance(mid_grey, temperature=1.0)[0, 0]
+    warm = white_balance(mid_grey, temperature=1.0, device=device)[0, 0]
     assert warm[0] > 0.5 > warm[2]
-    magenta = white_balance(mid_grey, tint=1.0)[0, 0]
+    magenta = white_balance(mid_grey, tint=1.0, device=device)[0, 0]
     assert magenta[1] < 0.5 < magenta[0] and magenta[2] > 0.5
-    for shifted in (warm, magenta, white_balance(mid_grey, -0.7, -0.9)[0, 0]):
+    for shifted in (warm, magenta, white_balance(mid_grey, -0.7, -0.9, device=device)[0, 0]):
         luma = srgb_to_linear(shifted.astype(np.float64)) @ [0.2126, 0.7152, 0.0722]
         assert luma == pytest.approx(srgb_to_linear(0.5), abs=1e-6)
 
 
-def test_contrast_pivots_around_half_in_encoded_values(rng):
-    image = random_image(rng, 17, 13, 3, np.float32)
+def test_contrast_pivots_around_half_in_encoded_values(rng, device):
+    image = random_image(rng, *random_size(rng, device), 3, np.float32)
     expected = np.clip(0.5 + 1.7 * (image.astype(np.float64) - 0.5), 0, 1)
-    np.testing.assert_allclose(contrast(image, 1.7), expected, atol=1e-6)
-    np.testing.assert_allclose(contrast(image, 0.0), 0.5, atol=0)
+    np.testing.assert_allclose(contrast(image, 1.7, device=device), expected, atol=1e-6)
+    np.testing.assert_allclose(contrast(image, 0.0, device=device), 0.5, atol=0)
 
 
 @pytest.mark.parametrize("name", ADJUSTMENTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_masks_leave_zero_pixels_alone_and_full_pixels_adjusted(rng, name, dtype):
-    image = random_image(rng, 37, 23, 3, dtype)
-    mask = rng.random((37, 23), dtype=np.float32)
-    mask[mask < 0.3] = 0
-    mask[mask > 0.7] = 1
+def test_masks_leave_zero_pixels_alone_and_full_pixels_adjusted(rng, device, name, dtype):
+    height, width = random_size(rng, device)
+    image = random_image(rng, height, width, 3, dtype)
+    mask = random_mask(rng, height, width)
     adjust = ADJUSTMENTS[name]
-    full = adjust(image)
-    out = adjust(image, mask=mask)
+    full = adjust(image, device=device)
+    out = adjust(image, mask=mask, device=device)
     zero, one = mask == 0, mask == 1
     np.testing.assert_array_equal(out[zero], image[zero])
     np.testing.assert_array_equal(out[one], full[one])
@@ -400,14 +418,15 @@ def test_masks_leave_zero_pixels_alone_and_full_pixels_adjusted(rng, name, dtype
 
 @pytest.mark.parametrize("name", ADJUSTMENTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (37, 23)])
-def test_shapes_dtypes_and_non_contiguous_input(rng, name, dtype, shape):
+@pytest.mark.parametrize("size", ["one pixel", "random"])
+def test_shapes_dtypes_and_non_contiguous_input(rng, device, name, dtype, size):
+    shape = (1, 1) if size == "one pixel" else random_size(rng, device)
     image = random_image(rng, *shape, 3, dtype)
-    out = ADJUSTMENTS[name](image)
+    out = ADJUSTMENTS[name](image, device=device)
     assert out.shape == image.shape and out.dtype == image.dtype
     strided = random_image(rng, shape[0], 2 * shape[1], 3, dtype)
-    np.testing.assert_array_equal(ADJUSTMENTS[name](strided[:, ::2]),
-                                  ADJUSTMENTS[name](strided[:, ::2].copy()))
+    np.testing.assert_array_equal(ADJUSTMENTS[name](strided[:, ::2], device=device),
+                                  ADJUSTMENTS[name](strided[:, ::2].copy(), device=device))
 
 
 def test_adjustments_reject_bad_arguments():
@@ -415,6 +434,55 @@ def test_adjustments_reject_bad_arguments():
     for call in (lambda: exposure(image, np.nan), lambda: white_balance(image, 1.5),
                  lambda: white_balance(image, 0, -2), lambda: saturation(image, -0.1),
                  lambda: contrast(image, np.inf), lambda: contrast(image[..., :2], 1.0),
-                 lambda: saturation(image, 1.0, mask=np.ones((3, 2), np.float32))):
+                 lambda: saturation(image, 1.0, mask=np.ones((3, 2), np.float32)),
+                 lambda: exposure(image, 1.0, device="gpu")):
         with pytest.raises(ValueError):
             call()
+
+
+# --- CUDA driver == CPU driver ----------------------------------------------------------------
+
+LUTS = {
+    "3D tetrahedral": (lambda rng: smooth_lut(rng, 9), "tetrahedral"),
+    "3D trilinear": (lambda rng: smooth_lut(rng, 9), "trilinear"),
+    "3D real": (lambda rng: Lut(graded_table(17)), "tetrahedral"),
+    "1D": (lambda rng: Lut(np.sort(rng.random((17, 3)), axis=0).astype(np.float32)), None),
+}
+
+
+def assert_same_bytes(cuda_out, cpu_out):
+    assert cuda_out.dtype == cpu_out.dtype and cuda_out.shape == cpu_out.shape
+    if cuda_out.tobytes() != cpu_out.tobytes():
+        differ = cuda_out != cpu_out
+        raise AssertionError(f"{differ.sum()} of {differ.size} samples differ, e.g. CUDA "
+                             f"{cuda_out[differ][:4]} vs CPU {cpu_out[differ][:4]}")
+
+
+@CUDA_ONLY
+@pytest.mark.parametrize("lut_name", LUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_apply_lut_cuda_equals_cpu(rng, device, lut_name, dtype, masked):
+    make_lut, interpolation = LUTS[lut_name]
+    lut = make_lut(rng)
+    for height, width in ODD_SIZES:
+        image = random_image(rng, height, width, 3, dtype)
+        corners = np.array([[0, 0, 0], [top_of(dtype)] * 3])[: height * width]
+        image.reshape(-1, 3)[: len(corners)] = corners  # the table's first and last cells
+        mask = random_mask(rng, height, width) if masked else None
+        kwargs = {"mask": mask} if interpolation is None else {"mask": mask,
+                                                               "interpolation": interpolation}
+        assert_same_bytes(apply_lut(image, lut, device=device, **kwargs),
+                          apply_lut(image, lut, **kwargs))
+
+
+@CUDA_ONLY
+@pytest.mark.parametrize("name", [name for name in ADJUSTMENTS if name != "lut"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_adjustments_cuda_equal_cpu(rng, device, name, dtype, masked):
+    for height, width in ODD_SIZES:
+        image = random_image(rng, height, width, 3, dtype)
+        mask = random_mask(rng, height, width) if masked else None
+        assert_same_bytes(ADJUSTMENTS[name](image, mask=mask, device=device),
+                          ADJUSTMENTS[name](image, mask=mask))

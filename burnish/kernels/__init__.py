@@ -1,4 +1,6 @@
-"""Hand-written kernels: pure array functions, Numba CPU drivers over per-pixel bodies.
+"""Hand-written kernels: pure array functions, each a per-pixel (or per-line) body run by a
+Numba CPU driver and a numba-cuda driver, chosen by the ``device="cpu"|"cuda"`` argument
+(:mod:`~burnish.kernels.device`).
 
 | module | what |
 | --- | --- |
@@ -11,7 +13,34 @@
 | :mod:`~burnish.kernels.colour` | Reinhard (CIELAB), histogram matching, MKL |
 | :mod:`~burnish.kernels.grain` | grain estimation and seeded synthesis |
 | :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
+| :mod:`~burnish.kernels.device` | device names, driver dispatch, CUDA launches |
 
-Not yet: the public ``device=`` argument and the numba-cuda drivers (the kernels issue), and
-speed against the peers (only the stitching kernel and the Gaussian have been timed).
+Images are ``H x W x C`` NumPy arrays and masks ``H x W`` (DESIGN.md); the public names below
+are what the engine, the CLI and outside scripts use.
 """
+
+from burnish.kernels.accumulate import accumulate_tile, blend_window, normalise
+from burnish.kernels.blend import blend
+from burnish.kernels.colour import match_histograms, mkl, reinhard
+from burnish.kernels.device import DEVICES
+from burnish.kernels.feather import feather, signed_edge_distance
+from burnish.kernels.gaussian import gaussian_blur
+from burnish.kernels.grain import Grain, estimate_grain, synthesize_grain
+from burnish.kernels.lut import (
+    Lut,
+    apply_lut,
+    contrast,
+    exposure,
+    read_cube,
+    saturation,
+    white_balance,
+)
+from burnish.kernels.morphology import dilate, distance_transform, erode
+from burnish.kernels.stitch import stitch_tile
+
+__all__ = [
+    "DEVICES", "Grain", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
+    "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
+    "gaussian_blur", "match_histograms", "mkl", "normalise", "read_cube", "reinhard",
+    "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain", "white_balance",
+]

@@ -14,6 +14,7 @@ from numba import cuda, njit, prange
 
 from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
+from burnish.kernels.primitives import round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 
@@ -38,13 +39,13 @@ def _blend_sample(fg, bg, alpha, top, rounded, linear, integer_path):
         # the ends without one: integers below 2^24 are exact in float32, so w = 0 gives bg
         # and w = 1 gives fg bit for bit; the CPU loop vectorises.
         b = np.float32(bg)
-        return np.rint(b + weight * (np.float32(fg) - b))
+        return round_half_even(b + weight * (np.float32(fg) - b))
     if weight == 0:
         return np.float32(bg)
     if weight == 1:
         return np.float32(fg)
     value = _mix(np.float32(fg), np.float32(bg), weight, top, linear)
-    return np.rint(value) if rounded else value
+    return round_half_even(value) if rounded else value
 
 
 @njit(parallel=True, cache=True)

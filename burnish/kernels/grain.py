@@ -31,6 +31,21 @@ Dtype policy: images are H x W x C (C = 1 or 3) uint8, uint16 or float32 in [0, 
 float32 in [0, 1]; integer outputs are rounded to nearest and clipped, float32 outputs are
 clipped to [0, 1]. Masks are H x W bool, uint8 (> 127 is inside) or float32 (> 0.5 is
 inside); ``None`` is the whole image. Pixels outside the mask are returned bit for bit.
+
+Devices (see :mod:`burnish.kernels.device`). ``synthesize_grain(device="cuda")`` adds the grain
+to the pixels on the GPU: one ``@njit`` body per output sample, driven by an
+``@njit(parallel=True)`` loop on the CPU and by a ``@cuda.jit`` kernel with one thread per
+pixel, calling the body's :func:`~burnish.kernels.device.device_function` twin because the body
+reads the sigma table. The noise field is made on the host for either device: the AR filter
+is a raster-order recursion, in which every pixel waits for the ones before it in its row and
+in the two rows above, so a GPU could run it only as a skewed wavefront (about W / 3 pixels
+at a time, each step waiting for the previous one). It runs on the CPU (channels in
+parallel) from the same generator, and the field is copied to the GPU. The same seed
+therefore gives the same field, and, the per-pixel step being the same float32 operations in
+the same order, the same bytes on both devices (checked in Numba's CUDA simulator; on a real
+GPU, Numba's default fused multiply-adds may move a result at a rounding tie by one level). Estimation is statistics over a few flat blocks (NumPy, the CPU blur and the AR fit):
+``estimate_grain`` runs on the CPU whatever its ``device``, which it accepts so that a pipeline
+can pass one device to every kernel.
 """
 
 from __future__ import annotations
@@ -38,11 +53,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import cuda, njit, prange
 
+from burnish.kernels.device import Out, check_device, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask
+from burnish.kernels.primitives import clip_value, round_half_even
 
 SMOOTH_SIGMA = 2.0
 BLOCK = 16
@@ -142,33 +159,74 @@ def _ar_filter_cpu(noise, ar, dy, dx):
 
 
 @njit(cache=True, inline="always")
-def _sigma_at(levels, sigma, value):
-    """Piecewise-linear ``sigma(value)``, constant beyond the end levels."""
+def _intensity(stored, top):
+    return np.float32(stored) / top
+
+
+@njit(cache=True, inline="always")
+def _grained(stored, noise, top, rounded, level0, level1, sigma0, sigma1, between):
+    """One stored output sample: ``stored`` plus ``noise`` times sigma at its intensity.
+
+    Sigma is linear between ``(level0, sigma0)`` and ``(level1, sigma1)`` when ``between``,
+    else ``sigma0`` (the sample is beyond the first or the last level).
+    """
+    value = _intensity(stored, top)
+    sigma = sigma0
+    if between:
+        t = (value - level0) / (level1 - level0)
+        sigma = sigma0 + t * (sigma1 - sigma0)
+    value = value + sigma * noise
+    value = clip_value(value, np.float32(0), np.float32(1)) * top
+    return round_half_even(value) if rounded else value
+
+
+@njit(cache=True, inline="always")
+def _grain_sample(stored, noise, inside, c, levels, sigma, top, rounded):
+    """Output sample of channel ``c`` at a pixel: itself outside the mask, else grained.
+
+    Looks up the pixel's segment of the piecewise-linear sigma (``levels``, ``sigma[c]``), so
+    the CUDA driver calls its :func:`~burnish.kernels.device.device_function` twin. It only
+    compares and indexes: the float arithmetic is in the scalar helpers, which the CUDA
+    simulator runs compiled for the CPU (it runs this twin itself as Python, where a float32
+    computed here could silently become a float64).
+    """
+    if not inside:
+        return np.float32(stored)
+    value = _intensity(stored, top)
     last = levels.shape[0] - 1
+    k, between = 0, False
     if value <= levels[0]:
-        return sigma[0]
-    if value >= levels[last]:
-        return sigma[last]
-    k = 0
-    while levels[k + 1] < value:
-        k += 1
-    t = (value - levels[k]) / (levels[k + 1] - levels[k])
-    return sigma[k] + t * (sigma[k + 1] - sigma[k])
+        k = 0
+    elif value >= levels[last]:
+        k = last
+    else:
+        while levels[k + 1] < value:
+            k += 1
+        between = True
+    k1 = k + 1 if between else k
+    return _grained(stored, noise, top, rounded, levels[k], levels[k1], sigma[c, k],
+                    sigma[c, k1], between)
+
+
+_grain_sample_gpu = device_function(_grain_sample)
 
 
 @njit(parallel=True, cache=True)
-def _add_grain_cpu(image, field, levels, sigma, inside, top, rounded, out):
-    height, width, channels = image.shape
-    for y in prange(height):
-        for x in range(width):
-            for c in range(channels):
-                if not inside[y, x]:
-                    out[y, x, c] = image[y, x, c]
-                    continue
-                value = np.float32(image[y, x, c]) / top
-                value += _sigma_at(levels, sigma[c], value) * field[c, y, x]
-                value = min(max(value, np.float32(0)), np.float32(1)) * top
-                out[y, x, c] = np.rint(value) if rounded else value
+def _add_grain_cpu(image, field, inside, levels, sigma, top, rounded, out):
+    for y in prange(image.shape[0]):
+        for x in range(image.shape[1]):
+            for c in range(image.shape[2]):
+                out[y, x, c] = _grain_sample(image[y, x, c], field[c, y, x], inside[y, x], c,
+                                             levels, sigma, top, rounded)
+
+
+@cuda.jit
+def _add_grain_cuda(image, field, inside, levels, sigma, top, rounded, out):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        for c in range(image.shape[2]):
+            out[y, x, c] = _grain_sample_gpu(image[y, x, c], field[c, y, x], inside[y, x], c,
+                                             levels, sigma, top, rounded)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -225,7 +283,8 @@ def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np
 
 # --- public API ----------------------------------------------------------------------------
 
-def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None) -> Grain:
+def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None, *,
+                   device: str = "cpu") -> Grain:
     """Estimate the grain of ``image`` from its flattest blocks inside ``mask``.
 
     Parameters
@@ -233,6 +292,9 @@ def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None) -> Grain:
     image : ndarray, shape (H, W, C), uint8, uint16 or float32 (float32 in [0, 1])
     mask : ndarray, shape (H, W), bool, uint8 (> 127) or float32 (> 0.5), optional
         Only blocks fully inside it are used; None is the whole image.
+    device : {"cpu", "cuda"}
+        Accepted for a uniform kernel API; estimation runs on the CPU either way and gives the
+        same result (see the module notes).
 
     Returns
     -------
@@ -251,6 +313,7 @@ def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None) -> Grain:
     >>> estimate_grain(flat).strength()
     0.0
     """
+    check_device(device)
     unit, _ = _as_unit_float(image)
     height, width, channels = unit.shape
     inside = _inside(mask, (height, width))
@@ -294,7 +357,7 @@ def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None) -> Grain:
 
 
 def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = None, *,
-                     seed: int = 0) -> np.ndarray:
+                     seed: int = 0, device: str = "cpu") -> np.ndarray:
     """Add grain described by ``grain`` to ``image`` inside ``mask``.
 
     White Gaussian noise from ``np.random.default_rng(seed)`` is run through the AR filter in
@@ -311,6 +374,9 @@ def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = 
         bit for bit.
     seed : int
         Seed of the noise.
+    device : {"cpu", "cuda"}
+        Where the grain is added to the pixels; the noise field is made on the host either
+        way, so a seed gives the same bytes on both (see the module notes).
 
     Returns
     -------
@@ -327,6 +393,7 @@ def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = 
     >>> out.dtype, bool((out == synthesize_grain(image, grain, seed=3)).all())
     (dtype('uint8'), True)
     """
+    check_device(device)
     _as_unit_float(image)  # validates shape and dtype
     height, width, channels = image.shape
     if grain.channels != channels:
@@ -334,8 +401,9 @@ def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = 
     inside = _inside(mask, (height, width))
     integer = image.dtype.kind == "u"
     top = np.float32(full_scale(image.dtype))
+    # the field is made on the host for either device (see the module notes)
     field = _unit_residual_field(grain, height, width, seed)
     out = np.empty_like(image)
-    _add_grain_cpu(np.ascontiguousarray(image), field, grain.levels, grain.sigma, inside, top,
-                   integer, out)
+    run(device, _add_grain_cpu, _add_grain_cuda, (height, width), np.ascontiguousarray(image),
+        field, inside, grain.levels, grain.sigma, top, integer, Out(out))
     return out

@@ -19,6 +19,20 @@ Conventions shared by every function here:
 - ``mask`` (H x W float32, clipped to [0, 1]) is the weight of the adjusted result:
   ``out = mask * adjusted + (1 - mask) * image`` in encoded values. Where it is exactly 0 the
   pixel is copied bit for bit, so a masked edit changes nothing outside its mask.
+
+Kernels (see :mod:`burnish.kernels.device`): every public function takes ``device="cpu"`` or
+``"cuda"`` and gives the same result on both. Each kernel is one ``@njit`` body called once per
+output value by two drivers, an ``@njit(parallel=True)`` loop over rows and a ``@cuda.jit``
+kernel with one thread per pixel. The adjustments mix channels (saturation), so their body
+returns a pixel's three samples; the LUT bodies return one sample and take the table itself,
+so the CUDA driver calls their :func:`~burnish.kernels.device.device_function` twins. For the
+CUDA driver the image, mask and table are copied to the GPU and the output back.
+
+Both drivers do the same float32 operations in the same order, and the tests check that their
+outputs are byte for byte equal in Numba's CUDA simulator. On a real GPU two things can still
+move a float32 result by an ulp (and an integer one by a level, at a rounding tie): Numba
+compiles CUDA with fused multiply-adds enabled (``a * b + c`` rounded once), and the GPU's
+``powf`` (sRGB transfer) is not the CPU's.
 """
 
 from __future__ import annotations
@@ -30,10 +44,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import cuda, njit, prange
 
 from burnish.errors import InputError
+from burnish.kernels.device import Out, check_device, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
+from burnish.kernels.primitives import clip_value, round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
 
 # Rec.709 / sRGB luminance weights of linear light.
@@ -272,31 +288,47 @@ def _nth_data_line(lines: list[str], first_lineno: int, index: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Per-pixel bodies
+# Scalar helpers
+#
+# A helper that is given a float computed by another helper casts it to float32 on entry: in
+# the CUDA simulator, the LUT bodies run as Python and a helper's result comes back boxed as a
+# Python float, which the next helper would otherwise receive as float64. The cast is exact,
+# and a no-op where the bodies are compiled (CPU and GPU).
 
 
 @njit(cache=True, inline="always")
-def _weight(mask, masked, y, x):
+def _non_negative(value):
+    return clip_value(value, np.float32(0), np.float32(np.inf))
+
+
+@njit(cache=True, inline="always")
+def _weight(mask_value, masked):
+    """The weight of the adjusted result at a pixel, from its raw mask sample."""
     if not masked:
         return np.float32(1)
-    return min(max(mask[y, x], np.float32(0)), np.float32(1))
+    return clip_value(np.float32(mask_value), np.float32(0), np.float32(1))
 
 
 @njit(cache=True, inline="always")
-def _store(image, out, y, x, c, value, weight, top, rounded):
-    """Write one adjusted sample (in [0, 1] units), mixed with the input by ``weight`` > 0."""
-    value = min(max(value, np.float32(0)), np.float32(1))
+def _finish(value, stored, weight, top, rounded):
+    """The stored output sample: ``value`` (in [0, 1] units) clipped, mixed with the stored
+    input sample by ``weight`` > 0, scaled to the dtype and, for integers, rounded to nearest
+    (half to even)."""
+    value, weight = np.float32(value), np.float32(weight)
+    value = clip_value(value, np.float32(0), np.float32(1))
     if weight != 1:
-        value = weight * value + (np.float32(1) - weight) * (np.float32(image[y, x, c]) / top)
+        value = weight * value + (np.float32(1) - weight) * (np.float32(stored) / top)
     value = value * top
-    out[y, x, c] = np.rint(value) if rounded else value
+    return round_half_even(value) if rounded else value
 
 
 @njit(cache=True, inline="always")
-def _coordinate(value, low, scale, last):
-    """Table cell and fraction of one input value; clamped so the cell + 1 exists."""
-    position = min(max((value - low) * scale, np.float32(0)), np.float32(last))
-    cell = min(int(position), last - 1)
+def _coordinate(stored, top, low, scale, last):
+    """Table cell and fraction of one stored input sample; clamped so the cell + 1 exists."""
+    position = clip_value((np.float32(stored) / top - low) * scale, np.float32(0), np.float32(last))
+    cell = int(position)
+    if cell > last - 1:
+        cell = last - 1
     return cell, position - np.float32(cell)
 
 
@@ -304,6 +336,7 @@ def _coordinate(value, low, scale, last):
 def _lerp(a, b, f):
     # (1 - f) a + f b, not a + f (b - a): exact at both f = 0 and f = 1, so grid nodes are
     # reproduced bit for bit
+    f = np.float32(f)
     return (np.float32(1) - f) * a + f * b
 
 
@@ -312,6 +345,7 @@ def _tetrahedron(fr, fg, fb):
     """The tetrahedron holding (fr, fg, fb) in the unit cube: offsets of its two middle
     corners (the first and last corners are 000 and 111) and the four barycentric weights.
     The corners are reached by stepping along the axes in decreasing order of fraction."""
+    fr, fg, fb = np.float32(fr), np.float32(fg), np.float32(fb)
     one = np.float32(1)
     if fr > fg:
         if fg > fb:
@@ -327,6 +361,22 @@ def _tetrahedron(fr, fg, fb):
 
 
 @njit(cache=True, inline="always")
+def _tetrahedral_mix(w0, v0, w1, v1, w2, v2, w3, v3):
+    """The four corner values ``v`` weighted by their barycentric weights ``w``."""
+    w0, w1, w2, w3 = np.float32(w0), np.float32(w1), np.float32(w2), np.float32(w3)
+    return w0 * v0 + w1 * v1 + w2 * v2 + w3 * v3
+
+
+@njit(cache=True, inline="always")
+def _trilinear_mix(fr, fg, fb, v000, v100, v010, v110, v001, v101, v011, v111):
+    """The eight corner values ``v[r][g][b]`` interpolated along r, then g, then b."""
+    fr, fg, fb = np.float32(fr), np.float32(fg), np.float32(fb)
+    g0 = _lerp(_lerp(v000, v100, fr), _lerp(v010, v110, fr), fg)
+    g1 = _lerp(_lerp(v001, v101, fr), _lerp(v011, v111, fr), fg)
+    return _lerp(g0, g1, fb)
+
+
+@njit(cache=True, inline="always")
 def _adjusted(r, g, b, op, p0, p1, p2):
     """One pixel through an adjustment; encoded [0, 1] in and out (out not yet clipped)."""
     if op == _CONTRAST:
@@ -339,88 +389,148 @@ def _adjusted(r, g, b, op, p0, p1, p2):
         luma = (np.float32(_LUMA_R) * r + np.float32(_LUMA_G) * g
                 + np.float32(_LUMA_B) * b)
         r, g, b = luma + p0 * (r - luma), luma + p0 * (g - luma), luma + p0 * (b - luma)
-    zero = np.float32(0)
-    return (linear_to_srgb_f32(max(r, zero)), linear_to_srgb_f32(max(g, zero)),
-            linear_to_srgb_f32(max(b, zero)))
+    return (linear_to_srgb_f32(_non_negative(r)), linear_to_srgb_f32(_non_negative(g)),
+            linear_to_srgb_f32(_non_negative(b)))
 
 
 # --------------------------------------------------------------------------------------------
-# CPU drivers
+# Bodies: one call per output value, returning what the driver stores
+
+
+@njit(cache=True, inline="always")
+def _lut3d_sample(r, g, b, c, mask_value, masked, table, low, scale, top, rounded, tetrahedral):
+    """Output channel ``c`` of the pixel whose stored samples are ``r, g, b``.
+
+    Takes the table (and the per-channel ``low``, ``scale``), so the CUDA driver calls its
+    :func:`~burnish.kernels.device.device_function` twin. It reads the table and adds indices;
+    all float arithmetic is in the scalar helpers (see the note above them). Each channel
+    recomputes the pixel's cell and tetrahedron; on the CPU that costs about 8% against the
+    former loop that shared them across channels (33-point table, one thread).
+    """
+    stored = r if c == 0 else (g if c == 1 else b)
+    weight = _weight(mask_value, masked)
+    if weight == 0:
+        return np.float32(stored)
+    last = table.shape[0] - 1
+    ir, fr = _coordinate(r, top, low[0], scale[0], last)
+    ig, fg = _coordinate(g, top, low[1], scale[1], last)
+    ib, fb = _coordinate(b, top, low[2], scale[2], last)
+    if tetrahedral:
+        ar, ag, ab, br, bg, bb, w0, w1, w2, w3 = _tetrahedron(fr, fg, fb)
+        value = _tetrahedral_mix(w0, table[ir, ig, ib, c],
+                                 w1, table[ir + ar, ig + ag, ib + ab, c],
+                                 w2, table[ir + br, ig + bg, ib + bb, c],
+                                 w3, table[ir + 1, ig + 1, ib + 1, c])
+    else:
+        value = _trilinear_mix(fr, fg, fb,
+                               table[ir, ig, ib, c], table[ir + 1, ig, ib, c],
+                               table[ir, ig + 1, ib, c], table[ir + 1, ig + 1, ib, c],
+                               table[ir, ig, ib + 1, c], table[ir + 1, ig, ib + 1, c],
+                               table[ir, ig + 1, ib + 1, c], table[ir + 1, ig + 1, ib + 1, c])
+    return _finish(value, stored, weight, top, rounded)
+
+
+@njit(cache=True, inline="always")
+def _lut1d_sample(stored, c, mask_value, masked, table, low, scale, top, rounded):
+    """Output channel ``c`` of a pixel through a 1D LUT (channels are independent)."""
+    weight = _weight(mask_value, masked)
+    if weight == 0:
+        return np.float32(stored)
+    i, f = _coordinate(stored, top, low[c], scale[c], table.shape[0] - 1)
+    return _finish(_lerp(table[i, c], table[i + 1, c], f), stored, weight, top, rounded)
+
+
+@njit(cache=True, inline="always")
+def _adjust_pixel(r, g, b, mask_value, masked, top, rounded, op, p0, p1, p2):
+    """The three output samples of a pixel through an adjustment (saturation mixes channels,
+    so the body is per pixel). Takes no arrays: both drivers call it as it is."""
+    weight = _weight(mask_value, masked)
+    if weight == 0:
+        return np.float32(r), np.float32(g), np.float32(b)
+    ar, ag, ab = _adjusted(np.float32(r) / top, np.float32(g) / top, np.float32(b) / top,
+                           op, p0, p1, p2)
+    return (_finish(ar, r, weight, top, rounded), _finish(ag, g, weight, top, rounded),
+            _finish(ab, b, weight, top, rounded))
+
+
+_lut3d_sample_gpu = device_function(_lut3d_sample)
+_lut1d_sample_gpu = device_function(_lut1d_sample)
+
+
+# --------------------------------------------------------------------------------------------
+# Drivers: the same loops, on the CPU over rows in parallel, on the GPU one thread per pixel.
+# ``mask`` is an empty stand-in when ``masked`` is False and is then never read.
 
 
 @njit(parallel=True, cache=True)
 def _lut3d_cpu(image, table, low, scale, mask, masked, out, top, rounded, tetrahedral):
-    height, width = image.shape[0], image.shape[1]
-    last = table.shape[0] - 1
-    for y in prange(height):
-        for x in range(width):
-            weight = _weight(mask, masked, y, x)
-            if weight == 0:
-                for c in range(3):
-                    out[y, x, c] = image[y, x, c]
-                continue
-            ir, fr = _coordinate(np.float32(image[y, x, 0]) / top, low[0], scale[0], last)
-            ig, fg = _coordinate(np.float32(image[y, x, 1]) / top, low[1], scale[1], last)
-            ib, fb = _coordinate(np.float32(image[y, x, 2]) / top, low[2], scale[2], last)
-            if tetrahedral:
-                ar, ag, ab, br, bg, bb, w0, w1, w2, w3 = _tetrahedron(fr, fg, fb)
-                for c in range(3):
-                    value = (w0 * table[ir, ig, ib, c]
-                             + w1 * table[ir + ar, ig + ag, ib + ab, c]
-                             + w2 * table[ir + br, ig + bg, ib + bb, c]
-                             + w3 * table[ir + 1, ig + 1, ib + 1, c])
-                    _store(image, out, y, x, c, value, weight, top, rounded)
-            else:
-                for c in range(3):
-                    v00 = _lerp(table[ir, ig, ib, c], table[ir + 1, ig, ib, c], fr)
-                    v10 = _lerp(table[ir, ig + 1, ib, c], table[ir + 1, ig + 1, ib, c], fr)
-                    v01 = _lerp(table[ir, ig, ib + 1, c], table[ir + 1, ig, ib + 1, c], fr)
-                    v11 = _lerp(table[ir, ig + 1, ib + 1, c],
-                                table[ir + 1, ig + 1, ib + 1, c], fr)
-                    value = _lerp(_lerp(v00, v10, fg), _lerp(v01, v11, fg), fb)
-                    _store(image, out, y, x, c, value, weight, top, rounded)
+    for y in prange(image.shape[0]):
+        for x in range(image.shape[1]):
+            r, g, b = image[y, x, 0], image[y, x, 1], image[y, x, 2]
+            mask_value = mask[y, x] if masked else np.float32(1)
+            for c in range(3):
+                out[y, x, c] = _lut3d_sample(r, g, b, c, mask_value, masked, table, low, scale,
+                                             top, rounded, tetrahedral)
+
+
+@cuda.jit
+def _lut3d_cuda(image, table, low, scale, mask, masked, out, top, rounded, tetrahedral):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        r, g, b = image[y, x, 0], image[y, x, 1], image[y, x, 2]
+        mask_value = mask[y, x] if masked else np.float32(1)
+        for c in range(3):
+            out[y, x, c] = _lut3d_sample_gpu(r, g, b, c, mask_value, masked, table, low, scale,
+                                             top, rounded, tetrahedral)
 
 
 @njit(parallel=True, cache=True)
 def _lut1d_cpu(image, table, low, scale, mask, masked, out, top, rounded):
-    height, width = image.shape[0], image.shape[1]
-    last = table.shape[0] - 1
-    for y in prange(height):
-        for x in range(width):
-            weight = _weight(mask, masked, y, x)
+    for y in prange(image.shape[0]):
+        for x in range(image.shape[1]):
+            mask_value = mask[y, x] if masked else np.float32(1)
             for c in range(3):
-                if weight == 0:
-                    out[y, x, c] = image[y, x, c]
-                    continue
-                i, f = _coordinate(np.float32(image[y, x, c]) / top, low[c], scale[c], last)
-                value = _lerp(table[i, c], table[i + 1, c], f)
-                _store(image, out, y, x, c, value, weight, top, rounded)
+                out[y, x, c] = _lut1d_sample(image[y, x, c], c, mask_value, masked, table, low,
+                                             scale, top, rounded)
+
+
+@cuda.jit
+def _lut1d_cuda(image, table, low, scale, mask, masked, out, top, rounded):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        mask_value = mask[y, x] if masked else np.float32(1)
+        for c in range(3):
+            out[y, x, c] = _lut1d_sample_gpu(image[y, x, c], c, mask_value, masked, table, low,
+                                             scale, top, rounded)
 
 
 @njit(parallel=True, cache=True)
 def _adjust_cpu(image, mask, masked, out, top, rounded, op, p0, p1, p2):
-    height, width = image.shape[0], image.shape[1]
-    for y in prange(height):
-        for x in range(width):
-            weight = _weight(mask, masked, y, x)
-            if weight == 0:
-                for c in range(3):
-                    out[y, x, c] = image[y, x, c]
-                continue
-            r, g, b = _adjusted(np.float32(image[y, x, 0]) / top,
-                                np.float32(image[y, x, 1]) / top,
-                                np.float32(image[y, x, 2]) / top, op, p0, p1, p2)
-            _store(image, out, y, x, 0, r, weight, top, rounded)
-            _store(image, out, y, x, 1, g, weight, top, rounded)
-            _store(image, out, y, x, 2, b, weight, top, rounded)
+    for y in prange(image.shape[0]):
+        for x in range(image.shape[1]):
+            mask_value = mask[y, x] if masked else np.float32(1)
+            out[y, x, 0], out[y, x, 1], out[y, x, 2] = _adjust_pixel(
+                image[y, x, 0], image[y, x, 1], image[y, x, 2], mask_value, masked, top, rounded,
+                op, p0, p1, p2)
+
+
+@cuda.jit
+def _adjust_cuda(image, mask, masked, out, top, rounded, op, p0, p1, p2):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        mask_value = mask[y, x] if masked else np.float32(1)
+        out[y, x, 0], out[y, x, 1], out[y, x, 2] = _adjust_pixel(
+            image[y, x, 0], image[y, x, 1], image[y, x, 2], mask_value, masked, top, rounded,
+            op, p0, p1, p2)
 
 
 # --------------------------------------------------------------------------------------------
 # Public wrappers
 
 
-def _prepare(image: np.ndarray, mask: np.ndarray | None):
+def _prepare(image: np.ndarray, mask: np.ndarray | None, device: str):
     """Validate; return the contiguous image, mask (or an empty stand-in), flags and output."""
+    check_device(device)
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an H x W x 3 array, got "
                          f"{getattr(image, 'shape', type(image).__name__)}")
@@ -439,7 +549,7 @@ def _prepare(image: np.ndarray, mask: np.ndarray | None):
 
 
 def apply_lut(image: np.ndarray, lut: Lut, interpolation: str = "tetrahedral", *,
-              mask: np.ndarray | None = None) -> np.ndarray:
+              mask: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Map an image through a 1D or 3D LUT.
 
     Each encoded input value (``value / top``, no linearisation: a LUT defines its own input
@@ -457,6 +567,8 @@ def apply_lut(image: np.ndarray, lut: Lut, interpolation: str = "tetrahedral", *
         always interpolated linearly.
     mask : ndarray, shape (H, W), float32 in [0, 1], optional
         Weight of the mapped result; 0 leaves a pixel bit-identical.
+    device : {"cpu", "cuda"}
+        Where the kernel runs (see the module notes on how identical the results are).
 
     Returns
     -------
@@ -475,22 +587,23 @@ def apply_lut(image: np.ndarray, lut: Lut, interpolation: str = "tetrahedral", *
                          f"got {interpolation!r}")
     if not isinstance(lut, Lut):
         raise ValueError(f"lut must be a Lut, got {type(lut).__name__}")
-    image, mask_array, masked, top, integer, out = _prepare(image, mask)
+    image, mask_array, masked, top, integer, out = _prepare(image, mask, device)
     low = np.array(lut.domain_min, np.float32)
     scale = ((lut.size - 1) / (np.array(lut.domain_max) - np.array(lut.domain_min))).astype(
         np.float32)
     if lut.kind == "3D":
-        _lut3d_cpu(image, lut.table, low, scale, mask_array, masked, out, top, integer,
-                   interpolation == "tetrahedral")
+        run(device, _lut3d_cpu, _lut3d_cuda, image.shape[:2], image, lut.table, low, scale,
+            mask_array, masked, Out(out), top, integer, interpolation == "tetrahedral")
     else:
-        _lut1d_cpu(image, lut.table, low, scale, mask_array, masked, out, top, integer)
+        run(device, _lut1d_cpu, _lut1d_cuda, image.shape[:2], image, lut.table, low, scale,
+            mask_array, masked, Out(out), top, integer)
     return out
 
 
-def _adjust(image, mask, op, p0, p1=1.0, p2=1.0):
-    image, mask_array, masked, top, integer, out = _prepare(image, mask)
-    _adjust_cpu(image, mask_array, masked, out, top, integer, op,
-                np.float32(p0), np.float32(p1), np.float32(p2))
+def _adjust(image, mask, device, op, p0, p1=1.0, p2=1.0):
+    image, mask_array, masked, top, integer, out = _prepare(image, mask, device)
+    run(device, _adjust_cpu, _adjust_cuda, image.shape[:2], image, mask_array, masked, Out(out),
+        top, integer, op, np.float32(p0), np.float32(p1), np.float32(p2))
     return out
 
 
@@ -501,7 +614,8 @@ def _finite(name: str, value: float, low: float = -math.inf, high: float = math.
     return value
 
 
-def exposure(image: np.ndarray, stops: float, *, mask: np.ndarray | None = None) -> np.ndarray:
+def exposure(image: np.ndarray, stops: float, *, mask: np.ndarray | None = None,
+             device: str = "cpu") -> np.ndarray:
     """Exposure change in stops: linear light multiplied by ``2 ** stops``.
 
     Works in linear light (sRGB decoded, scaled, encoded back); results are clipped to [0, 1].
@@ -513,6 +627,8 @@ def exposure(image: np.ndarray, stops: float, *, mask: np.ndarray | None = None)
         +1 doubles the light, -1 halves it, 0 changes nothing.
     mask : ndarray, shape (H, W), float32 in [0, 1], optional
         Weight of the adjusted result; 0 leaves a pixel bit-identical.
+    device : {"cpu", "cuda"}
+        Where the kernel runs (see the module notes on how identical the results are).
 
     Returns
     -------
@@ -526,7 +642,7 @@ def exposure(image: np.ndarray, stops: float, *, mask: np.ndarray | None = None)
     [138, 138, 138]
     """
     gain = 2.0 ** _finite("stops", stops)
-    return _adjust(image, mask, _GAIN, gain, gain, gain)
+    return _adjust(image, mask, device, _GAIN, gain, gain, gain)
 
 
 def _white_balance_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[float, ...]:
@@ -539,7 +655,7 @@ def _white_balance_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[f
 
 
 def white_balance(image: np.ndarray, temperature: float = 0.0, tint: float = 0.0, *,
-                  mask: np.ndarray | None = None) -> np.ndarray:
+                  mask: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Warm/cool and green/magenta shift: von-Kries-style per-channel gains in linear light.
 
     With ``t = temperature`` and ``m = tint``, the raw gains are
@@ -555,6 +671,8 @@ def white_balance(image: np.ndarray, temperature: float = 0.0, tint: float = 0.0
     temperature, tint : float in [-1, 1]
     mask : ndarray, shape (H, W), float32 in [0, 1], optional
         Weight of the adjusted result; 0 leaves a pixel bit-identical.
+    device : {"cpu", "cuda"}
+        Where the kernel runs (see the module notes on how identical the results are).
 
     Returns
     -------
@@ -567,11 +685,11 @@ def white_balance(image: np.ndarray, temperature: float = 0.0, tint: float = 0.0
     >>> white_balance(np.full((1, 1, 3), 128, np.uint8), temperature=0.5)[0, 0].tolist()
     [137, 126, 117]
     """
-    return _adjust(image, mask, _GAIN, *_white_balance_gains(temperature, tint))
+    return _adjust(image, mask, device, _GAIN, *_white_balance_gains(temperature, tint))
 
 
-def saturation(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None
-               ) -> np.ndarray:
+def saturation(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None,
+               device: str = "cpu") -> np.ndarray:
     """Scale colourfulness around the pixel's luminance, in linear light.
 
     ``c' = Y + amount * (c - Y)`` per channel, ``Y = 0.2126 R + 0.7152 G + 0.0722 B``
@@ -584,6 +702,8 @@ def saturation(image: np.ndarray, amount: float, *, mask: np.ndarray | None = No
         1 changes nothing, 0 gives grey (R == G == B) of the same luminance.
     mask : ndarray, shape (H, W), float32 in [0, 1], optional
         Weight of the adjusted result; 0 leaves a pixel bit-identical.
+    device : {"cpu", "cuda"}
+        Where the kernel runs (see the module notes on how identical the results are).
 
     Returns
     -------
@@ -597,10 +717,11 @@ def saturation(image: np.ndarray, amount: float, *, mask: np.ndarray | None = No
     >>> bool(grey[0] == grey[1] == grey[2])
     True
     """
-    return _adjust(image, mask, _SATURATION, _finite("amount", amount, 0.0))
+    return _adjust(image, mask, device, _SATURATION, _finite("amount", amount, 0.0))
 
 
-def contrast(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None) -> np.ndarray:
+def contrast(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None,
+             device: str = "cpu") -> np.ndarray:
     """Linear contrast pivoting around 0.5 in the encoded (sRGB) values.
 
     ``v' = 0.5 + amount * (v - 0.5)`` per channel, clipped to [0, 1]. It acts on encoded
@@ -614,6 +735,8 @@ def contrast(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None
         1 changes nothing, 0 gives flat 0.5 grey, above 1 increases contrast.
     mask : ndarray, shape (H, W), float32 in [0, 1], optional
         Weight of the adjusted result; 0 leaves a pixel bit-identical.
+    device : {"cpu", "cuda"}
+        Where the kernel runs (see the module notes on how identical the results are).
 
     Returns
     -------
@@ -626,4 +749,4 @@ def contrast(image: np.ndarray, amount: float, *, mask: np.ndarray | None = None
     >>> contrast(np.array([[[0.25, 0.5, 0.75]]], np.float32), 2.0)[0, 0].tolist()
     [0.0, 0.5, 1.0]
     """
-    return _adjust(image, mask, _CONTRAST, _finite("amount", amount, 0.0))
+    return _adjust(image, mask, device, _CONTRAST, _finite("amount", amount, 0.0))

@@ -16,6 +16,7 @@ from numba import cuda, njit, prange
 
 from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.dtypes import full_scale
+from burnish.kernels.primitives import round_half_even
 
 
 @njit(cache=True, inline="always")
@@ -26,7 +27,7 @@ def _quantise(value, top, rounded):
     if not value > 0:  # also catches NaN
         return np.float32(0)
     value = min(value, np.float32(1))
-    return np.rint(value * top) if rounded else value
+    return round_half_even(value * top) if rounded else value
 
 
 @njit(parallel=True, cache=True)
