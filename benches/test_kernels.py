@@ -14,7 +14,6 @@ import pytest
 from scipy import ndimage
 
 from burnish.kernels.blend import blend
-from burnish.kernels.colour import match_histograms
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.morphology import dilate
 
@@ -59,12 +58,3 @@ def test_blend_against_cv2(benchmark, mask, images):
     inverse = 1.0 - alpha
     compare(benchmark, lambda: blend(fg, bg, alpha),
             lambda: cv2.blendLinear(fg, bg, alpha, inverse), "blend uint8 RGB vs cv2.blendLinear")
-
-
-def test_histogram_matching_against_skimage(benchmark, images):
-    from skimage.exposure import match_histograms as skimage_match
-
-    image, reference = images
-    compare(benchmark, lambda: match_histograms(image, reference),
-            lambda: skimage_match(image, reference, channel_axis=-1),
-            "histogram match RGB vs skimage", rounds=2)

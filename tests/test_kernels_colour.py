@@ -1,4 +1,5 @@
-"""Colour transfer kernels against float64 NumPy references and scikit-image."""
+"""Colour transfer kernels against float64 NumPy references and scikit-image, on the CPU and
+through the CUDA drivers (small inputs there: the simulator runs each thread in Python)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2lab
 from skimage.exposure import match_histograms as skimage_match_histograms
 
-from burnish.kernels.colour import EIGEN_FLOOR, _to_lab_cpu, match_histograms, mkl, reinhard
+from burnish.kernels import colour
+from burnish.kernels.colour import EIGEN_FLOOR, match_histograms, mkl, reinhard
 
-from conftest import random_image
+from conftest import assert_cuda_matches_cpu, random_image, random_size
 
 DTYPES = [np.uint8, np.uint16, np.float32]
-SHAPES = [(37, 23), (1, 5), (64, 41)]
 TRANSFERS = [reinhard, match_histograms, mkl]
+# Through the CUDA drivers, with 4 x 4 blocks: less than one block, several, and (150 wide)
+# more than one chunk of the Reinhard statistics pass.
+CUDA_SIZES = [(1, 1), (3, 2), (2, 13), (13, 11), (2, 150)]
 
 # --- slow, obvious float64 references --------------------------------------------------------
 
@@ -134,32 +138,51 @@ def test_lab_convention_agrees_with_skimage(rng):
     np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(rgb)), rgb, atol=1e-9)
 
 
+def test_cube_root_over_its_range():
+    """Checked once over every float32 in [2^-9, 1]: at most 3.2e-7 relative."""
+    t = np.geomspace(2.0 ** -9, 1.0, 20001).astype(np.float32)
+    got = np.array([colour._cube_root(v) for v in t])
+    np.testing.assert_allclose(got, np.cbrt(t.astype(np.float64)), rtol=4e-7, atol=0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_lab_kernel_matches_reference(rng, dtype):
-    image = random_image(rng, 9, 7, 3, dtype)
-    lab = np.empty(image.shape, np.float64)
-    _to_lab_cpu(image, float(top_of(dtype)), lab)
-    np.testing.assert_allclose(lab, srgb_to_lab(unit(image)), atol=1e-9)
-    grey = np.full((1, 1, 3), top_of(dtype) // 2 if np.dtype(dtype).kind == "u" else 0.5, dtype)
-    grey_lab = np.empty(grey.shape, np.float64)
-    _to_lab_cpu(grey, float(top_of(dtype)), grey_lab)
-    assert np.abs(grey_lab[0, 0, 1:]).max() < 1e-12  # greys are neutral
+def test_lab_statistics_match_reference(rng, device, dtype):
+    """The fused Lab conversion and shifted sums against the float64 conversion's mean and std,
+    with and without a region (float32 throughout: within 1e-3 Lab units)."""
+    height, width = random_size(rng, device)
+    image = random_image(rng, height, width, 3, dtype)
+    for region in (None, random_mask(rng, height, width)):
+        lab = srgb_to_lab(unit(image))[np.ones((height, width), bool) if region is None
+                                        else region]
+        mean, std = colour._lab_statistics(image, region, device)
+        np.testing.assert_allclose(mean, lab.mean(axis=0), rtol=0, atol=1e-3)
+        np.testing.assert_allclose(std, lab.std(axis=0), rtol=0, atol=1e-3)
+
+
+def test_lab_statistics_of_a_flat_region_have_no_spread_and_greys_are_neutral(rng, device):
+    for dtype in DTYPES:
+        grey = np.full((5, 7, 3), top_of(dtype) // 2 if np.dtype(dtype).kind == "u" else 0.5,
+                       dtype)
+        mean, std = colour._lab_statistics(grey, None, device)
+        assert np.all(std == 0)  # shifted by a pixel of the region: exactly 0, not ~1e-14
+        assert np.abs(mean[1:]).max() < 1e-4  # float32 Lab: greys within 1e-4 of neutral
 
 
 @pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])
 @pytest.mark.parametrize("kind", ["noise", "smooth"])
-@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matches_reference(rng, transfer, slow, kind, shape, dtype):
-    image = make_image(rng, kind, *shape, dtype)
-    reference = make_image(rng, kind, shape[1] + 3, shape[0] + 2, dtype)
-    everywhere = np.ones(shape, bool)
-    assert_close(transfer(image, reference),
-                 slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
-    mask = random_mask(rng, *shape)
-    reference_mask = random_mask(rng, *reference.shape[:2])
-    assert_close(transfer(image, reference, mask, reference_mask),
-                 slow(image, reference, mask, reference_mask))
+def test_matches_reference(rng, device, transfer, slow, kind, dtype):
+    shapes = [random_size(rng, device)] + ([(1, 5), (64, 41), (3, 200)] if device == "cpu" else [])
+    for shape in shapes:
+        image = make_image(rng, kind, *shape, dtype)
+        reference = make_image(rng, kind, shape[1] + 3, shape[0] + 2, dtype)
+        everywhere = np.ones(shape, bool)
+        assert_close(transfer(image, reference, device=device),
+                     slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
+        mask = random_mask(rng, *shape)
+        reference_mask = random_mask(rng, *reference.shape[:2])
+        assert_close(transfer(image, reference, mask, reference_mask, device=device),
+                     slow(image, reference, mask, reference_mask))
 
 
 @pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])
@@ -171,20 +194,59 @@ def test_reference_dtype_may_differ(rng, transfer, slow):
                  slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
 
 
+# --- the CUDA drivers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_drivers_equal_cpu_drivers(rng, monkeypatch, transfer, dtype):
+    from burnish.kernels import device as kernel_device
+
+    monkeypatch.setattr(kernel_device, "BLOCK_2D", (4, 4))
+    monkeypatch.setattr(kernel_device, "BLOCK_1D", 4)
+    for height, width in CUDA_SIZES:
+        image = make_image(rng, "noise" if width < 5 else "smooth", height, width, dtype)
+        reference = make_image(rng, "smooth", width + 2, height + 3, dtype)
+        for mask in (None, random_mask(rng, height, width)):
+            reference_mask = None if mask is None else random_mask(rng, *reference.shape[:2])
+            assert_cuda_matches_cpu(transfer(image, reference, mask, reference_mask,
+                                             device="cuda"),
+                                    transfer(image, reference, mask, reference_mask))
+
+
+def test_lower_bound_is_numpy_left_searchsorted(rng):
+    keys = np.sort(rng.random((2, 9)).astype(np.float32), axis=1)
+    keys[1, 4:] = np.inf  # padded rows, as the float32 histogram tables are
+    probes = np.concatenate([keys[0], keys[1, :4], rng.random(20).astype(np.float32), [0, 1]])
+    for c in range(2):
+        for value in probes.astype(np.float32):
+            assert colour._lower_bound(keys, c, value) == np.searchsorted(keys[c], value)
+
+
 # --- histogram matching ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_histograms_identical_to_skimage(rng, dtype):
-    for _ in range(4):
-        height, width = rng.integers(1, 60, size=2)
+def test_histograms_identical_to_skimage(rng, device, dtype):
+    for _ in range(4 if device == "cpu" else 2):
+        height, width = random_size(rng, device, largest=60)
         image = random_image(rng, height, width, 3, dtype)
-        reference = smooth_image(rng, *rng.integers(1, 60, size=2), dtype)
+        reference = smooth_image(rng, *random_size(rng, device, largest=60), dtype)
         if np.dtype(dtype).kind == "u" and rng.random() < 0.5:
             image //= rng.integers(2, 50).astype(dtype)  # few levels: many equal values
         expected = skimage_match_histograms(image, reference, channel_axis=-1)
         assert expected.dtype == image.dtype
-        np.testing.assert_array_equal(match_histograms(image, reference), expected)
+        np.testing.assert_array_equal(match_histograms(image, reference, device=device),
+                                      expected)
+
+
+def test_histograms_identical_to_skimage_on_a_large_uint8_image(rng):
+    """Enough rows for every thread's band of the level counts, and smooth content, whose
+    neighbours repeat levels."""
+    image = smooth_image(rng, 301, 257, np.uint8)
+    reference = random_image(rng, 190, 230, 3, np.uint8)
+    np.testing.assert_array_equal(match_histograms(image, reference),
+                                  skimage_match_histograms(image, reference, channel_axis=-1))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
@@ -212,13 +274,25 @@ def test_histograms_monotonic_and_reproduce_reference(rng, dtype):
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_outside_mask_is_untouched(rng, transfer, dtype):
-    image = random_image(rng, 31, 19, 3, dtype)
+def test_outside_mask_is_untouched(rng, device, transfer, dtype):
+    height, width = (31, 19) if device == "cpu" else (11, 13)
+    image = random_image(rng, height, width, 3, dtype)
     reference = smooth_image(rng, 12, 40, dtype)
-    mask = random_mask(rng, 31, 19)
-    out = transfer(image, reference, mask)
+    mask = random_mask(rng, height, width)
+    out = transfer(image, reference, mask, device=device)
     np.testing.assert_array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask])
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_mask_equals_a_full_mask(rng, transfer, dtype):
+    """Without masks the kernels take a shortcut (no region to allocate or read)."""
+    image = smooth_image(rng, 23, 150, dtype)
+    reference = smooth_image(rng, 17, 9, dtype)
+    np.testing.assert_array_equal(transfer(image, reference),
+                                  transfer(image, reference, np.ones((23, 150), bool),
+                                           np.ones((17, 9), bool)))
 
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
@@ -233,7 +307,11 @@ def test_statistics_come_only_from_the_regions(rng, transfer, dtype):
     out = transfer(image, reference, mask, reference_mask)
     # The same pixels, with nothing around them.
     alone = transfer(image[mask][None], reference[reference_mask][None])
-    np.testing.assert_array_equal(out[mask], alone[0])
+    if transfer is reinhard:
+        # Its statistics are summed row by row, so another layout adds them in another order.
+        assert_close(out[mask], alone[0])
+    else:
+        np.testing.assert_array_equal(out[mask], alone[0])
 
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
@@ -311,6 +389,8 @@ def test_mkl_maps_mean_and_covariance(rng):
 @pytest.mark.parametrize("transfer", TRANSFERS)
 def test_bad_input(transfer):
     image = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
+        transfer(image, image, device="tpu")
     with pytest.raises(ValueError, match=r"mask must be H x W \(4, 5\)"):
         transfer(image, image, np.ones((5, 4), bool))
     with pytest.raises(ValueError, match=r"reference_mask must be H x W \(4, 5\)"):
@@ -329,6 +409,8 @@ def test_bad_input(transfer):
         transfer(image, image, np.ones((4, 5), np.int32))
     with pytest.raises(ValueError, match="reference_mask selects no pixel"):
         transfer(image, image, None, np.zeros((4, 5), bool))
+    with pytest.raises(ValueError, match="reference has no pixel"):
+        transfer(image, image[:0])
 
 
 def test_histograms_need_one_dtype():

@@ -23,18 +23,49 @@ images, rounded to nearest (half to even), except in :func:`match_histograms`, w
 like scikit-image. Masks follow DESIGN.md: bool, uint8 (set where > 127) or float32 (set
 where > 0.5). CIELAB is D65: sRGB is decoded to linear light, taken to XYZ by the IEC
 61966-2-1 matrix, and the white point is that matrix's row sums (the XYZ of RGB white), so
-that neutral greys get exactly a* = b* = 0. The statistics are NumPy; the per-pixel maps are
-Numba kernels over one body each, in float64.
+that neutral greys have a* = b* = 0 (to within 1e-4 in the float32 kernels).
+
+How it runs. Each per-pixel map is an ``@njit`` body with two drivers, an
+``@njit(parallel=True)`` loop over rows on the CPU and a ``@cuda.jit`` kernel on the GPU,
+chosen by :func:`burnish.kernels.device.run` (``device=``); both devices give the same
+results (see tests/conftest.py's ``assert_cuda_matches_cpu`` for a GPU's fused multiply-adds).
+Statistics the host can afford stay on the host.
+
+- Reinhard computes in float32, within about 2e-5 of full scale of a float64 computation
+  (so within a level of uint8 and uint16 after rounding). Integer samples are decoded through a
+  table with one entry per level; cube roots come from a polynomial and one Halley step
+  (:func:`_cube_root`), so the CPU loops vectorise. Lab is never stored: the statistics
+  pass converts a row a chunk of :data:`_CHUNK` pixels at a time and adds each chunk into
+  per-position partial sums, shifted by the row's first pixel; one CPU thread or one CUDA
+  thread per row, the same order of additions on both, and the host combines the rows. The
+  transfer pass converts each pixel again (one CUDA thread per pixel) and maps it back.
+- Histogram matching counts levels on the host (integer images: per-thread counts in
+  parallel; float32: ``numpy.unique``) and builds one table per channel as scikit-image does;
+  the device maps the pixels, by a table read for integer images and a binary search
+  (:func:`_lower_bound`) for float32.
+- MKL's means and covariances are NumPy on the host; the device runs the affine map in
+  float64.
+
+The CUDA simulator (which the tests use) calls the CPU-compiled bodies with Python floats
+where a device function hands them on, so float32 bodies cast their inputs on entry; bodies
+that take arrays run on CUDA through their :func:`~burnish.kernels.device.device_function`
+twins and call only scalar bodies, the simulator's arrays being unfit for compiled code.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+import functools
+import math
 
+import numba
+import numpy as np
+from numba import cuda, njit, prange
+
+from burnish.kernels.device import Out, check_device, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.masks import binary_mask
-from burnish.kernels.srgb import linear_to_srgb_f64, srgb_to_linear_f64
+from burnish.kernels.primitives import round_half_even
+from burnish.kernels.srgb import srgb_to_linear_f64
 
 # IEC 61966-2-1 (sRGB, D65), linear RGB -> XYZ.
 _RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -43,9 +74,25 @@ _RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 # The white the matrix maps RGB (1, 1, 1) to; normalising by it makes greys neutral in Lab.
 _WHITE = _RGB_TO_XYZ.sum(axis=1)
+# The two matrices the float32 kernels use, with the white point folded in:
+# linear RGB -> XYZ / white, and XYZ / white -> linear RGB.
+_TO_LAB_MATRIX = (_RGB_TO_XYZ / _WHITE[:, None]).astype(np.float32)
+_FROM_LAB_MATRIX = (_XYZ_TO_RGB * _WHITE[None, :]).astype(np.float32)
 
-# CIE's break between the cube root and the linear toe of the Lab companding function.
-_DELTA = 6.0 / 29.0
+# CIE's break between the cube root and the linear toe of the Lab companding function, and
+# the toe's slope and offset, in float32 (a Python float would promote the kernels to float64).
+# The kernels multiply by reciprocals rather than divide by constants: division is the
+# slowest vector operation.
+_DELTA = np.float32(6 / 29)
+_DELTA_CUBED = np.float32((6 / 29) ** 3)
+_TOE_SLOPE = np.float32(3 * (6 / 29) ** 2)
+_TOE_INVERSE_SLOPE = np.float32(1 / (3 * (6 / 29) ** 2))
+_TOE_OFFSET = np.float32(4 / 29)
+
+# t^(1/3) on [1/8, 1] to 0.52% (relative minimax, degree 3); one Halley step then brings it
+# within 3.2e-7 (4.6 ulp) of the exact root for every float32 in [2^-9, 1].
+_CUBE_ROOT_GUESS = tuple(np.float32(c) for c in
+                         (0.34084173, 1.45811387, -1.3859257, 0.59218509))
 
 # Eigenvalues of covariance matrices are clamped at this before square roots and inverses:
 # a variance below 1e-10 (a std of 1e-5, under one 16-bit level) counts as a flat direction,
@@ -53,164 +100,496 @@ _DELTA = 6.0 / 29.0
 # region's pixels do not vary, so the large inverse meets a zero (x - mean) component.
 EIGEN_FLOOR = 1e-10
 
+# Pixels per step of the Reinhard passes: a row is converted a chunk at a time into small
+# buffers (loops the CPU vectorises). It also fixes the order in which the statistics pass
+# adds, which both devices follow.
+_CHUNK = 64
 
-# --- per-pixel bodies ---------------------------------------------------------------------
+
+# --- per-pixel bodies (float32 CIELAB for Reinhard) -----------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _cube_root(t):
+    """``t ** (1/3)`` in float32 to a few ulp, for ``t`` in [2^-9, 1] (all that CIELAB and the
+    sRGB encoding ask for); no library call, so the CPU loops vectorise."""
+    # Exact range reduction to [1/8, 1]: the cube root of 8^k t is 2^k times that of t.
+    scale = np.float32(1)
+    if t < np.float32(1 / 64):
+        t *= np.float32(64)
+        scale = np.float32(1 / 4)
+    if t < np.float32(1 / 8):
+        t *= np.float32(8)
+        scale *= np.float32(1 / 2)
+    c0, c1, c2, c3 = _CUBE_ROOT_GUESS
+    y = c0 + t * (c1 + t * (c2 + t * c3))
+    cube = y * y * y
+    return scale * (y * (cube + np.float32(2) * t) / (np.float32(2) * cube + t))
 
 
 @njit(cache=True, inline="always")
 def _lab_f(t):
-    if t > _DELTA ** 3:
-        return t ** (1.0 / 3.0)
-    return t / (3.0 * _DELTA * _DELTA) + 4.0 / 29.0
+    if t > _DELTA_CUBED:
+        return _cube_root(t)
+    return t * _TOE_INVERSE_SLOPE + _TOE_OFFSET
 
 
 @njit(cache=True, inline="always")
 def _lab_f_inverse(f):
     if f > _DELTA:
         return f * f * f
-    return 3.0 * _DELTA * _DELTA * (f - 4.0 / 29.0)
+    return _TOE_SLOPE * (f - _TOE_OFFSET)
 
 
 @njit(cache=True, inline="always")
-def _rgb_to_lab(red, green, blue):
-    """sRGB-encoded values in [0, 1] -> (L*, a*, b*)."""
-    r, g, b = srgb_to_linear_f64(red), srgb_to_linear_f64(green), srgb_to_linear_f64(blue)
-    fx = _lab_f((_RGB_TO_XYZ[0, 0] * r + _RGB_TO_XYZ[0, 1] * g + _RGB_TO_XYZ[0, 2] * b)
-                / _WHITE[0])
-    fy = _lab_f((_RGB_TO_XYZ[1, 0] * r + _RGB_TO_XYZ[1, 1] * g + _RGB_TO_XYZ[1, 2] * b)
-                / _WHITE[1])
-    fz = _lab_f((_RGB_TO_XYZ[2, 0] * r + _RGB_TO_XYZ[2, 1] * g + _RGB_TO_XYZ[2, 2] * b)
-                / _WHITE[2])
-    return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)
+def _encode(value):
+    """Linear light in [0, 1] -> sRGB-encoded, float32; ``x^(1/2.4) = sqrt(sqrt(x) x^(1/3))``."""
+    if value <= np.float32(0.0031308):
+        return value * np.float32(12.92)
+    power = math.sqrt(math.sqrt(value) * _cube_root(value))
+    return np.float32(1.055) * power - np.float32(0.055)
 
 
 @njit(cache=True, inline="always")
-def _lab_to_rgb(lightness, a, b):
-    """(L*, a*, b*) -> sRGB-encoded values, clipped to [0, 1] in linear light."""
-    fy = (lightness + 16.0) / 116.0
-    x = _WHITE[0] * _lab_f_inverse(fy + a / 500.0)
-    y = _WHITE[1] * _lab_f_inverse(fy)
-    z = _WHITE[2] * _lab_f_inverse(fy - b / 200.0)
-    # Clip before encoding: the transfer can leave the gamut, and the encoding's power is
-    # undefined below 0; it is monotonic with 0 -> 0 and 1 -> 1, so this equals clipping after.
-    r = min(max(_XYZ_TO_RGB[0, 0] * x + _XYZ_TO_RGB[0, 1] * y + _XYZ_TO_RGB[0, 2] * z, 0.0), 1.0)
-    g = min(max(_XYZ_TO_RGB[1, 0] * x + _XYZ_TO_RGB[1, 1] * y + _XYZ_TO_RGB[1, 2] * z, 0.0), 1.0)
-    bl = min(max(_XYZ_TO_RGB[2, 0] * x + _XYZ_TO_RGB[2, 1] * y + _XYZ_TO_RGB[2, 2] * z, 0.0), 1.0)
-    return linear_to_srgb_f64(r), linear_to_srgb_f64(g), linear_to_srgb_f64(bl)
+def _linear_sample(value):
+    """A float32 sample's linear light, clipped to [0, 1] first, as float32.
+
+    Computed in float64 and rounded once, so that the GPU's ``pow`` and the CPU's agree after
+    rounding. (Integer samples are looked up in a table built by the same formula.)
+    """
+    return np.float32(srgb_to_linear_f64(min(max(np.float64(value), 0.0), 1.0)))
 
 
 @njit(cache=True, inline="always")
-def _unit(value, top):
-    """A stored sample scaled to [0, 1]; float32 outside [0, 1] is clipped."""
-    return min(max(np.float64(value) / top, 0.0), 1.0)
+def _to_lab(red, green, blue):
+    """Linear-light RGB -> (L*, a*, b*), float32.
+
+    The inputs are cast on entry: the CUDA simulator hands Python floats to bodies called from
+    device functions, which would otherwise compile this in float64.
+    """
+    r, g, b = np.float32(red), np.float32(green), np.float32(blue)
+    m = _TO_LAB_MATRIX
+    fx = _lab_f(m[0, 0] * r + m[0, 1] * g + m[0, 2] * b)
+    fy = _lab_f(m[1, 0] * r + m[1, 1] * g + m[1, 2] * b)
+    fz = _lab_f(m[2, 0] * r + m[2, 1] * g + m[2, 2] * b)
+    return (np.float32(116) * fy - np.float32(16), np.float32(500) * (fx - fy),
+            np.float32(200) * (fy - fz))
 
 
 @njit(cache=True, inline="always")
-def _store(value, top, rounded):
-    """A [0, 1] float64 back to the stored scale (rounding is done by the caller's cast)."""
+def _from_lab(lightness, a, b):
+    """(L*, a*, b*) -> linear-light RGB clipped to [0, 1], float32.
+
+    Clipped in linear light: the transfer can leave the gamut, and the encoding's power is
+    undefined below 0; it is monotonic with 0 -> 0 and 1 -> 1, so this equals clipping after.
+    """
+    fy = (lightness + np.float32(16)) * np.float32(1 / 116)
+    x = _lab_f_inverse(fy + a * np.float32(1 / 500))
+    y = _lab_f_inverse(fy)
+    z = _lab_f_inverse(fy - b * np.float32(1 / 200))
+    m = _FROM_LAB_MATRIX
+    zero, one = np.float32(0), np.float32(1)
+    return (min(max(m[0, 0] * x + m[0, 1] * y + m[0, 2] * z, zero), one),
+            min(max(m[1, 0] * x + m[1, 1] * y + m[1, 2] * z, zero), one),
+            min(max(m[2, 0] * x + m[2, 1] * y + m[2, 2] * z, zero), one))
+
+
+@njit(cache=True, inline="always")
+def _stored_f32(value, top, rounded):
+    """An encoded [0, 1] float32 back to the stored scale (the caller's store casts)."""
     scaled = value * top
-    return np.rint(scaled) if rounded else scaled
+    return round_half_even(scaled) if rounded else scaled
 
 
-# --- CPU drivers ---------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _reinhard_from_lab(lightness, a, b, scale_l, scale_a, scale_b, shift_l, shift_a, shift_b,
+                       top, rounded):
+    """One pixel's transfer from its Lab: ``Lab * scale + shift`` -> stored sRGB."""
+    r, g, bl = _from_lab(lightness * scale_l + shift_l, a * scale_a + shift_a,
+                         b * scale_b + shift_b)
+    return (_stored_f32(_encode(r), top, rounded), _stored_f32(_encode(g), top, rounded),
+            _stored_f32(_encode(bl), top, rounded))
+
+
+@njit(cache=True, inline="always")
+def _lab_span(image, y, start, n, decode, linear, lab):
+    """The Lab of pixels ``start .. start + n - 1`` of row ``y``, into ``lab[:, :n]``.
+
+    The samples are read into ``linear`` (3 x n or more, float32) in linear light first:
+    integer ones through ``decode``, which has one entry per level; float32 ones, whose
+    ``decode`` is empty, one by one. On the CPU the table reads stay scalar (cheaper here than
+    vector gathers) and the conversion loop, which reads buffers only, vectorises.
+    """
+    row = image[y]
+    # (np.intp: float32 images compile the table branch too, though they never run it.)
+    if decode.shape[0]:
+        for i in range(n):
+            x = start + i
+            linear[0, i] = decode[np.intp(row[x, 0])]
+            linear[1, i] = decode[np.intp(row[x, 1])]
+            linear[2, i] = decode[np.intp(row[x, 2])]
+    else:
+        for i in range(n):
+            x = start + i
+            linear[0, i] = _linear_sample(row[x, 0])
+            linear[1, i] = _linear_sample(row[x, 1])
+            linear[2, i] = _linear_sample(row[x, 2])
+    for i in range(n):
+        lab[0, i], lab[1, i], lab[2, i] = _to_lab(linear[0, i], linear[1, i], linear[2, i])
+
+
+@njit(cache=True, inline="always")
+def _accumulate(partial, i, lightness, a, b, pivot_l, pivot_a, pivot_b, inside):
+    """Adds one pixel's Lab less the row's pivot, its squares, and 1, to position ``i`` of the
+    partial sums (7 x _CHUNK), if it is ``inside`` the region (as selects, not a branch)."""
+    d_l = np.float64(lightness) - pivot_l if inside else 0.0
+    d_a = np.float64(a) - pivot_a if inside else 0.0
+    d_b = np.float64(b) - pivot_b if inside else 0.0
+    partial[0, i] += d_l
+    partial[1, i] += d_a
+    partial[2, i] += d_b
+    partial[3, i] += d_l * d_l
+    partial[4, i] += d_a * d_a
+    partial[5, i] += d_b * d_b
+    partial[6, i] += inside
+
+
+@njit(cache=True, inline="always")
+def _add_span(lab, n, mask_row, start, whole, pivot_l, pivot_a, pivot_b, partial):
+    """Adds a span's pixels inside the region to the partial sums, by position in the span.
+
+    Shifting by a pixel of the row keeps the squares free of cancellation, and makes a flat
+    region's sums exactly 0.
+    """
+    if whole:
+        # The same loop knowing that every pixel is inside: it runs faster on the CPU than one
+        # reading the row of ones.
+        for i in range(n):
+            _accumulate(partial, i, lab[0, i], lab[1, i], lab[2, i], pivot_l, pivot_a, pivot_b,
+                        True)
+    else:
+        for i in range(n):
+            _accumulate(partial, i, lab[0, i], lab[1, i], lab[2, i], pivot_l, pivot_a, pivot_b,
+                        mask_row[start + i] != 0)
+
+
+@njit(cache=True)
+def _row_sums(partial, pivot_l, pivot_a, pivot_b, sums):
+    """A row's statistics from its partial sums, in ``sums``: the sums of ``v - pivot`` (3) and
+    of its squares (3), the pixel count, and the pivot (3); partials are added in order."""
+    for k in range(7):
+        total = 0.0
+        for i in range(partial.shape[1]):
+            total += partial[k, i]
+        sums[k] = total
+    sums[7], sums[8], sums[9] = pivot_l, pivot_a, pivot_b
+
+
+_lab_span_device = device_function(_lab_span)
+_add_span_device = device_function(_add_span)
+_row_sums_device = device_function(_row_sums)
+
+
+# --- per-pixel bodies (MKL, histogram matching) ----------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _affine_sample(red, green, blue, from_red, from_green, from_blue, offset, top, rounded):
+    """One output sample of ``clip(x @ matrix + offset)``, ``x`` the stored RGB scaled to
+    [0, 1] (float64); ``from_*`` is the matrix column of this output channel."""
+    value = (np.float64(red) / top * from_red + np.float64(green) / top * from_green
+             + np.float64(blue) / top * from_blue + offset)
+    scaled = min(max(value, 0.0), 1.0) * top
+    return round_half_even(scaled) if rounded else scaled
+
+
+@njit(cache=True)
+def _lower_bound(keys, c, value):
+    """The first index ``i`` with ``keys[c, i] >= value`` (``numpy.searchsorted``'s left side,
+    which CUDA lacks); rows of ``keys`` are sorted ascending."""
+    low, high = 0, keys.shape[1]
+    while low < high:
+        middle = (low + high) // 2
+        if keys[c, middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+_lower_bound_device = device_function(_lower_bound)
+
+
+# --- drivers ---------------------------------------------------------------------------------
+# ``mask`` is a uint8 H x W region or, with ``whole`` set, a 1 x W row of ones standing for
+# every row (nothing to allocate or fill per pixel). The CPU drivers take rows in parallel;
+# the CUDA ones run a thread per pixel, or per row for the statistics pass.
+#
+# The statistics pass: a row's first pixel inside the region starts its first chunk and gives
+# its pivot; each chunk is converted to Lab and added to per-position partial sums, which are
+# added up at the end of the row. The order of additions depends on _CHUNK alone, so both
+# devices produce the same sums.
 
 
 @njit(parallel=True, cache=True)
-def _to_lab_cpu(image, top, lab):
+def _lab_sums_cpu(image, decode, mask, whole, sums):
     height, width, _ = image.shape
     for y in prange(height):
-        for x in range(width):
-            lab[y, x, 0], lab[y, x, 1], lab[y, x, 2] = _rgb_to_lab(
-                _unit(image[y, x, 0], top), _unit(image[y, x, 1], top),
-                _unit(image[y, x, 2], top))
+        linear = np.empty((3, _CHUNK), np.float32)
+        lab = np.empty((3, _CHUNK), np.float32)
+        partial = np.zeros((7, _CHUNK), np.float64)
+        mask_row = mask[0] if whole else mask[y]
+        first = 0
+        while first < width and mask_row[first] == 0:
+            first += 1
+        pivot_l = pivot_a = pivot_b = 0.0
+        for start in range(first, width, _CHUNK):
+            n = min(_CHUNK, width - start)
+            _lab_span(image, y, start, n, decode, linear, lab)
+            if start == first:
+                pivot_l, pivot_a, pivot_b = lab[0, 0], lab[1, 0], lab[2, 0]
+            _add_span(lab, n, mask_row, start, whole, pivot_l, pivot_a, pivot_b, partial)
+        _row_sums(partial, pivot_l, pivot_a, pivot_b, sums[y])
+
+
+@cuda.jit
+def _lab_sums_cuda(image, decode, mask, whole, sums):
+    y = cuda.grid(1)
+    height, width, _ = image.shape
+    if y < height:
+        linear = cuda.local.array((3, _CHUNK), np.float32)
+        lab = cuda.local.array((3, _CHUNK), np.float32)
+        partial = cuda.local.array((7, _CHUNK), np.float64)
+        for k in range(7):
+            for i in range(_CHUNK):
+                partial[k, i] = 0.0
+        mask_row = mask[0] if whole else mask[y]
+        first = 0
+        while first < width and mask_row[first] == 0:
+            first += 1
+        pivot_l = pivot_a = pivot_b = 0.0
+        for start in range(first, width, _CHUNK):
+            n = min(_CHUNK, width - start)
+            _lab_span_device(image, y, start, n, decode, linear, lab)
+            if start == first:
+                pivot_l, pivot_a, pivot_b = lab[0, 0], lab[1, 0], lab[2, 0]
+            _add_span_device(lab, n, mask_row, start, whole, pivot_l, pivot_a, pivot_b, partial)
+        _row_sums_device(partial, pivot_l, pivot_a, pivot_b, sums[y])
 
 
 @njit(parallel=True, cache=True)
-def _reinhard_cpu(image, lab, mask, scale, shift, top, rounded, out):
-    height, width, channels = image.shape
+def _reinhard_cpu(image, decode, mask, whole, transfer, top, rounded, out):
+    height, width, _ = image.shape
     for y in prange(height):
-        for x in range(width):
-            if not mask[y, x]:
-                for c in range(channels):
-                    out[y, x, c] = image[y, x, c]
-                continue
-            r, g, b = _lab_to_rgb(lab[y, x, 0] * scale[0] + shift[0],
-                                  lab[y, x, 1] * scale[1] + shift[1],
-                                  lab[y, x, 2] * scale[2] + shift[2])
-            out[y, x, 0] = _store(r, top, rounded)
-            out[y, x, 1] = _store(g, top, rounded)
-            out[y, x, 2] = _store(b, top, rounded)
+        # A chunk is converted and transferred in place, then stored: the loops over the chunk
+        # vectorise, where one writing three interleaved samples per pixel does not.
+        linear = np.empty((3, _CHUNK), np.float32)
+        lab = np.empty((3, _CHUNK), np.float32)
+        row, out_row = image[y], out[y]
+        for start in range(0, width, _CHUNK):
+            n = min(_CHUNK, width - start)
+            _lab_span(image, y, start, n, decode, linear, lab)
+            for i in range(n):
+                lab[0, i], lab[1, i], lab[2, i] = _reinhard_from_lab(
+                    lab[0, i], lab[1, i], lab[2, i], transfer[0], transfer[1], transfer[2],
+                    transfer[3], transfer[4], transfer[5], top, rounded)
+            # One line per channel, cast to the output type before any choice; and without a
+            # region, a loop that reads no mask.
+            if whole:
+                for i in range(n):
+                    out_row[start + i, 0] = out.dtype.type(lab[0, i])
+                    out_row[start + i, 1] = out.dtype.type(lab[1, i])
+                    out_row[start + i, 2] = out.dtype.type(lab[2, i])
+            else:
+                mask_row = mask[y]
+                for i in range(n):
+                    x = start + i
+                    inside = mask_row[x] != 0
+                    out_row[x, 0] = out.dtype.type(lab[0, i]) if inside else row[x, 0]
+                    out_row[x, 1] = out.dtype.type(lab[1, i]) if inside else row[x, 1]
+                    out_row[x, 2] = out.dtype.type(lab[2, i]) if inside else row[x, 2]
+
+
+@cuda.jit
+def _reinhard_cuda(image, decode, mask, whole, transfer, top, rounded, out):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        if (mask[0, x] if whole else mask[y, x]) != 0:
+            linear = cuda.local.array((3, 1), np.float32)
+            lab = cuda.local.array((3, 1), np.float32)
+            _lab_span_device(image, y, x, 1, decode, linear, lab)
+            out[y, x, 0], out[y, x, 1], out[y, x, 2] = _reinhard_from_lab(
+                lab[0, 0], lab[1, 0], lab[2, 0], transfer[0], transfer[1], transfer[2],
+                transfer[3], transfer[4], transfer[5], top, rounded)
+        else:
+            for c in range(image.shape[2]):
+                out[y, x, c] = image[y, x, c]
 
 
 @njit(parallel=True, cache=True)
-def _affine_cpu(image, mask, matrix, offset, top, rounded, out):
-    """out = clip(x @ matrix + offset) on [0, 1]-scaled samples, inside ``mask``."""
+def _affine_cpu(image, mask, whole, matrix, offset, top, rounded, out):
     height, width, channels = image.shape
     for y in prange(height):
+        mask_row = mask[0] if whole else mask[y]
         for x in range(width):
-            if not mask[y, x]:
-                for c in range(channels):
-                    out[y, x, c] = image[y, x, c]
-                continue
-            r = np.float64(image[y, x, 0]) / top
-            g = np.float64(image[y, x, 1]) / top
-            b = np.float64(image[y, x, 2]) / top
+            inside = mask_row[x] != 0
             for c in range(channels):
-                value = r * matrix[0, c] + g * matrix[1, c] + b * matrix[2, c] + offset[c]
-                out[y, x, c] = _store(min(max(value, 0.0), 1.0), top, rounded)
+                out[y, x, c] = _affine_sample(
+                    image[y, x, 0], image[y, x, 1], image[y, x, 2], matrix[0, c], matrix[1, c],
+                    matrix[2, c], offset[c], top, rounded) if inside else image[y, x, c]
+
+
+@cuda.jit
+def _affine_cuda(image, mask, whole, matrix, offset, top, rounded, out):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        inside = (mask[0, x] if whole else mask[y, x]) != 0
+        for c in range(image.shape[2]):
+            out[y, x, c] = _affine_sample(
+                image[y, x, 0], image[y, x, 1], image[y, x, 2], matrix[0, c], matrix[1, c],
+                matrix[2, c], offset[c], top, rounded) if inside else image[y, x, c]
+
+
+# The integer histogram map is one table read per sample, with no arithmetic to share: both
+# drivers read ``table[c, value]`` themselves.
 
 
 @njit(parallel=True, cache=True)
-def _lookup_cpu(image, table, mask, out):
-    """Integer images: ``out = table[c, value]`` inside ``mask``."""
-    height, width, channels = image.shape
+def _lookup_cpu(image, table, mask, whole, out):
+    height, width, _ = image.shape
     for y in prange(height):
-        for x in range(width):
-            for c in range(channels):
-                out[y, x, c] = table[c, image[y, x, c]] if mask[y, x] else image[y, x, c]
+        # Row views and one line per channel: indexing the 3-D arrays in a loop over channels
+        # compiles to slower code; and without a region, a loop that reads no mask.
+        row, out_row = image[y], out[y]
+        if whole:
+            for x in range(width):
+                out_row[x, 0] = table[0, row[x, 0]]
+                out_row[x, 1] = table[1, row[x, 1]]
+                out_row[x, 2] = table[2, row[x, 2]]
+        else:
+            mask_row = mask[y]
+            for x in range(width):
+                inside = mask_row[x] != 0
+                out_row[x, 0] = table[0, row[x, 0]] if inside else row[x, 0]
+                out_row[x, 1] = table[1, row[x, 1]] if inside else row[x, 1]
+                out_row[x, 2] = table[2, row[x, 2]] if inside else row[x, 2]
+
+
+@cuda.jit
+def _lookup_cuda(image, table, mask, whole, out):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        inside = (mask[0, x] if whole else mask[y, x]) != 0
+        for c in range(image.shape[2]):
+            out[y, x, c] = table[c, image[y, x, c]] if inside else image[y, x, c]
 
 
 @njit(parallel=True, cache=True)
-def _search_cpu(image, keys, values, mask, out):
-    """Float images: the value's position among the sorted ``keys[c]`` picks ``values[c]``.
+def _search_cpu(image, keys, values, mask, whole, out):
+    """Float images: the sample's position among the sorted ``keys[c]`` picks ``values[c]``.
 
-    Every pixel inside ``mask`` is one of its channel's keys (they are the region's unique
+    Every sample inside the mask is one of its channel's keys (they are the region's distinct
     values); rows are padded with +inf, which no finite sample reaches.
     """
     height, width, channels = image.shape
     for y in prange(height):
+        mask_row = mask[0] if whole else mask[y]
         for x in range(width):
+            inside = mask_row[x] != 0
             for c in range(channels):
-                if mask[y, x]:
-                    out[y, x, c] = values[c, np.searchsorted(keys[c], image[y, x, c])]
-                else:
-                    out[y, x, c] = image[y, x, c]
+                out[y, x, c] = (values[c, _lower_bound(keys, c, image[y, x, c])] if inside
+                                else image[y, x, c])
 
 
-# --- validation and statistics -------------------------------------------------------------
+@cuda.jit
+def _search_cuda(image, keys, values, mask, whole, out):
+    y, x = cuda.grid(2)
+    if y < image.shape[0] and x < image.shape[1]:
+        inside = (mask[0, x] if whole else mask[y, x]) != 0
+        for c in range(image.shape[2]):
+            out[y, x, c] = (values[c, _lower_bound_device(keys, c, image[y, x, c])] if inside
+                            else image[y, x, c])
 
 
-def _checked_image(image: np.ndarray, name: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must be H x W x 3 (RGB), got shape {image.shape}")
-    check_pixel_dtype(image.dtype, name)
-    return np.ascontiguousarray(image)
+# --- statistics on the host ------------------------------------------------------------------
 
 
-def _checked_region(mask, image: np.ndarray, name: str) -> np.ndarray:
-    """A bool H x W region of ``image``: all of it when ``mask`` is None."""
-    return binary_mask(mask, image.shape[:2], name=name)
+@njit(cache=True, inline="always")
+def _count_pixel(counts, row, x):
+    """Counts pixel ``x`` of ``row``: two tables per channel, alternating pixel by pixel, so
+    that neighbours sharing a level (smooth areas) do not wait for each other's stores."""
+    parity = x & 1
+    counts[parity, row[x, 0]] += 1
+    counts[2 + parity, row[x, 1]] += 1
+    counts[4 + parity, row[x, 2]] += 1
 
 
-def _validated(image, reference, mask, reference_mask):
-    image = _checked_image(image, "image")
-    reference = _checked_image(reference, "reference")
-    target = _checked_region(mask, image, "mask")
-    source = _checked_region(reference_mask, reference, "reference_mask")
-    if not source.any():
-        raise ValueError("reference_mask selects no pixel: there are no reference statistics")
-    return image, reference, target, source
+@njit(parallel=True, cache=True)
+def _count_levels(image, mask, whole, partial):
+    """``partial[band, c, v]``: how many pixels inside the region, in band ``band`` of rows,
+    have value ``v`` in channel ``c``; one band per thread, counted into its own tables."""
+    height, width, _ = image.shape
+    bands, levels = partial.shape[0], partial.shape[2]
+    for band in prange(bands):
+        counts = np.zeros((6, levels), np.uint32)
+        for y in range(np.intp(band) * height // bands, (np.intp(band) + 1) * height // bands):
+            row = image[y]
+            if whole:  # no mask to read: the common case, and a faster loop
+                for x in range(width):
+                    _count_pixel(counts, row, x)
+            else:
+                mask_row = mask[y]
+                for x in range(width):
+                    if mask_row[x]:
+                        _count_pixel(counts, row, x)
+        for c in range(3):
+            for v in range(levels):
+                partial[band, c, v] = counts[2 * c, v] + counts[2 * c + 1, v]
+
+
+def _regions_argument(region: np.ndarray | None, width: int) -> tuple[np.ndarray, bool]:
+    """The (mask, whole) pair the drivers take for a bool region, or for None (every pixel of
+    an image ``width`` wide)."""
+    if region is None:
+        return np.ones((1, width), np.uint8), True
+    # Bytes, not bools: Numba's bool loads keep loops from vectorising.
+    return region.view(np.uint8), False
+
+
+@functools.cache
+def _decode_table(dtype: np.dtype) -> np.ndarray:
+    """What the Reinhard kernels take as ``decode``: the linear light of every level of an
+    integer dtype (float32, from the float64 formula), or an empty array for float32 images."""
+    if dtype.kind != "u":
+        table = np.empty(0, np.float32)
+    else:
+        levels = np.arange(np.iinfo(dtype).max + 1) / np.iinfo(dtype).max
+        table = np.where(levels <= 0.04045, levels / 12.92,
+                         ((levels + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    table.flags.writeable = False  # shared by every call
+    return table
+
+
+def _lab_statistics(image: np.ndarray, region: np.ndarray | None, device: str):
+    """Mean and population std of the region's CIELAB values, float64, per channel."""
+    mask, whole = _regions_argument(region, image.shape[1])
+    sums = np.empty((image.shape[0], 10), np.float64)
+    run(device, _lab_sums_cpu, _lab_sums_cuda, (image.shape[0],), image,
+        _decode_table(image.dtype), mask, whole, Out(sums))
+    # Combine the rows (Chan et al.): each row's mean and squared deviations about it, then
+    # the spread of the row means about the overall mean.
+    sums = sums[sums[:, 6] > 0]
+    shifted, squares, count, pivot = sums[:, 0:3], sums[:, 3:6], sums[:, 6:7], sums[:, 7:10]
+    row_mean = pivot + shifted / count
+    row_squares = squares - shifted ** 2 / count
+    mean = (count * row_mean).sum(axis=0) / count.sum()
+    spread = row_squares.sum(axis=0) + (count * (row_mean - mean) ** 2).sum(axis=0)
+    return mean, np.sqrt(np.maximum(spread, 0.0) / count.sum())
+
+
+def _region_samples(image: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """The region's pixels as an N x 3 array (a view of all of them without a region)."""
+    return image.reshape(-1, 3) if region is None else image[region]
 
 
 def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
@@ -226,11 +605,44 @@ def _mean_and_covariance(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, centred.T @ centred / len(samples)
 
 
+# --- validation ------------------------------------------------------------------------------
+
+
+def _checked_image(image: np.ndarray, name: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be H x W x 3 (RGB), got shape {image.shape}")
+    check_pixel_dtype(image.dtype, name)
+    return np.ascontiguousarray(image)
+
+
+def _checked_region(mask, image: np.ndarray, name: str) -> np.ndarray | None:
+    """A bool H x W region of ``image``, or None for all of it (nothing to allocate)."""
+    return None if mask is None else binary_mask(mask, image.shape[:2], name=name)
+
+
+def _validated(image, reference, mask, reference_mask, device):
+    image = _checked_image(image, "image")
+    reference = _checked_image(reference, "reference")
+    target = _checked_region(mask, image, "mask")
+    source = _checked_region(reference_mask, reference, "reference_mask")
+    if source is None and reference.shape[0] * reference.shape[1] == 0:
+        raise ValueError("reference has no pixel: there are no reference statistics")
+    if source is not None and not source.any():
+        raise ValueError("reference_mask selects no pixel: there are no reference statistics")
+    check_device(device)
+    return image, reference, target, source
+
+
+def _nothing_to_change(image: np.ndarray, target: np.ndarray | None) -> bool:
+    return image.size == 0 or (target is not None and not target.any())
+
+
 # --- public functions ----------------------------------------------------------------------
 
 
 def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-             reference_mask: np.ndarray | None = None) -> np.ndarray:
+             reference_mask: np.ndarray | None = None, *, device: str = "cpu") -> np.ndarray:
     """Reinhard colour transfer in CIELAB: match each Lab channel's mean and std.
 
     Parameters
@@ -243,12 +655,15 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
         Target pixels: the ones changed, and the ones whose statistics are matched.
     reference_mask : ndarray, shape (H', W'), optional
         Reference pixels whose statistics are used.
+    device : {"cpu", "cuda"}
+        Where the kernels run; results are identical.
 
     Returns
     -------
     ndarray
         Same shape and dtype as ``image``: converted back to sRGB, clipped in linear light,
-        rounded to nearest for integer dtypes; bit-identical outside ``mask``.
+        rounded to nearest for integer dtypes; bit-identical outside ``mask``. Computed in
+        float32: within about 2e-5 of full scale of a float64 computation.
 
     Examples
     --------
@@ -258,30 +673,27 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
     >>> reinhard(image, reference)[0, :, 0].tolist()  # reference std 0: all to its mean
     [128, 128]
     """
-    image, reference, target, source = _validated(image, reference, mask, reference_mask)
-    out = np.empty_like(image)
-    if not target.any():
-        out[...] = image
-        return out
-    top, reference_top = full_scale(image.dtype), full_scale(reference.dtype)
-    lab = np.empty(image.shape, np.float64)
-    _to_lab_cpu(image, top, lab)
-    reference_lab = np.empty(reference.shape, np.float64)
-    _to_lab_cpu(reference, reference_top, reference_lab)
-    target_lab, source_lab = lab[target], reference_lab[source]
-    target_mean, target_std = target_lab.mean(axis=0), target_lab.std(axis=0)
-    source_mean, source_std = source_lab.mean(axis=0), source_lab.std(axis=0)
-    # A flat target channel has no spread to rescale (and np.std of equal values is only
-    # ~1e-14, not 0): shift its mean only.
+    image, reference, target, source = _validated(image, reference, mask, reference_mask,
+                                                  device)
+    if _nothing_to_change(image, target):
+        return image.copy()
+    target_mean, target_std = _lab_statistics(image, target, device)
+    source_mean, source_std = _lab_statistics(reference, source, device)
+    # A flat target channel has no spread to rescale: shift its mean only.
     flat = target_std < 1e-9
     scale = np.where(flat, 1.0, source_std / np.where(flat, 1.0, target_std))
     shift = source_mean - target_mean * scale
-    _reinhard_cpu(image, lab, target, scale, shift, top, image.dtype.kind == "u", out)
+    transfer = np.concatenate([scale, shift]).astype(np.float32)
+    mask, whole = _regions_argument(target, image.shape[1])
+    out = np.empty_like(image)
+    run(device, _reinhard_cpu, _reinhard_cuda, image.shape[:2], image,
+        _decode_table(image.dtype), mask, whole, transfer, np.float32(full_scale(image.dtype)),
+        image.dtype.kind == "u", Out(out))
     return out
 
 
 def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-        reference_mask: np.ndarray | None = None) -> np.ndarray:
+        reference_mask: np.ndarray | None = None, *, device: str = "cpu") -> np.ndarray:
     """Monge-Kantorovich linear colour transfer (Pitie and Kokaram 2007).
 
     The target region's RGB covariance ``A`` and the reference region's ``B`` (population,
@@ -299,6 +711,8 @@ def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
         Target pixels: the ones changed, and the ones whose statistics are matched.
     reference_mask : ndarray, shape (H', W'), optional
         Reference pixels whose statistics are used.
+    device : {"cpu", "cuda"}
+        Where the per-pixel map runs (the statistics are NumPy); results are identical.
 
     Returns
     -------
@@ -314,34 +728,38 @@ def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
     >>> mkl(image, reference).tolist()
     [[[100, 100, 100], [140, 140, 140]]]
     """
-    image, reference, target, source = _validated(image, reference, mask, reference_mask)
-    out = np.empty_like(image)
-    if not target.any():
-        out[...] = image
-        return out
+    image, reference, target, source = _validated(image, reference, mask, reference_mask,
+                                                  device)
+    if _nothing_to_change(image, target):
+        return image.copy()
     top, reference_top = full_scale(image.dtype), full_scale(reference.dtype)
     # float64 before scaling: float32 / a Python float stays float32 under NumPy 2, and a thin
     # region's small covariance eigenvalues amplify float32 rounding in A^-1/2.
-    target_mean, a = _mean_and_covariance(image[target].astype(np.float64) / top)
-    source_mean, b = _mean_and_covariance(reference[source].astype(np.float64) / reference_top)
+    target_mean, a = _mean_and_covariance(
+        _region_samples(image, target).astype(np.float64) / top)
+    source_mean, b = _mean_and_covariance(
+        _region_samples(reference, source).astype(np.float64) / reference_top)
     a_half = _symmetric_power(a, 0.5)
     a_inverse_half = _symmetric_power(a, -0.5)
     transfer = a_inverse_half @ _symmetric_power(a_half @ b @ a_half, 0.5) @ a_inverse_half
     offset = source_mean - target_mean @ transfer
-    _affine_cpu(image, target, np.ascontiguousarray(transfer), offset, top,
-                image.dtype.kind == "u", out)
+    mask, whole = _regions_argument(target, image.shape[1])
+    out = np.empty_like(image)
+    run(device, _affine_cpu, _affine_cuda, image.shape[:2], image, mask, whole,
+        np.ascontiguousarray(transfer), offset, top, image.dtype.kind == "u", Out(out))
     return out
 
 
 def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-                     reference_mask: np.ndarray | None = None) -> np.ndarray:
+                     reference_mask: np.ndarray | None = None, *,
+                     device: str = "cpu") -> np.ndarray:
     """Per-channel histogram matching, scikit-image's quantile mapping restricted to regions.
 
     For each channel, each value ``v`` present in the target region gets the quantile
     ``q(v)`` = (number of target pixels <= ``v``) / (target pixel count); the reference
     region's distinct values ``u`` get theirs the same way, and ``v`` maps to
     ``numpy.interp(q(v), q_ref, u)`` in float64. The distinct values are exact for every
-    dtype: a full-range ``bincount`` for uint8 and uint16, ``numpy.unique`` for float32 (no
+    dtype: full-range level counts for uint8 and uint16, ``numpy.unique`` for float32 (no
     binning). The float64 result is then cast to the image's dtype as scikit-image does,
     which for integer images *truncates* (floor, the values being >= 0) rather than rounds.
     So without masks the result is bit-identical to
@@ -356,6 +774,9 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray 
         Target pixels: the ones changed, and the ones whose histogram is matched.
     reference_mask : ndarray, shape (H', W'), optional
         Reference pixels whose histogram is used.
+    device : {"cpu", "cuda"}
+        Where the per-pixel map runs (the histograms are counted on the host); results are
+        identical.
 
     Returns
     -------
@@ -370,30 +791,56 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray 
     >>> match_histograms(image, reference)[0, :, 0].tolist()
     [10, 50, 90]
     """
-    image, reference, target, source = _validated(image, reference, mask, reference_mask)
+    image, reference, target, source = _validated(image, reference, mask, reference_mask,
+                                                  device)
     if reference.dtype != image.dtype:
         raise ValueError(f"image and reference must share a dtype for histogram matching, got "
                          f"{image.dtype} and {reference.dtype}")
+    if _nothing_to_change(image, target):
+        return image.copy()
+    mask, whole = _regions_argument(target, image.shape[1])
     out = np.empty_like(image)
-    if not target.any():
-        out[...] = image
-        return out
-    target_samples, source_samples = image[target], reference[source]
     if image.dtype.kind == "u":
-        levels = int(np.iinfo(image.dtype).max) + 1
-        table = np.empty((3, levels), image.dtype)
-        for c in range(3):
-            # Trailing zero counts past the largest value change no earlier quantile, so the
-            # full-range table equals scikit-image's bincount-length one where it is read.
-            counts = np.bincount(target_samples[:, c], minlength=levels)
-            quantiles = np.cumsum(counts) / len(target_samples)
-            reference_counts = np.bincount(source_samples[:, c])
-            reference_values = np.nonzero(reference_counts)[0]
-            reference_quantiles = (np.cumsum(reference_counts[reference_values])
-                                   / len(source_samples))
-            table[c] = np.interp(quantiles, reference_quantiles, reference_values)
-        _lookup_cpu(image, table, target, out)
+        table = _integer_table(image, target, reference, source)
+        run(device, _lookup_cpu, _lookup_cuda, image.shape[:2], image, table, mask, whole,
+            Out(out))
         return out
+    keys, values = _float_tables(_region_samples(image, target),
+                                 _region_samples(reference, source))
+    run(device, _search_cpu, _search_cuda, image.shape[:2], image, keys, values, mask, whole,
+        Out(out))
+    return out
+
+
+def _level_counts(image: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """``counts[c, v]``: how many pixels of the region have value ``v`` in channel ``c``."""
+    # uint32 partial counts: a band holds fewer than 2^32 pixels.
+    partial = np.empty((numba.get_num_threads(), 3, int(np.iinfo(image.dtype).max) + 1),
+                       np.uint32)
+    _count_levels(image, *_regions_argument(region, image.shape[1]), partial)
+    return partial.sum(axis=0, dtype=np.int64)
+
+
+def _integer_table(image, target, reference, source) -> np.ndarray:
+    """Per channel, the matched value of every level, as scikit-image computes it."""
+    counts = _level_counts(image, target)
+    reference_counts = _level_counts(reference, source)
+    table = np.empty(counts.shape, image.dtype)
+    for c in range(3):
+        # Trailing zero counts past the largest value change no earlier quantile, so the
+        # full-range table equals scikit-image's bincount-length one where it is read.
+        quantiles = np.cumsum(counts[c]) / counts[c].sum()
+        reference_values = np.nonzero(reference_counts[c])[0]
+        reference_quantiles = (np.cumsum(reference_counts[c, reference_values])
+                               / reference_counts[c].sum())
+        # Assigning the float64 result to the integer table casts as scikit-image's does.
+        table[c] = np.interp(quantiles, reference_quantiles, reference_values)
+    return table
+
+
+def _float_tables(target_samples: np.ndarray, source_samples: np.ndarray):
+    """Per channel, the region's sorted distinct values (``keys``, padded with +inf) and what
+    each maps to (``values``)."""
     channel_keys, channel_values = [], []
     for c in range(3):
         values, counts = np.unique(target_samples[:, c], return_counts=True)
@@ -409,5 +856,4 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray 
     for c in range(3):
         keys[c, :len(channel_keys[c])] = channel_keys[c]
         values[c, :len(channel_values[c])] = channel_values[c]
-    _search_cpu(image, keys, values, target, out)
-    return out
+    return keys, values
