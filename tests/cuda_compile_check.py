@@ -46,30 +46,21 @@ def main() -> int:
     import burnish.kernels as k
     from burnish.kernels import device
 
-    try:
-        cuda.compile_ptx(lambda a: None, (numba.float32[:],), cc=COMPUTE_CAPABILITY)
-    except Exception as error:  # no NVVM here: nothing can be compiled
-        print(json.dumps({"unavailable": f"{type(error).__name__}: {error}"}))
-        return 0
+    # Two phases: first every call runs on the CPU while the CUDA launches it would make are
+    # recorded; only then is anything compiled for the GPU. Loading NVVM while the CPU drivers
+    # were still being compiled aborted the process on a corrupted heap in about half the runs
+    # (two LLVMs in one process; numba-cuda 0.30.4, NVVM 13.0).
+    launches: dict[str, tuple] = {}
 
-    compiled: set[str] = set()
-    failed: dict[str, str] = {}
-
-    def compile_then_run_on_cpu(_device, cpu_driver, cuda_driver, _grid, *args):
+    def record_then_run_on_cpu(_device, cpu_driver, cuda_driver, _grid, *args):
         values = [arg.array if isinstance(arg, device.Out) else arg for arg in args]
         # What a launch passes: C-contiguous device arrays, typed like contiguous NumPy ones.
         staged = [np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for v in values]
-        name = cuda_driver.py_func.__qualname__
-        if name not in compiled and name not in failed:
-            signature = tuple(numba.typeof(v) for v in staged)
-            try:
-                cuda.compile_ptx(cuda_driver.py_func, signature, cc=COMPUTE_CAPABILITY)
-                compiled.add(name)
-            except Exception as error:
-                failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        launches.setdefault(cuda_driver.py_func.__qualname__,
+                            (cuda_driver.py_func, tuple(numba.typeof(v) for v in staged)))
         cpu_driver(*values)
 
-    stand_ins = {"run": compile_then_run_on_cpu, "check_device": lambda d: d,
+    stand_ins = {"run": record_then_run_on_cpu, "check_device": lambda d: d,
                  "empty": lambda shape, dtype, _d: np.empty(shape, dtype),
                  "to_device": lambda array, _d: array, "to_host": lambda array: array}
     modules = _kernel_modules()
@@ -118,6 +109,20 @@ def main() -> int:
     k.accumulate_tile(accumulator, weights, rng.random((3, 4, 5), dtype=np.float32),
                       np.ones((4, 5), np.float32), top=1, left=2, device="cuda")
     k.normalise(accumulator, weights, device="cuda")
+
+    try:
+        cuda.compile_ptx(lambda a: None, (numba.float32[:],), cc=COMPUTE_CAPABILITY)
+    except Exception as error:  # no NVVM here: nothing can be compiled
+        print(json.dumps({"unavailable": f"{type(error).__name__}: {error}"}))
+        return 0
+    compiled: set[str] = set()
+    failed: dict[str, str] = {}
+    for name, (function, signature) in launches.items():
+        try:
+            cuda.compile_ptx(function, signature, cc=COMPUTE_CAPABILITY)
+            compiled.add(name)
+        except Exception as error:
+            failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
 
     # Kernels only: device functions (the bodies' GPU twins) compile inside them.
     every_driver = {value.py_func.__qualname__ for module in modules

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,22 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).with_name("cuda_compile_check.py")
+ATTEMPTS = 6
 
 
 @pytest.fixture(scope="module")
 def report():
     root = Path(__file__).resolve().parents[1]
-    # One Numba thread: with the CPU drivers' worker threads alive beside NVVM, the process
-    # aborted on a corrupted heap in about half the runs (numba-cuda 0.30.4, NVVM 13.0).
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_NUM_THREADS="1",
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0",
                PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True,
-                          text=True, cwd=root, timeout=900)
+    # NVVM aborts the process on a corrupted heap in about a third of the runs here (two
+    # LLVMs in one process; numba-cuda 0.30.4, NVVM 13.0), whatever is being compiled. Only
+    # that abort is retried: a kernel that fails to compile is reported in the output.
+    for _ in range(ATTEMPTS):
+        done = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True,
+                              text=True, cwd=root, timeout=900)
+        if done.returncode not in (-signal.SIGABRT, 128 + signal.SIGABRT):
+            break
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if "unavailable" in result:
