@@ -92,20 +92,25 @@ def _cover_row(column_distance, half_width, invert, set_value, unset_value, out)
     the complement.
 
     ``half_width[g]`` is how far along this row a column reaches whose nearest feature is
-    ``g`` rows away; -1 (the last entry, where capped distances land) reaches nothing, which
-    keeps both sweeps free of branches. The first sweep leaves its finding in ``out`` (as
-    ``set_value`` where covered) for the second to combine.
+    ``g`` rows away; columns whose distance is beyond the table (capped: none within reach)
+    reach nothing. Most columns of a typical mask are such, so the branch that skips them is
+    well predicted and faster than a branch-free table lookup.
     """
     n = column_distance.shape[0]
+    reachable = half_width.shape[0]
     reach = -1  # furthest column covered by a source at or left of x
     for x in range(n):
-        reach = max(reach, x + half_width[column_distance[x]])
-        out[x] = set_value if reach >= x else unset_value
+        g = column_distance[x]
+        if g < reachable:
+            reach = max(reach, x + half_width[g])
+        out[x] = set_value if (reach >= x) != invert else unset_value
     reach = n  # leftmost column covered by a source at or right of x
     for x in range(n - 1, -1, -1):
-        reach = min(reach, x - half_width[column_distance[x]])
-        covered = out[x] == set_value or reach <= x
-        out[x] = set_value if covered != invert else unset_value
+        g = column_distance[x]
+        if g < reachable:
+            reach = min(reach, x - half_width[g])
+        if reach <= x:
+            out[x] = unset_value if invert else set_value
 
 
 _cover_row_device = device_function(_cover_row)
@@ -216,10 +221,8 @@ def distance_transform(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray:
 
 
 def _half_widths(radius: int) -> np.ndarray:
-    """``w[g]``: the largest w with ``w^2 + g^2 <= radius^2``, for g = 0..radius (exact), then
-    -1 for the capped distance radius + 1: no reach."""
-    widths = [math.isqrt(radius * radius - g * g) for g in range(radius + 1)]
-    return np.array(widths + [-1], np.int32)
+    """``w[g]``: the largest w with ``w^2 + g^2 <= radius^2``, for g = 0..radius (exact)."""
+    return np.array([math.isqrt(radius * radius - g * g) for g in range(radius + 1)], np.int32)
 
 
 def _cover(mask, radius: int, erode_: bool, device: str) -> np.ndarray:
