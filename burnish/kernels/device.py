@@ -103,9 +103,12 @@ def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args) -> N
 
     ``grid`` is the CUDA thread grid, ``(height, width)`` for per-pixel kernels or ``(n,)``
     for per-line ones; the CPU driver loops over the same range itself. Arguments are passed in
-    order; :class:`Out`-wrapped arrays are the ones written.
+    order; :class:`Out`-wrapped arrays are the ones written. ``cpu_driver`` is None for a
+    launch that the CPU driver does fused with another (where the GPU needs two launches).
     """
     if device == "cpu":
+        if cpu_driver is None:
+            raise ValueError(f"{cuda_driver} has no CPU driver of its own")
         cpu_driver(*(arg.array if isinstance(arg, Out) else arg for arg in args))
         return
     if any(n == 0 for n in grid):
