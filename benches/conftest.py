@@ -26,6 +26,16 @@ def photo_crop(name: str, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(image[y: y + height, x: x + width])
 
 
+def blob_mask(height: int = 2160, width: int = 3840, seed: int = 0) -> np.ndarray:
+    """A bool mask of smooth random blobs (about 30% set): what masks to dilate, feather and
+    blur look like. The kernels' cost does not depend on content beyond that."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    blobs = ndimage.zoom(rng.random((height // 16, width // 16)), 16, order=1) > 0.7
+    return np.ascontiguousarray(blobs)
+
+
 def best_seconds(function, rounds: int = 3) -> float:
     """Fastest of ``rounds`` runs: the peer is timed like pytest-benchmark's ``min``."""
     best = float("inf")

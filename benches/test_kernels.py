@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from burnish.kernels.blend import blend
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.morphology import dilate
 
-from conftest import compare
+from conftest import blob_mask, compare
 
 cv2 = pytest.importorskip("cv2")
 HEIGHT, WIDTH = 2160, 3840
@@ -25,9 +24,7 @@ HEIGHT, WIDTH = 2160, 3840
 
 @pytest.fixture(scope="module")
 def mask():
-    rng = np.random.default_rng(0)
-    small = ndimage.zoom(rng.random((HEIGHT // 16, WIDTH // 16)), 16, order=1) > 0.7
-    return np.ascontiguousarray(small)
+    return blob_mask(HEIGHT, WIDTH)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from burnish.kernels.gaussian import gaussian_blur
 
-from conftest import compare
+from conftest import blob_mask, compare
 
 cv2 = pytest.importorskip("cv2")
 HEIGHT, WIDTH = 2160, 3840
@@ -26,9 +25,7 @@ HEIGHT, WIDTH = 2160, 3840
 
 @pytest.fixture(scope="module")
 def plane():
-    rng = np.random.default_rng(0)
-    blobs = ndimage.zoom(rng.random((HEIGHT // 16, WIDTH // 16)), 16, order=1) > 0.7
-    return np.ascontiguousarray(blobs, dtype=np.float32)
+    return blob_mask(HEIGHT, WIDTH).astype(np.float32)
 
 
 @pytest.mark.parametrize("sigma", [1.5, 4.0, 32.0])
