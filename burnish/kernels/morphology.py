@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import cuda, njit, prange
 
-from burnish.kernels.device import check_device, device_function, empty, run, to_device, to_host
+from burnish.kernels.device import check_device, device_function, empty, run, to_host
 from burnish.kernels.masks import binary_mask
 
 # Stands for "no feature on this line" in the envelope: larger than any squared distance, and
@@ -53,8 +53,25 @@ def _column_step_back(current, neighbour):
     return min(current, neighbour + 1)
 
 
-# Columns per thread in the CPU column pass: each sweep steps through rows of this many
-# contiguous pixels, which the compiler vectorises.
+@njit(cache=True, inline="always")
+def _column_sweeps(mask, top, bottom, x0, x1, invert, cap, distance):
+    """Column distances of mask rows ``[top, bottom)``, columns ``[x0, x1)``, into
+    ``distance[0 : bottom - top]``: a downward and an upward sweep that step through rows
+    of contiguous pixels, which the compiler vectorises. Features outside the rows are not
+    seen (callers give enough rows, or all of them)."""
+    for x in range(x0, x1):
+        distance[0, x] = _column_step(mask[top, x], invert, cap, cap)
+    for y in range(1, bottom - top):
+        above, row, here = distance[y - 1], mask[top + y], distance[y]
+        for x in range(x0, x1):
+            here[x] = _column_step(row[x], invert, above[x], cap)
+    for y in range(bottom - top - 2, -1, -1):
+        below, here = distance[y + 1], distance[y]
+        for x in range(x0, x1):
+            here[x] = _column_step_back(here[x], below[x])
+
+
+# Columns per thread in the CPU column pass over the whole image.
 _COLUMN_BLOCK = 256
 
 
@@ -63,16 +80,7 @@ def _column_distance_cpu(mask, invert, cap, distance):
     height, width = mask.shape
     for block in prange((width + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
         x0, x1 = block * _COLUMN_BLOCK, min(width, (block + 1) * _COLUMN_BLOCK)
-        for x in range(x0, x1):
-            distance[0, x] = _column_step(mask[0, x], invert, cap, cap)
-        for y in range(1, height):
-            above, row, here = distance[y - 1], mask[y], distance[y]
-            for x in range(x0, x1):
-                here[x] = _column_step(row[x], invert, above[x], cap)
-        for y in range(height - 2, -1, -1):
-            below, here = distance[y + 1], distance[y]
-            for x in range(x0, x1):
-                here[x] = _column_step_back(here[x], below[x])
+        _column_sweeps(mask, 0, height, x0, x1, invert, cap, distance)
 
 
 @cuda.jit
@@ -132,16 +140,7 @@ def _cover_strips_cpu(mask, invert, cap, half_width, set_value, unset_value, str
         y0, y1 = s * strip, min(height, (s + 1) * strip)
         top, bottom = max(0, y0 - cap), min(height, y1 + cap)
         distance = np.empty((bottom - top, width), np.asarray(cap).dtype)
-        for x in range(width):
-            distance[0, x] = _column_step(mask[top, x], invert, cap, cap)
-        for y in range(1, bottom - top):
-            above, row, here = distance[y - 1], mask[top + y], distance[y]
-            for x in range(width):
-                here[x] = _column_step(row[x], invert, above[x], cap)
-        for y in range(bottom - top - 2, -1, -1):
-            below, here = distance[y + 1], distance[y]
-            for x in range(width):
-                here[x] = _column_step_back(here[x], below[x])
+        _column_sweeps(mask, top, bottom, 0, width, invert, cap, distance)
         for y in range(y0, y1):
             _cover_row(distance[y - top], half_width, invert, set_value, unset_value, out[y])
 
@@ -221,7 +220,7 @@ def _column_distance(binary: np.ndarray, invert: bool, cap: int, device: str):
     distance = empty(binary.shape, dtype, device)
     # Bytes, not bools: Numba's bool loads keep the column sweeps from vectorising.
     run(device, _column_distance_cpu, _column_distance_cuda, (binary.shape[1],),
-        to_device(binary.view(np.uint8), device), np.uint8(invert), dtype(cap), distance)
+        binary.view(np.uint8), np.uint8(invert), dtype(cap), distance)
     return distance
 
 
