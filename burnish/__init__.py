@@ -7,7 +7,7 @@ Importing ``burnish`` is cheap: heavy modules (onnxruntime, numba) load when fir
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "upscale"]
+__all__ = ["__version__", "remove", "upscale"]
 
 
 def upscale(image, **options):
@@ -20,3 +20,17 @@ def upscale(image, **options):
     from burnish.engine.upscale import upscale as engine_upscale
 
     return engine_upscale(image, **options)
+
+
+def remove(image, mask, **options):
+    """Remove what a mask covers and fill it in; see :func:`burnish.engine.remove.remove`.
+
+    >>> import numpy as np, burnish
+    >>> image = np.full((32, 32, 3), 90, np.uint8)
+    >>> mask = np.zeros((32, 32), bool); mask[10:20, 10:20] = True
+    >>> bool((burnish.remove(image, mask) == image).all())   # a flat image stays flat
+    True
+    """
+    from burnish.engine.remove import remove as engine_remove
+
+    return engine_remove(image, mask, **options)

@@ -34,7 +34,7 @@ def test_unknown_devices_are_refused_with_the_choices():
 def _cpu_dispatchers():
     # By import path: some package attributes (blend, feather) are the functions, not modules.
     for name in ("accumulate", "blend", "colour", "feather", "gaussian", "grain", "lut",
-                 "morphology", "stitch"):
+                 "morphology", "patchmatch", "stitch", "telea"):
         for value in vars(importlib.import_module(f"burnish.kernels.{name}")).values():
             if isinstance(value, CPUDispatcher):
                 yield value
@@ -57,6 +57,10 @@ def _run_everything(rng, height, width):
     kernels.mkl(image, other)
     kernels.synthesize_grain(image, kernels.estimate_grain(grainy), seed=int(rng.integers(9)))
     kernels.exposure(image, float(rng.uniform(-1, 1)))
+    hole = np.zeros((height, width), bool)
+    hole[height // 3: height // 2, width // 3: width // 2] = True
+    kernels.patchmatch_inpaint(grainy, hole, patch_size=5, seed=int(rng.integers(9)))
+    kernels.telea_inpaint(grainy, hole, radius=int(rng.integers(2, 6)))
 
 
 def test_calls_with_new_sizes_and_parameters_compile_nothing_new(rng):

@@ -64,12 +64,13 @@ def stored(unit, like, mask):
     return np.where(mask[..., None], values, like)
 
 
-def reference_reinhard(image, reference, mask, reference_mask):
+def reference_reinhard(image, reference, mask, reference_mask, spread=True, measured=None):
     lab = srgb_to_lab(unit(image))
     reference_lab = srgb_to_lab(unit(reference))
-    t, r = lab[mask], reference_lab[reference_mask]
+    t, r = lab[mask if measured is None else measured], reference_lab[reference_mask]
     t_std = t.std(axis=0)
     scale = np.where(t_std < 1e-9, 1.0, r.std(axis=0) / np.maximum(t_std, 1e-300))
+    scale = scale if spread else np.ones_like(scale)
     moved = (lab - t.mean(axis=0)) * scale + r.mean(axis=0)
     return stored(lab_to_srgb(moved), image, mask)
 
@@ -183,6 +184,28 @@ def test_matches_reference(rng, device, transfer, slow, kind, dtype):
         reference_mask = random_mask(rng, *reference.shape[:2])
         assert_close(transfer(image, reference, mask, reference_mask, device=device),
                      slow(image, reference, mask, reference_mask))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reinhard_means_only_and_separately_measured_target(rng, device, dtype):
+    """``spread=False`` moves the means and keeps the target's contrast; ``measured`` takes the
+    target's statistics from other pixels than the ones changed."""
+    shape = random_size(rng, device) if device == "cuda" else (37, 29)
+    image = make_image(rng, "smooth", *shape, dtype)
+    reference = make_image(rng, "noise", shape[1] + 1, shape[0] + 4, dtype)
+    mask, measured = random_mask(rng, *shape), random_mask(rng, *shape)
+    measured[0, 0] = True  # never empty
+    reference_mask = random_mask(rng, *reference.shape[:2])
+    for spread in (True, False):
+        assert_close(reinhard(image, reference, mask, reference_mask, spread=spread,
+                              measured=measured, device=device),
+                     reference_reinhard(image, reference, mask, reference_mask, spread, measured))
+
+
+def test_reinhard_refuses_an_empty_measured_region(rng):
+    image = make_image(rng, "noise", 8, 9, np.uint8)
+    with pytest.raises(ValueError, match="measured selects no pixel"):
+        reinhard(image, image, np.ones((8, 9), bool), measured=np.zeros((8, 9), bool))
 
 
 @pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])

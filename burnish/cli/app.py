@@ -10,11 +10,12 @@ import typer
 
 from burnish import __version__
 from burnish.cli import info as info_command
+from burnish.cli import remove as remove_command
 from burnish.cli import upscale as upscale_command
 from burnish.errors import BurnishError
 
 app = typer.Typer(name="burnish", no_args_is_help=True, add_completion=False,
-                  help="The last mile of AI image work: streaming tiled upscaling and refinement.")
+                  help="The last mile of AI image work: upscaling, object removal and refinement.")
 
 
 def _version(value: bool) -> None:
@@ -26,10 +27,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False):
-    """burnish: upscale, and soon remove, match and finish images."""
+    """burnish: upscale images, remove objects, and finish them."""
 
 
 app.command("upscale")(upscale_command.upscale)
+app.command("remove")(remove_command.remove)
 app.command("info")(info_command.info)
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 
 class TileProgress:
-    """Draws one bar per file on stderr (nothing when disabled, e.g. not a terminal)."""
+    """Draws one bar per file on stderr (nothing when disabled, e.g. not a terminal); ``unit``
+    names what is counted (tiles, regions)."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, enabled: bool, unit: str = "tiles"):
+        self.enabled, self.unit = enabled, unit
         self.task = None
 
     def __enter__(self) -> TileProgress:
@@ -25,7 +26,7 @@ class TileProgress:
             )
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TextColumn("tiles"),
+                                     MofNCompleteColumn(), TextColumn(self.unit),
                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                      console=Console(stderr=True), transient=True)
             self.progress.__enter__()

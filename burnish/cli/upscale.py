@@ -28,6 +28,7 @@ def upscale(
 ) -> None:
     """Upscale images with a super-resolution model, tile by tile, streaming to disk."""
     from burnish.cli.progress import TileProgress
+    from burnish.cli.results import report
     from burnish.engine.upscale import upscale_files
 
     with TileProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
@@ -35,13 +36,4 @@ def upscale(
             inputs, output, scale=scale, model=model, tile=tile, device=device,
             batch_size=batch, max_pixels=max_pixels, quality=quality,
             on_start=bar.start_file, progress=bar.update, on_done=bar.finish_file)
-    failed = [r for r in results if not r.ok]
-    for result in results:
-        if result.ok:
-            typer.echo(f"{result.input} -> {result.output} ({result.seconds:.1f} s)")
-        else:
-            typer.echo(f"burnish: error: {result.error}", err=True)
-    if len(results) > 1:
-        typer.echo(f"{len(results) - len(failed)} written, {len(failed)} failed", err=bool(failed))
-    if failed:
-        raise typer.Exit(code=1)
+    report(results)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from burnish.engine.batch import FileResult, check_not_input, run_batch
 from burnish.engine.pixels import check_dtype
 from burnish.engine.scheduler import (
     ArraySink,
@@ -20,7 +19,7 @@ from burnish.engine.scheduler import (
     run_tiled,
 )
 from burnish.engine.upscale_op import UpscaleOp, check_scale
-from burnish.errors import BurnishError, OptionError, OutputError
+from burnish.errors import OptionError
 from burnish.models.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -109,36 +108,6 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
     return sink.pixels if image.ndim == 3 else sink.pixels[..., 0]
 
 
-@dataclass(frozen=True)
-class FileResult:
-    """What happened to one file of a batch."""
-
-    input: Path
-    output: Path | None
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def output_path_for(input_path: Path, output: Path | None, *, scale: int, many: bool) -> Path:
-    """Where an input's result goes.
-
-    One input and ``output`` not an existing folder: ``output`` is the file. Otherwise
-    ``output`` (or the input's own folder) holds ``NAME_x{scale}.EXT``.
-    """
-    name = f"{input_path.stem}_x{scale}{input_path.suffix}"
-    if output is None:
-        return input_path.with_name(name)
-    if many or output.is_dir():
-        if not output.is_dir():
-            raise OutputError("output folder does not exist", path=output)
-        return output / name
-    return output
-
-
 def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
                  runner: Runner, scale: int = 4, tile: int | None = None,
                  batch_size: int | None = None, max_pixels: int | None = None,
@@ -151,8 +120,7 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image
 
     input_path, output_path = Path(input_path), Path(output_path)
-    if output_path.exists() and input_path.exists() and output_path.samefile(input_path):
-        raise OutputError("output would overwrite the input", path=output_path)
+    check_not_input(input_path, output_path)
     options = _scheduler_options(tile, batch_size, runner)
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     op = UpscaleOp(runner, scale, pixels.shape[2])
@@ -175,31 +143,13 @@ def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike
     :class:`~burnish.errors.BurnishError`; problems with one file are reported in its
     :class:`FileResult` and the batch goes on.
     """
-    paths = [Path(p) for p in inputs]
-    if not paths:
-        raise OptionError("no input files given")
-    output = None if output is None else Path(output)
-    many = len(paths) > 1
-    if many and output is not None and not output.is_dir():
-        raise OutputError("several inputs need an existing output folder", path=output)
-    results = []
     with _ModelInHand(model, scale, device) as runner:
         check_scale(runner, scale)  # before any file is read
-        for input_path in paths:
-            started = time.perf_counter()
-            target = None
-            try:
-                target = output_path_for(input_path, output, scale=scale, many=many)
-                if on_start is not None:
-                    on_start(input_path, target)
-                upscale_file(input_path, target, runner=runner, scale=scale, tile=tile,
-                             batch_size=batch_size, max_pixels=max_pixels, quality=quality,
-                             progress=progress)
-                result = FileResult(input_path, target, seconds=time.perf_counter() - started)
-            except BurnishError as error:
-                result = FileResult(input_path, None, error=str(error),
-                                    seconds=time.perf_counter() - started)
-            results.append(result)
-            if on_done is not None:
-                on_done(result)
-    return results
+
+        def job(input_path: Path, target: Path) -> None:
+            upscale_file(input_path, target, runner=runner, scale=scale, tile=tile,
+                         batch_size=batch_size, max_pixels=max_pixels, quality=quality,
+                         progress=progress)
+
+        return run_batch(inputs, output, suffix=f"_x{scale}", job=job, on_start=on_start,
+                         on_done=on_done)

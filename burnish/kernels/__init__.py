@@ -1,6 +1,7 @@
 """Hand-written kernels: pure array functions, each a per-pixel (or per-line) body run by a
 Numba CPU driver and a numba-cuda driver, chosen by the ``device="cpu"|"cuda"`` argument
-(:mod:`~burnish.kernels.device`).
+(:mod:`~burnish.kernels.device`). The two hole fillers, PatchMatch and Telea, run on the CPU
+only (their modules say why).
 
 | module | what |
 | --- | --- |
@@ -13,6 +14,8 @@ Numba CPU driver and a numba-cuda driver, chosen by the ``device="cpu"|"cuda"`` 
 | :mod:`~burnish.kernels.colour` | Reinhard (CIELAB), histogram matching, MKL |
 | :mod:`~burnish.kernels.grain` | grain estimation and seeded synthesis |
 | :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
+| :mod:`~burnish.kernels.patchmatch` | multi-scale PatchMatch hole filling (CPU) |
+| :mod:`~burnish.kernels.telea` | Telea's fast-marching hole filling, as OpenCV's (CPU) |
 | :mod:`~burnish.kernels.device` | device names, driver dispatch, CUDA launches |
 
 Images are ``H x W x C`` NumPy arrays and masks ``H x W`` (DESIGN.md); the public names below
@@ -36,11 +39,14 @@ from burnish.kernels.lut import (
     white_balance,
 )
 from burnish.kernels.morphology import dilate, distance_transform, erode
+from burnish.kernels.patchmatch import patchmatch_inpaint
 from burnish.kernels.stitch import stitch_tile
+from burnish.kernels.telea import telea_inpaint
 
 __all__ = [
     "DEVICES", "Grain", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
-    "gaussian_blur", "match_histograms", "mkl", "normalise", "read_cube", "reinhard",
-    "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain", "white_balance",
+    "gaussian_blur", "match_histograms", "mkl", "normalise", "patchmatch_inpaint", "read_cube",
+    "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
+    "telea_inpaint", "white_balance",
 ]

@@ -642,7 +642,8 @@ def _nothing_to_change(image: np.ndarray, target: np.ndarray | None) -> bool:
 
 
 def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-             reference_mask: np.ndarray | None = None, *, device: str = "cpu") -> np.ndarray:
+             reference_mask: np.ndarray | None = None, *, spread: bool = True,
+             measured: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Reinhard colour transfer in CIELAB: match each Lab channel's mean and std.
 
     Parameters
@@ -655,6 +656,12 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
         Target pixels: the ones changed, and the ones whose statistics are matched.
     reference_mask : ndarray, shape (H', W'), optional
         Reference pixels whose statistics are used.
+    spread : bool
+        Match the std as well as the mean; False moves the means only (brightness and cast),
+        keeping the target's own contrast.
+    measured : ndarray, shape (H, W), optional
+        Target pixels whose statistics are measured, when not all of ``mask`` should be
+        (a fill compared with its surroundings only near its edge); default ``mask``.
     device : {"cpu", "cuda"}
         Where the kernels run; results are identical.
 
@@ -677,10 +684,13 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
                                                   device)
     if _nothing_to_change(image, target):
         return image.copy()
-    target_mean, target_std = _lab_statistics(image, target, device)
+    statistics = target if measured is None else _checked_region(measured, image, "measured")
+    if statistics is not None and not statistics.any():
+        raise ValueError("measured selects no pixel: there are no target statistics")
+    target_mean, target_std = _lab_statistics(image, statistics, device)
     source_mean, source_std = _lab_statistics(reference, source, device)
     # A flat target channel has no spread to rescale: shift its mean only.
-    flat = target_std < 1e-9
+    flat = (target_std < 1e-9) | (not spread)
     scale = np.where(flat, 1.0, source_std / np.where(flat, 1.0, target_std))
     shift = source_mean - target_mean * scale
     transfer = np.concatenate([scale, shift]).astype(np.float32)

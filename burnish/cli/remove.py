@@ -1,0 +1,69 @@
+"""``burnish remove``: remove what a mask covers from one or more image files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from burnish.cli import options as opt
+
+
+def remove(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
+                                                 show_default=False)],
+    mask: Annotated[Path | None, typer.Option(
+        "--mask", help="Mask image of the input's size: grey (or alpha) above half scale is "
+        "removed.")] = None,
+    box: Annotated[list[str] | None, typer.Option(
+        "--box", help="Box to remove, x,y,w,h in pixels; repeat for several.")] = None,
+    polygon: Annotated[list[str] | None, typer.Option(
+        "--polygon", help="Polygon to remove, \"x1,y1 x2,y2 x3,y3 ...\"; repeat for several.")]
+    = None,
+    alpha: Annotated[bool, typer.Option(
+        "--alpha", help="Remove (fill) where the input is more than half transparent; the "
+        "filled pixels become opaque.")] = False,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="Remove pixels of this colour, #rrggbb or r,g,b.")] = None,
+    key_tolerance: Annotated[float, typer.Option(
+        "--key-tolerance", min=0, help="How far (0-255, per channel) a pixel may be from the "
+        "--key colour.")] = 12.0,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output file for one input, or an existing folder; default: "
+        "NAME_removed.EXT beside each input.")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="patchmatch (texture from the image, no weights), telea (fast, "
+        "smooth: scratches and spots), or a path to an ONNX inpainting model with LaMa's "
+        "inputs (image, mask).")] = "patchmatch",
+    dilate: Annotated[int, typer.Option(
+        "--dilate", min=0, help="Grow the mask by this many pixels first.")] = 4,
+    feather: Annotated[float, typer.Option(
+        "--feather", min=0, help="Soft edge, in pixels, outside the grown mask.")] = 4.0,
+    harmonize: Annotated[bool, typer.Option(
+        "--harmonize/--no-harmonize", help="Match the fill's colour and grain to its "
+        "surroundings.")] = True,
+    patch: Annotated[int, typer.Option(
+        "--patch", min=3, help="PatchMatch patch side (odd); larger keeps larger structures "
+        "and costs more.")] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same bytes.")] = 0,
+    device: opt.Device = "auto",
+    max_pixels: opt.MaxPixels = None,
+    quality: opt.Quality = 95,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Remove objects, watermarks or blemishes and fill the hole so the edit does not show."""
+    from burnish.cli.progress import TileProgress
+    from burnish.cli.results import report
+    from burnish.engine.remove import MaskSpec, remove_files
+
+    masks = MaskSpec(mask_file=mask, boxes=tuple(box or ()), polygons=tuple(polygon or ()),
+                     alpha=alpha, key=key, key_tolerance=key_tolerance)
+    with TileProgress(enabled=not quiet and sys.stderr.isatty(), unit="regions") as bar:
+        results = remove_files(
+            inputs, output, masks=masks, method=method, dilate=dilate, feather=feather,
+            harmonize=harmonize, seed=seed, patch_size=patch, device=device,
+            max_pixels=max_pixels, quality=quality, on_start=bar.start_file,
+            progress=bar.update, on_done=bar.finish_file)
+    report(results)

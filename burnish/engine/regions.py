@@ -1,0 +1,154 @@
+"""The regions a hole mask asks to fill: one box per group of nearby holes.
+
+:func:`hole_boxes` finds the 8-connected components of a hole mask, grows each bounding box by a
+margin of context, and merges boxes that overlap, so that every hole pixel lies in exactly one
+box and every box holds whole components.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from burnish.errors import OptionError
+
+
+@numba.njit(cache=True)
+def _component_boxes(hole):
+    """Bounding boxes ``(top, left, bottom, right)``, half-open, of the 8-connected components of
+    a bool mask, as a ``K x 4`` int64 array, by flood fill with an explicit, growing stack."""
+    height, width = hole.shape
+    seen = np.zeros((height, width), np.uint8)
+    boxes = np.empty((16, 4), np.int64)
+    count = 0
+    stack = np.empty(1024, np.int64)  # flat pixel indices, each pushed at most once
+    for start_y in range(height):
+        for start_x in range(width):
+            if not hole[start_y, start_x] or seen[start_y, start_x]:
+                continue
+            top, left, bottom, right = start_y, start_x, start_y, start_x
+            seen[start_y, start_x] = 1
+            stack[0] = start_y * width + start_x
+            size = 1
+            while size:
+                size -= 1
+                y, x = divmod(stack[size], width)
+                top, bottom = min(top, y), max(bottom, y)
+                left, right = min(left, x), max(right, x)
+                for ny in range(max(y - 1, 0), min(y + 2, height)):
+                    for nx in range(max(x - 1, 0), min(x + 2, width)):
+                        if hole[ny, nx] and not seen[ny, nx]:
+                            seen[ny, nx] = 1
+                            if size == stack.shape[0]:
+                                grown = np.empty(2 * size, np.int64)
+                                grown[:size] = stack
+                                stack = grown
+                            stack[size] = ny * width + nx
+                            size += 1
+            if count == boxes.shape[0]:
+                grown_boxes = np.empty((2 * count, 4), np.int64)
+                grown_boxes[:count] = boxes
+                boxes = grown_boxes
+            boxes[count, 0], boxes[count, 1] = top, left
+            boxes[count, 2], boxes[count, 3] = bottom + 1, right + 1
+            count += 1
+    return boxes[:count].copy()
+
+
+@numba.njit(cache=True)
+def _overlap(boxes, a, b):
+    return boxes[a, 0] < boxes[b, 2] and boxes[b, 0] < boxes[a, 2] and \
+        boxes[a, 1] < boxes[b, 3] and boxes[b, 1] < boxes[a, 3]
+
+
+@numba.njit(cache=True)
+def _merge_pass(boxes):
+    """One sweep down boxes sorted by top, returning the merged boxes and whether any pair
+    overlapped. Each box absorbs, until none is left to absorb, the unions made so far whose
+    rows still reach its top (the active ones); a union that grows sideways can overlap a box
+    the sweep has already passed, which the next sweep catches. Only active unions are
+    compared, so many small holes cost about n log n, not n squared."""
+    count = boxes.shape[0]
+    unions = boxes.copy()
+    active = np.empty(count, np.int64)
+    alive = np.ones(count, np.bool_)
+    active_count = 0
+    overlapped = False
+    for index in range(count):
+        top = unions[index, 0]
+        absorbed = True
+        while absorbed:
+            absorbed = False
+            kept = 0
+            for slot in range(active_count):
+                other = active[slot]
+                if unions[other, 2] <= top:
+                    continue  # its rows end above this box: it can no longer meet anything
+                if _overlap(unions, index, other):
+                    unions[index, 0] = min(unions[index, 0], unions[other, 0])
+                    unions[index, 1] = min(unions[index, 1], unions[other, 1])
+                    unions[index, 2] = max(unions[index, 2], unions[other, 2])
+                    unions[index, 3] = max(unions[index, 3], unions[other, 3])
+                    alive[other] = False
+                    absorbed = overlapped = True
+                else:
+                    active[kept] = other
+                    kept += 1
+            active_count = kept
+        active[active_count] = index
+        active_count += 1
+    return unions[alive].copy(), overlapped
+
+
+@numba.njit(cache=True)
+def _merge_overlapping(boxes):
+    """Union boxes that overlap until none do. A sweep that finds no overlapping pair proves
+    there is none: of any two overlapping boxes the lower one meets the other while active."""
+    overlapped = True
+    while overlapped:
+        boxes = boxes[np.argsort(boxes[:, 0], kind="mergesort")]
+        boxes, overlapped = _merge_pass(boxes)
+    return boxes
+
+
+def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]:
+    """Boxes around the holes of a mask, with ``margin`` pixels of context, merged where they
+    overlap.
+
+    Parameters
+    ----------
+    hole : ndarray
+        bool ``H x W``, True where pixels are to be filled.
+    margin : int
+        Pixels each component's bounding box grows by on every side (clipped to the image).
+
+    Returns
+    -------
+    list of tuple
+        ``(top, left, bottom, right)`` boxes, half-open, sorted by top then left, no two
+        overlapping; every hole pixel is in exactly one. Empty for a mask without holes.
+
+    Examples
+    --------
+    >>> hole = np.zeros((10, 20), bool)
+    >>> hole[2:4, 3:5] = True
+    >>> hole[7, 9] = True
+    >>> hole_boxes(hole, 1)
+    [(1, 2, 5, 6), (6, 8, 9, 11)]
+    >>> hole_boxes(hole, 3)
+    [(0, 0, 10, 13)]
+    """
+    hole = np.ascontiguousarray(hole, dtype=bool)
+    if hole.ndim != 2:
+        raise OptionError(f"a hole mask is H x W, got shape {hole.shape}")
+    if margin < 0:
+        raise OptionError(f"margin {margin} is negative")
+    if not hole.any():
+        return []
+    height, width = hole.shape
+    boxes = _component_boxes(hole)
+    boxes[:, :2] = np.maximum(boxes[:, :2] - margin, 0)
+    boxes[:, 2] = np.minimum(boxes[:, 2] + margin, height)
+    boxes[:, 3] = np.minimum(boxes[:, 3] + margin, width)
+    merged = _merge_overlapping(boxes)
+    return sorted(tuple(int(v) for v in box) for box in merged)

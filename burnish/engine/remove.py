@@ -1,0 +1,336 @@
+"""Object removal: mask -> dilate -> reconstruct -> harmonise -> feathered composite.
+
+1. **Mask.** What to remove: a mask image, boxes, polygons, the image's own alpha, a colour
+   key (:class:`MaskSpec`, built by :mod:`burnish.engine.masks`), united.
+2. **Dilate** by ``dilate`` pixels (a disk), so the fill also covers the object's soft edge,
+   shadow and JPEG ringing: a mask drawn tight leaves a ghost outline otherwise.
+3. **Feather**: the composite weight is 1 on the dilated mask and falls to 0 over ``feather``
+   pixels outside it (a smoothstep of the distance). Every pixel with a weight above 0 is
+   reconstructed, so the ramp mixes the original with a fill that continues it.
+4. **Reconstruct** those pixels (:data:`METHODS`): ``patchmatch`` (texture from the rest of
+   the image, :func:`~burnish.kernels.patchmatch.patchmatch_inpaint`, run per group of holes
+   on a crop with context around it), ``telea`` (:func:`~burnish.kernels.telea.telea_inpaint`:
+   fast, smooth, for thin scratches and small spots), or an ONNX inpainting model with the
+   LaMa contract (:mod:`burnish.engine.model_fill`).
+5. **Harmonise** the fill's colour and grain with its surroundings
+   (:mod:`burnish.engine.harmonise`).
+6. **Composite** the fill over the original with the feathered weight
+   (:func:`~burnish.kernels.blend`, in the encoded values): pixels where the weight is 0 are
+   the input's, bit for bit.
+
+Colour channels are reconstructed; an alpha channel is kept as it was, except that holes taken
+from the alpha channel itself (``opaque=True``, the CLI's ``--alpha``) become opaque.
+Work is float32 in [0, 1]; the result has the input's dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from burnish.engine.batch import FileResult, check_not_input, run_batch
+from burnish.engine.pixels import check_dtype, from_float, to_float
+from burnish.errors import InputError, OptionError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("patchmatch", "telea")
+DEFAULT_DILATE = 4
+DEFAULT_FEATHER = 4
+DEFAULT_PATCH_SIZE = 7
+DEFAULT_KEY_TOLERANCE = 12.0
+TELEA_RADIUS = 5
+# PatchMatch runs on a crop around each group of holes: at least this much context on every
+# side, and at least the group's own size, so that there is as much to copy from as to fill.
+PATCHMATCH_MIN_CONTEXT = 128
+TELEA_CONTEXT = 2 * TELEA_RADIUS
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Where to remove, as the CLI gives it; every source given is united.
+
+    ``boxes`` are ``"x,y,w,h"`` strings, ``polygons`` ``"x1,y1 x2,y2 ..."`` strings, ``key`` a
+    colour ``"#rrggbb"`` or ``"r,g,b"`` matched within ``key_tolerance`` (0-255 units).
+    """
+
+    mask_file: Path | None = None
+    boxes: tuple[str, ...] = ()
+    polygons: tuple[str, ...] = ()
+    alpha: bool = False
+    key: str | None = None
+    key_tolerance: float = DEFAULT_KEY_TOLERANCE
+
+    def check(self) -> None:
+        """Parse every option now, so that a typo fails before any file is read."""
+        from burnish.engine import masks
+
+        if not (self.mask_file or self.boxes or self.polygons or self.alpha or self.key):
+            raise OptionError("say what to remove: --mask, --box, --polygon, --alpha or --key")
+        for box in self.boxes:
+            masks.parse_box(box)
+        for polygon in self.polygons:
+            masks.parse_polygon(polygon)
+        if self.key is not None:
+            masks.parse_colour(self.key)
+        if self.key_tolerance < 0:
+            raise OptionError("the key tolerance must be >= 0")
+
+    def build(self, image: np.ndarray) -> np.ndarray:
+        """The bool ``H x W`` mask of ``image`` (``H x W x C``)."""
+        from burnish.engine import masks
+
+        self.check()
+        shape = image.shape[:2]
+        mask = np.zeros(shape, bool)
+        if self.mask_file is not None:
+            mask |= masks.mask_from_file(self.mask_file, shape)
+        for box in self.boxes:
+            mask |= masks.box_mask(shape, masks.parse_box(box))
+        for polygon in self.polygons:
+            mask |= masks.polygon_mask(shape, masks.parse_polygon(polygon))
+        if self.alpha:
+            mask |= masks.alpha_mask(image)
+        if self.key is not None:
+            mask |= masks.key_mask(image, masks.parse_colour(self.key), self.key_tolerance)
+        return mask
+
+
+class Reconstructor:
+    """Fills holes in float32 colour pixels by one method; opens a model once for a batch."""
+
+    def __init__(self, method: str | os.PathLike = "patchmatch", *, patch_size: int =
+                 DEFAULT_PATCH_SIZE, device: str = "auto"):
+        self.method, self.patch_size, self.model = str(method), patch_size, None
+        if self.method not in METHODS:
+            if not self.method.lower().endswith(".onnx"):
+                raise OptionError(f"unknown method {self.method!r}: use "
+                                  f"{', '.join(METHODS)}, or a path to an .onnx LaMa-style model")
+            from burnish.models.inpaint_model import InpaintModel
+
+            self.model = InpaintModel(self.method, device=device)
+        if patch_size < 3 or patch_size % 2 == 0:
+            raise OptionError(f"patch size must be odd and at least 3, got {patch_size}")
+
+    def close(self) -> None:
+        if self.model is not None:
+            self.model.close()
+
+    def __enter__(self) -> Reconstructor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def fill(self, colour: np.ndarray, hole: np.ndarray, *, seed: int = 0,
+             progress: ProgressCallback | None = None) -> np.ndarray:
+        """``colour`` (float32 ``H x W x C``, C 1 or 3) with ``hole`` reconstructed."""
+        if self.model is not None:
+            from burnish.engine.model_fill import model_fill
+
+            return model_fill(colour, hole, self.model, progress=progress)
+        if self.method == "telea":
+            from burnish.kernels.telea import telea_inpaint
+
+            return self._by_region(colour, hole, TELEA_CONTEXT, progress,
+                                   lambda crop, crop_hole, index: telea_inpaint(
+                                       crop, crop_hole, radius=TELEA_RADIUS))
+        from burnish.engine.regions import hole_boxes
+        from burnish.kernels.patchmatch import patchmatch_inpaint
+
+        largest = max((max(b - t, r - le) for t, le, b, r in hole_boxes(hole, 0)), default=0)
+        return self._by_region(
+            colour, hole, max(PATCHMATCH_MIN_CONTEXT, largest), progress,
+            lambda crop, crop_hole, index: patchmatch_inpaint(
+                crop, crop_hole, patch_size=self.patch_size, seed=_sub_seed(seed, index)))
+
+    @staticmethod
+    def _by_region(colour, hole, context, progress, fill_crop) -> np.ndarray:
+        from burnish.engine.regions import hole_boxes
+
+        out = colour.copy()
+        boxes = hole_boxes(hole, context)
+        for index, (top, left, bottom, right) in enumerate(boxes):
+            crop_hole = np.ascontiguousarray(hole[top:bottom, left:right])
+            crop = np.ascontiguousarray(colour[top:bottom, left:right])
+            try:
+                filled = fill_crop(crop, crop_hole, index)
+            except ValueError as error:  # e.g. a hole that leaves nothing to copy from
+                raise OptionError(str(error)) from None
+            out[top:bottom, left:right][crop_hole] = filled[crop_hole]
+            if progress is not None:
+                progress(index + 1, len(boxes))
+        return out
+
+
+def _sub_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _checked_mask(mask, shape: tuple[int, int]) -> np.ndarray:
+    from burnish.kernels.masks import binary_mask
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise OptionError(f"a mask is H x W, got shape {mask.shape}")
+    if mask.shape != shape:
+        raise InputError(f"mask is {mask.shape[1]}x{mask.shape[0]}, the image is "
+                         f"{shape[1]}x{shape[0]}")
+    try:
+        return binary_mask(mask, shape)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
+
+
+def composite_weight(mask: np.ndarray, *, dilate: int = DEFAULT_DILATE,
+                     feather: float = DEFAULT_FEATHER) -> np.ndarray:
+    """The float32 composite weight: 1 on ``mask`` grown by ``dilate``, falling to 0 over
+    ``feather`` pixels outside it. Pixels where it is 0 are returned untouched."""
+    from burnish import kernels
+
+    if dilate < 0 or feather < 0:
+        raise OptionError("--dilate and --feather must be >= 0")
+    grown = kernels.dilate(mask, int(dilate)) if dilate else mask
+    return kernels.feather(grown, float(feather), side="outside")
+
+
+def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor = "patchmatch",
+           dilate: int = DEFAULT_DILATE, feather: float = DEFAULT_FEATHER,
+           harmonize: bool = True, seed: int = 0, patch_size: int = DEFAULT_PATCH_SIZE,
+           opaque: bool = False, device: str = "auto",
+           progress: ProgressCallback | None = None) -> np.ndarray:
+    """Remove what ``mask`` covers and fill it so the edit does not show (module notes).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, C), C in {1, 2, 3, 4}
+        uint8, uint16 or float32 (float32 in [0, 1]); two and four channels carry alpha.
+    mask : ndarray, shape (H, W)
+        bool, uint8 (> 127) or float32 (> 0.5): what to remove.
+    method : {"patchmatch", "telea"}, path to an ``.onnx`` model, or a :class:`Reconstructor`
+    dilate : int
+        Grow the mask by this many pixels first.
+    feather : float
+        Width in pixels of the soft edge outside the grown mask.
+    harmonize : bool
+        Match the fill's colour and grain to its surroundings.
+    seed : int
+        The same seed gives the same bytes.
+    patch_size : int
+        PatchMatch's patch side (odd, >= 3).
+    opaque : bool
+        Make the filled pixels opaque (for holes taken from the alpha channel).
+    device : {"auto", "cpu", "cuda"}
+        Where an ONNX model runs; the other steps run on the CPU.
+    progress : callable(done, total) or None
+        Called after each group of holes is filled.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``; bit for bit ``image`` wherever the composite weight
+        (:func:`composite_weight`) is 0. An empty mask returns a copy of ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np, burnish
+    >>> image = np.zeros((40, 40, 3), np.uint8); image[::2] = 200     # stripes
+    >>> mask = np.zeros((40, 40), bool); mask[15:25, 15:25] = True
+    >>> out = burnish.remove(image, mask, dilate=0, feather=0, harmonize=False)
+    >>> bool((out == image).all())                                       # stripes continued
+    True
+    """
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise OptionError("image must be a NumPy array of shape H x W or H x W x C")
+    check_dtype(image.dtype)
+    pixels = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
+    if pixels.shape[2] not in (1, 2, 3, 4):
+        raise OptionError(f"image has {pixels.shape[2]} channels: 1 to 4 are supported")
+    hole = _checked_mask(mask, pixels.shape[:2])
+    if not hole.any():
+        return image.copy()
+    weight = composite_weight(hole, dilate=dilate, feather=feather)
+    region = weight > 0
+    colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+    colour = np.ascontiguousarray(to_float(pixels[..., :colour_channels]))
+    owned = not isinstance(method, Reconstructor)
+    reconstructor = Reconstructor(method, patch_size=patch_size, device=device) if owned else method
+    try:
+        filled = reconstructor.fill(colour, region, seed=seed, progress=progress)
+    finally:
+        if owned:
+            reconstructor.close()
+    if harmonize:
+        from burnish.engine.harmonise import harmonise
+
+        filled = harmonise(filled, region, seed=seed)
+    foreground = pixels.copy()
+    foreground[..., :colour_channels] = from_float(filled, pixels.dtype)
+    if opaque and colour_channels < pixels.shape[2]:
+        top = 1.0 if pixels.dtype == np.float32 else np.iinfo(pixels.dtype).max
+        foreground[..., -1][region] = top
+    from burnish.kernels import blend
+
+    out = blend(foreground, pixels, weight)
+    return out if image.ndim == 3 else out[..., 0]
+
+
+def remove_file(input_path: str | os.PathLike, output_path: str | os.PathLike, masks: MaskSpec,
+                *, reconstructor: Reconstructor, dilate: int = DEFAULT_DILATE,
+                feather: float = DEFAULT_FEATHER, harmonize: bool = True, seed: int = 0,
+                max_pixels: int | None = None, quality: int = 95,
+                progress: ProgressCallback | None = None) -> str | None:
+    """Remove from one image file into another (atomic write; ICC and EXIF kept).
+
+    Returns a note for the user when there was nothing to remove (the output is then the
+    input's pixels, re-encoded).
+    """
+    from burnish.engine.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_not_input(input_path, output_path)
+    pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    try:
+        mask = masks.build(pixels)
+        out = remove(pixels, mask, method=reconstructor, dilate=dilate, feather=feather,
+                     harmonize=harmonize, seed=seed, opaque=masks.alpha, progress=progress)
+    except (InputError, OptionError) as error:
+        if error.path is not None:
+            raise
+        raise type(error)(error.problem, path=input_path) from None
+    write_image(output_path, out, meta=meta, quality=quality)
+    return None if mask.any() else "the mask is empty: nothing removed"
+
+
+def remove_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,
+                 *, masks: MaskSpec, method: str | os.PathLike = "patchmatch",
+                 dilate: int = DEFAULT_DILATE, feather: float = DEFAULT_FEATHER,
+                 harmonize: bool = True, seed: int = 0, patch_size: int = DEFAULT_PATCH_SIZE,
+                 device: str = "auto", max_pixels: int | None = None, quality: int = 95,
+                 on_start: Callable[[Path, Path], None] | None = None,
+                 progress: ProgressCallback | None = None,
+                 on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Remove from several files with one opened method; one bad file never stops the rest.
+
+    Outputs default to ``NAME_removed.EXT`` beside each input. Problems with the job as a whole
+    (bad option, unknown method or model, missing output folder) raise
+    :class:`~burnish.errors.BurnishError` before any file is read.
+    """
+    masks.check()
+    if dilate < 0 or feather < 0:
+        raise OptionError("--dilate and --feather must be >= 0")
+    with Reconstructor(method, patch_size=patch_size, device=device) as reconstructor:
+        def job(input_path: Path, target: Path) -> str | None:
+            return remove_file(input_path, target, masks, reconstructor=reconstructor,
+                               dilate=dilate, feather=feather, harmonize=harmonize, seed=seed,
+                               max_pixels=max_pixels, quality=quality, progress=progress)
+
+        return run_batch(inputs, output, suffix="_removed", job=job, on_start=on_start,
+                         on_done=on_done)

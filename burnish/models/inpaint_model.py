@@ -1,0 +1,266 @@
+"""Inpainting models through ONNX Runtime, with the LaMa input contract.
+
+The contract (LaMa, big-lama, and their ONNX exports: IOPaint's, Carve's LaMa-ONNX,
+CoreMLaMa): two inputs, an image ``1 x 3 x H x W`` float32 in [0, 1] and a mask
+``1 x 1 x H x W`` float32 (1 = hole, 0 = keep), and one output ``1 x 3 x H x W``. Exports
+differ in two ways that :class:`InpaintModel` finds out once, when it opens the file:
+
+- size: dynamic height and width that must be multiples of 8 (LaMa downsamples three times),
+  or static ones (Carve's LaMa-ONNX is 512 x 512), to which every crop is resized;
+- output range: [0, 1] (IOPaint) or [0, 255] (Carve's LaMa-ONNX, CoreMLaMa), read from the
+  ``burnish.output_range`` metadata ("1" or "255") or probed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from burnish.errors import ModelError
+from burnish.models.onnx_runner import METADATA_PREFIX, choose_providers
+
+log = logging.getLogger(__name__)
+
+CONTRACT = "expected an image input 1x3xHxW and a mask input 1x1xHxW (the LaMa contract)"
+DEFAULT_SIZE_MULTIPLE = 8
+# Probe size for dynamic models: LaMa's bottleneck runs reflect-padded 3x3 convolutions at 1/8
+# of the input, which need at least 2 x 2 there, so the probe image is never smaller than 64.
+PROBE_SIZE = 64
+
+
+def resize_pixels(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``H x W x C`` float32 pixels resampled to ``height x width`` (bicubic, each plane in
+    Pillow's float mode; Pillow widens the kernel when it downscales, so downscaling averages
+    like an area filter). Values may overshoot [0, 1] slightly; callers clip.
+
+    >>> resize_pixels(np.ones((4, 6, 3), np.float32), 2, 3).shape
+    (2, 3, 3)
+    """
+    from PIL import Image
+
+    if pixels.shape[:2] == (height, width):
+        return np.array(pixels, dtype=np.float32)
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(pixels[:, :, c], np.float32))
+                         .resize((width, height), Image.Resampling.BICUBIC))
+              for c in range(pixels.shape[2])]
+    return np.stack(planes, axis=2).astype(np.float32, copy=False)
+
+
+def resize_hole(hole: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A bool hole mask resampled to ``height x width``, conservatively: a pixel of the result
+    is hole when the hole covers any noticeable part of it, so thin holes never vanish.
+
+    >>> hole = np.zeros((10, 10), bool); hole[5, 5] = True
+    >>> int(resize_hole(hole, 5, 5).sum()) >= 1
+    True
+    """
+    from PIL import Image
+
+    if hole.shape == (height, width):
+        return hole.copy()
+    coverage = np.asarray(Image.fromarray(hole.astype(np.float32))
+                          .resize((width, height), Image.Resampling.BILINEAR))
+    return coverage > 1e-3
+
+
+def _pad_to_multiple(pixels: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad bottom and right to a multiple: reflect, or edge where a side is too short to
+    reflect (numpy's reflect needs more pixels than the pad)."""
+    height, width = pixels.shape[:2]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not pad_h and not pad_w:
+        return pixels
+    pads = [(0, pad_h), (0, pad_w)] + [(0, 0)] * (pixels.ndim - 2)
+    mode = "reflect" if pad_h < height and pad_w < width else "edge"
+    return np.pad(pixels, pads, mode=mode)
+
+
+class InpaintModel:
+    """An ONNX inpainting model with the LaMa contract.
+
+    Parameters
+    ----------
+    path : str or path
+        The ``.onnx`` file.
+    device : {"auto", "cpu", "cuda"}
+        Where to run it (:func:`burnish.models.onnx_runner.choose_providers`).
+
+    Attributes
+    ----------
+    fixed_size : tuple of int or None
+        ``(height, width)`` for a model with static spatial input dimensions, else None.
+    size_multiple : int
+        Height and width of a dynamic model's input are padded to multiples of this (8, or the
+        ``burnish.size_multiple`` metadata).
+    output_range : int
+        1 or 255: what the model's output is divided by to get [0, 1].
+    providers : list of str
+        The onnxruntime providers the session uses, best first.
+
+    Raises
+    ------
+    ModelError
+        One line naming the file: not an ONNX model, not the LaMa contract, an output range
+        that cannot be told, or (from :meth:`inpaint`) a failed inference.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, device: str = "auto"):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        providers = choose_providers(device)
+        try:
+            self.session = ort.InferenceSession(str(self.path), providers=providers)
+        except Exception as error:  # onnxruntime's errors are untyped by cause
+            reason = (str(error).split(":")[-1].strip().splitlines() or [type(error).__name__])[0]
+            raise ModelError(f"not a usable ONNX model ({reason})", path=self.path) from None
+        self.providers = self.session.get_providers()
+        self.image_name, self.mask_name, self.fixed_size = self._contract()
+        self.output_name = self.session.get_outputs()[0].name
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        fields = {k[len(METADATA_PREFIX):]: v for k, v in metadata.items()
+                  if k.startswith(METADATA_PREFIX)}
+        self.size_multiple = self._positive_int(fields, "size_multiple", DEFAULT_SIZE_MULTIPLE)
+        if "output_range" in fields:
+            if fields["output_range"].strip() not in ("1", "255"):
+                raise ModelError(f"burnish.output_range metadata is {fields['output_range']!r};"
+                                 " use \"1\" or \"255\"", path=self.path)
+            self.output_range = int(fields["output_range"])
+        else:
+            self.output_range = self._probe_output_range()
+            log.info("%s: output range [0, %d] (probed)", self.path.name, self.output_range)
+
+    def _positive_int(self, fields: dict, key: str, default: int) -> int:
+        try:
+            value = int(fields.get(key, default))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ModelError(f"burnish.{key} metadata {fields[key]!r} is not a positive integer",
+                             path=self.path)
+        return value
+
+    def _contract(self) -> tuple[str, str, tuple[int, int] | None]:
+        """The image and mask input names, and the static size if there is one."""
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 2 or len(outputs) < 1 or any(len(i.shape) != 4 for i in inputs):
+            raise ModelError(CONTRACT, path=self.path)
+        by_channels = {i.shape[1]: i for i in inputs if isinstance(i.shape[1], int)}
+        if 3 in by_channels and 1 in by_channels:
+            image, mask = by_channels[3], by_channels[1]
+        else:
+            images = [i for i in inputs if "image" in i.name.lower()]
+            masks = [i for i in inputs if "mask" in i.name.lower()]
+            if len(images) != 1 or len(masks) != 1 or images[0] is masks[0]:
+                raise ModelError(CONTRACT, path=self.path)
+            image, mask = images[0], masks[0]
+        for tensor, channels in ((image, 3), (mask, 1)):
+            if isinstance(tensor.shape[1], int) and tensor.shape[1] != channels:
+                raise ModelError(CONTRACT, path=self.path)
+        spatial = [tuple(d if isinstance(d, int) and d > 0 else None for d in i.shape[2:])
+                   for i in (image, mask)]
+        static = [s for s in spatial if None not in s]
+        if len(set(static)) > 1:
+            raise ModelError(f"image and mask inputs have different static sizes {static[0]} "
+                             f"and {static[1]}", path=self.path)
+        return image.name, mask.name, (static[0] if static else None)
+
+    def _probe_output_range(self) -> int:
+        # LaMa exports differ in output range and most carry no metadata that says which. A
+        # LaMa returns (close to) its input away from the hole, so one run on flat mid-grey
+        # tells: about 0.5 there means [0, 1], about 127.5 means [0, 255].
+        height, width = self.fixed_size or (_round_up(PROBE_SIZE, self.size_multiple),) * 2
+        image = np.full((1, 3, height, width), 0.5, np.float32)
+        mask = np.zeros((1, 1, height, width), np.float32)
+        mask[..., height * 3 // 8:height * 5 // 8, width * 3 // 8:width * 5 // 8] = 1.0
+        output = self._run(image, mask)
+        grow_h, grow_w = max(height // 8, 1), max(width // 8, 1)  # stay clear of the hole
+        away = np.ones((height, width), bool)
+        away[max(height * 3 // 8 - grow_h, 0):height * 5 // 8 + grow_h,
+             max(width * 3 // 8 - grow_w, 0):width * 5 // 8 + grow_w] = False
+        level = float(np.median(output[0][:, away]))
+        if abs(level - 0.5) <= 0.1:
+            return 1
+        if abs(level - 127.5) <= 25.5:
+            return 255
+        raise ModelError("cannot tell the output range; set burnish.output_range metadata",
+                         path=self.path)
+
+    def _run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.session is None:
+            raise ModelError("the model is closed", path=self.path)
+        try:
+            output = self.session.run([self.output_name],
+                                      {self.image_name: image, self.mask_name: mask})[0]
+        except Exception as error:  # onnxruntime's errors are untyped by cause
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            raise ModelError(f"inference failed ({lines[0]})", path=self.path) from None
+        if output.shape != image.shape:
+            raise ModelError(f"output shape {tuple(output.shape)} for an input of "
+                             f"{tuple(image.shape)}: {CONTRACT}", path=self.path)
+        return output
+
+    def inpaint(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """Run the model once on exactly this crop.
+
+        Parameters
+        ----------
+        image : ndarray
+            float32 ``H x W x 3`` in [0, 1].
+        hole : ndarray
+            bool ``H x W``, True where pixels are to be filled.
+
+        Returns
+        -------
+        ndarray
+            float32 ``H x W x 3`` in [0, 1]: the model's output for the whole crop (callers
+            paste only the hole pixels). A dynamic-size model sees the crop padded at the
+            bottom and right to :attr:`size_multiple` (reflect padding, never hole); a
+            fixed-size model sees it resized to :attr:`fixed_size` and its output is resized
+            back.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        hole = np.asarray(hole, dtype=bool)
+        if image.ndim != 3 or image.shape[2] != 3 or hole.shape != image.shape[:2]:
+            raise ValueError(f"inpaint takes H x W x 3 pixels and an H x W hole, got "
+                             f"{image.shape} and {hole.shape}")
+        height, width = hole.shape
+        if self.fixed_size is not None:
+            model_h, model_w = self.fixed_size
+            model_image = np.clip(resize_pixels(image, model_h, model_w), 0.0, 1.0)
+            model_hole = resize_hole(hole, model_h, model_w)
+        else:
+            model_image = _pad_to_multiple(image, self.size_multiple)
+            model_hole = np.pad(hole, [(0, model_image.shape[0] - height),
+                                       (0, model_image.shape[1] - width)])
+        planar = np.ascontiguousarray(model_image.transpose(2, 0, 1))[None]
+        mask = model_hole.astype(np.float32)[None, None]
+        output = self._run(planar, mask)[0].transpose(1, 2, 0)
+        if self.output_range != 1:
+            output = output * np.float32(1.0 / self.output_range)
+        if self.fixed_size is not None:
+            output = resize_pixels(output, height, width)
+        else:
+            output = output[:height, :width]
+        return np.clip(output, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        self.session = None
+
+    def __enter__(self) -> InpaintModel:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, self.fixed_size)) if self.fixed_size else \
+            f"dynamic (multiple of {self.size_multiple})"
+        return f"InpaintModel({str(self.path)!r}, size {size}, output [0, {self.output_range}])"
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
