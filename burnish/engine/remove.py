@@ -254,15 +254,18 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     if pixels.shape[2] not in (1, 2, 3, 4):
         raise OptionError(f"image has {pixels.shape[2]} channels: 1 to 4 are supported")
     hole = _checked_mask(mask, pixels.shape[:2])
-    if not hole.any():
-        return image.copy()
-    weight = composite_weight(hole, dilate=dilate, feather=feather)
-    region = weight > 0
-    colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
-    colour = np.ascontiguousarray(to_float(pixels[..., :colour_channels]))
+    if dilate < 0 or feather < 0:
+        raise OptionError("--dilate and --feather must be >= 0")
     owned = not isinstance(method, Reconstructor)
+    # Built before the empty-mask shortcut, so that a bad method fails whatever the mask.
     reconstructor = Reconstructor(method, patch_size=patch_size, device=device) if owned else method
     try:
+        if not hole.any():
+            return image.copy()
+        weight = composite_weight(hole, dilate=dilate, feather=feather)
+        region = weight > 0
+        colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+        colour = np.ascontiguousarray(to_float(pixels[..., :colour_channels]))
         filled = reconstructor.fill(colour, region, seed=seed, progress=progress)
     finally:
         if owned:
@@ -279,6 +282,8 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     from burnish.kernels import blend
 
     out = blend(foreground, pixels, weight)
+    if not opaque and colour_channels < pixels.shape[2]:
+        out[..., -1] = pixels[..., -1]  # kept exactly (a float mix of a with a may move an ulp)
     return out if image.ndim == 3 else out[..., 0]
 
 

@@ -376,9 +376,11 @@ def _two_sigma2(level: _Level, distance: np.ndarray) -> np.float32:
 
 
 def _em_iterations(index: int, count: int) -> int:
-    if index == 0:
-        return EM_ITERATIONS_FINEST
-    return EM_ITERATIONS_COARSEST if index == count - 1 else EM_ITERATIONS_MIDDLE
+    """The coarsest level lays the fill out from a rough guess and needs the most; with one
+    level only, that level is the coarsest."""
+    if index == count - 1:
+        return EM_ITERATIONS_COARSEST
+    return EM_ITERATIONS_FINEST if index == 0 else EM_ITERATIONS_MIDDLE
 
 
 def _first_guess(level: _Level, seed: int, index: int) -> np.ndarray:

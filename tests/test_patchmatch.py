@@ -1,0 +1,316 @@
+"""PatchMatch hole filling (burnish.kernels.patchmatch) on fresh random images and holes: pixels
+outside the hole bit for bit, holes at every border and corner, several holes at once, a
+periodic texture continued exactly, texture kept in noise, the same bytes for a seed and for
+any thread count, progress, and the arguments it refuses.
+
+Images stay small (tens of pixels a side): the whole file runs in a few seconds once the
+kernels are compiled (they are cached on disk).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from burnish.kernels.patchmatch import patchmatch_inpaint
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def noise(rng, height, width, channels):
+    return rng.random((height, width, channels), dtype=np.float32)
+
+
+def random_hole(rng, height, width, patch_size=7):
+    """Random boxes or a random blob, never empty, always leaving a whole ``patch_size`` patch
+    outside it (a corner block is kept clear; the pixel in the opposite corner is a hole when
+    nothing else is)."""
+    hole = np.zeros((height, width), bool)
+    if rng.random() < 0.5:
+        for _ in range(int(rng.integers(1, 4))):
+            top, left = rng.integers(0, height), rng.integers(0, width)
+            hole[top: top + rng.integers(1, height // 2 + 2),
+                 left: left + rng.integers(1, width // 2 + 2)] = True
+    else:
+        field = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(1, 4))
+        hole = field > np.quantile(field, rng.uniform(0.6, 0.95))
+    corner = int(rng.integers(4))
+    rows = slice(0, patch_size) if corner < 2 else slice(height - patch_size, height)
+    cols = slice(0, patch_size) if corner % 2 == 0 else slice(width - patch_size, width)
+    hole[rows, cols] = False
+    if not hole.any():
+        hole[-1 if corner < 2 else 0, -1 if corner % 2 == 0 else 0] = True
+    return hole
+
+
+def tiled(rng, height, width, channels, tile_shape=(6, 5)):
+    """A random tile repeated over ``height x width``: a perfectly periodic texture."""
+    tile = rng.random(tile_shape + (channels,), dtype=np.float32)
+    reps = (height // tile_shape[0] + 1, width // tile_shape[1] + 1, 1)
+    return np.ascontiguousarray(np.tile(tile, reps)[:height, :width])
+
+
+def centred_box(height, width, box_height, box_width, top=None, left=None):
+    hole = np.zeros((height, width), bool)
+    top = (height - box_height) // 2 if top is None else top
+    left = (width - box_width) // 2 if left is None else left
+    hole[top: top + box_height, left: left + box_width] = True
+    return hole
+
+
+def assert_filled(out, image, hole):
+    """Outside the hole bit for bit; inside finite, in [0, 1]."""
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert out[~hole].tobytes() == image[~hole].tobytes(), "a pixel outside the hole changed"
+    inside = out[hole]
+    assert np.isfinite(inside).all(), "a hole pixel is not finite"
+    assert inside.min() >= 0.0 and inside.max() <= 1.0
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_outside_the_hole_is_bit_identical(rng, channels):
+    for _ in range(4):
+        height, width = (int(v) for v in rng.integers(20, 91, size=2))
+        patch_size = int(rng.choice([3, 5, 7]))
+        image = noise(rng, height, width, channels)
+        hole = random_hole(rng, height, width, patch_size)
+        before = image.copy()
+        out = patchmatch_inpaint(image, hole, patch_size=patch_size,
+                                 seed=int(rng.integers(2**31)))
+        assert_filled(out, image, hole)
+        assert np.array_equal(image, before), "the input was modified"
+
+
+def test_empty_hole_returns_an_equal_copy(rng):
+    image = noise(rng, 23, 31, 3)
+    out = patchmatch_inpaint(image, np.zeros((23, 31), bool))
+    assert out is not image and not np.shares_memory(out, image)
+    assert out.dtype == np.float32 and out.tobytes() == image.tobytes()
+
+
+def test_hole_may_be_given_as_uint8_or_float32(rng):
+    image = noise(rng, 30, 34, 3)
+    hole = random_hole(rng, 30, 34)
+    expected = patchmatch_inpaint(image, hole, seed=5)
+    as_uint8 = patchmatch_inpaint(image, np.where(hole, 255, 0).astype(np.uint8), seed=5)
+    as_float = patchmatch_inpaint(image, hole.astype(np.float32), seed=5)
+    assert as_uint8.tobytes() == expected.tobytes()
+    assert as_float.tobytes() == expected.tobytes()
+
+
+def test_non_contiguous_image_gives_the_same_result(rng):
+    wide = noise(rng, 33, 2 * 41, 3)
+    image = wide[:, ::2]
+    assert not image.flags.c_contiguous
+    hole = random_hole(rng, 33, 41)
+    out = patchmatch_inpaint(image, hole, seed=2)
+    assert out.tobytes() == patchmatch_inpaint(np.ascontiguousarray(image), hole,
+                                               seed=2).tobytes()
+
+
+# Boxes touching each border and each corner: (rows, cols) of a 48 x 56 image.
+EDGE_HOLES = {
+    "top": (slice(0, 9), slice(20, 32)),
+    "bottom": (slice(39, 48), slice(18, 30)),
+    "left": (slice(15, 27), slice(0, 8)),
+    "right": (slice(22, 34), slice(47, 56)),
+    "top-left": (slice(0, 10), slice(0, 12)),
+    "top-right": (slice(0, 11), slice(45, 56)),
+    "bottom-left": (slice(37, 48), slice(0, 10)),
+    "bottom-right": (slice(36, 48), slice(44, 56)),
+}
+
+
+@pytest.mark.parametrize("sentinel", [np.nan, 5.0])
+@pytest.mark.parametrize("where", list(EDGE_HOLES))
+def test_hole_touching_a_border_or_corner_fills(rng, where, sentinel):
+    """The hole's own pixels are never read: a NaN (or out-of-range 5.0) planted there must
+    not reach the output."""
+    channels = int(rng.choice([1, 3]))
+    image = noise(rng, 48, 56, channels)
+    hole = np.zeros((48, 56), bool)
+    hole[EDGE_HOLES[where]] = True
+    image[hole] = sentinel
+    out = patchmatch_inpaint(image, hole, seed=int(rng.integers(2**31)))
+    assert_filled(out, image, hole)
+
+
+def test_several_disjoint_holes_are_all_filled(rng):
+    image = noise(rng, 60, 72, 3)
+    hole = np.zeros((60, 72), bool)
+    boxes = [(slice(4, 12), slice(5, 14)), (slice(30, 41), slice(8, 15)),
+             (slice(10, 17), slice(50, 66)), (slice(45, 56), slice(40, 52))]
+    for rows, cols in boxes:
+        hole[rows, cols] = True
+    hole[25, 35] = True  # a one-pixel hole
+    image[hole] = 5.0
+    out = patchmatch_inpaint(image, hole, patch_size=5, seed=int(rng.integers(2**31)))
+    assert_filled(out, image, hole)
+    labels, count = ndimage.label(hole)
+    assert count == 5
+    for label in range(1, count + 1):
+        assert (out[labels == label] <= 1.0).all(), f"hole {label} was not filled"
+
+
+@pytest.mark.parametrize("patch_size, largest_hole", [(5, 12), (7, 24), (9, 28)])
+def test_periodic_texture_is_continued_exactly(rng, patch_size, largest_hole):
+    """A random tile repeated: the only fill consistent with every patch around the hole is
+    the original, which PatchMatch finds (a smooth fill such as Telea's cannot). Holes up to
+    these sizes filled exactly on 900 seeds each; see the xfail test below for larger ones."""
+    for _ in range(3):
+        tile_shape = tuple(int(v) for v in rng.integers(4, 8, size=2))
+        image = tiled(rng, 64, 80, 3, tile_shape)
+        box_height, box_width = (int(v) for v in rng.integers(6, largest_hole + 1, size=2))
+        top = int(rng.integers(8, 64 - 8 - box_height + 1))
+        left = int(rng.integers(8, 80 - 8 - box_width + 1))
+        hole = centred_box(64, 80, box_height, box_width, top, left)
+        filled = image.copy()
+        filled[hole] = 0.0
+        out = patchmatch_inpaint(filled, hole, patch_size=patch_size,
+                                 seed=int(rng.integers(2**31)))
+        np.testing.assert_allclose(out, image, rtol=0, atol=1e-6,
+                                   err_msg=f"tile {tile_shape}, hole {box_height}x{box_width} "
+                                           f"at ({top}, {left})")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "KNOWN WEAKNESS (kept for photos, see BENCHMARKS.md): a periodic texture is not continued once the hole is more than a few patches "
+    "across. _pyramid stops halving when the hole's inradius is <= COARSEST_HOLE_PATCHES (4) "
+    "* patch_size, so the coarsest level can hold a hole ~8 patches wide, which EM cannot lay "
+    "out from the onion-peel average: 6% (patch 7, 44x50 hole), 31% (patch 3, 16x20) and 4% "
+    "(patch 5, 28x36) of the hole pixels come out wrong; with COARSEST_HOLE_PATCHES = 1 all "
+    "three are exact."))
+@pytest.mark.parametrize("patch_size, size, box", [
+    (7, (96, 100), (44, 50)), (3, (64, 80), (16, 20)), (5, (64, 80), (28, 36))])
+def test_periodic_texture_is_continued_exactly_in_a_larger_hole(patch_size, size, box):
+    # Fixed input (the result depends only on the seed), so that the xfail is deterministic.
+    image = tiled(np.random.default_rng(0), *size, 3)
+    hole = centred_box(*size, *box)
+    out = patchmatch_inpaint(image, hole, patch_size=patch_size, seed=0)
+    np.testing.assert_allclose(out, image, rtol=0, atol=1e-6)
+
+
+def test_noise_keeps_its_energy(rng):
+    """A smear (an average of many sources) would have a far smaller spread than the noise it
+    fills; PatchMatch copies real pixels."""
+    for channels in (1, 3):
+        image = noise(rng, 52, 60, channels)
+        top, left = int(rng.integers(0, 33)), int(rng.integers(0, 41))
+        hole = centred_box(52, 60, 20, 20, top, left)
+        out = patchmatch_inpaint(image, hole, seed=int(rng.integers(2**31)))
+        assert out[hole].std() >= 0.7 * image[~hole].std()
+
+
+# --- reproducibility ------------------------------------------------------------------------
+
+
+def test_same_seed_same_bytes_and_another_seed_differs(rng):
+    image = noise(rng, 44, 52, 3)
+    box_height, box_width = (int(v) for v in rng.integers(12, 21, size=2))
+    hole = centred_box(44, 52, box_height, box_width, int(rng.integers(0, 44 - box_height)),
+                       int(rng.integers(0, 52 - box_width)))
+    seed = int(rng.integers(2**31))
+    first = patchmatch_inpaint(image, hole, seed=seed)
+    assert patchmatch_inpaint(image, hole, seed=seed).tobytes() == first.tobytes()
+    # On noise no two sources are alike, so another random search ends elsewhere somewhere in
+    # a hole this large. (A small hole can end at the same best field for two seeds, and a hole
+    # leaving a single source patch fills alike for every seed.)
+    assert patchmatch_inpaint(image, hole, seed=seed + 1).tobytes() != first.tobytes()
+
+
+def test_result_does_not_depend_on_the_thread_count(rng):
+    """Two pyramid levels (patch 3, a hole of inradius 15) and several strips per pass."""
+    image = noise(rng, 72, 96, 3)
+    top, left = (int(v) for v in rng.integers(0, 30, size=2))
+    hole = centred_box(72, 96, 30 + int(rng.integers(0, 8)), 60, top + 4, left + 4)
+    seed = int(rng.integers(2**31))
+    levels = []
+    saved = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = patchmatch_inpaint(image, hole, patch_size=3, seed=seed,
+                                 progress=lambda done, total: levels.append(total))
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        every = patchmatch_inpaint(image, hole, patch_size=3, seed=seed)
+    finally:
+        numba.set_num_threads(saved)
+    assert levels[-1] >= 2
+    assert one.tobytes() == every.tobytes()
+
+
+# --- patch sizes, progress, refusals --------------------------------------------------------
+
+
+@pytest.mark.parametrize("patch_size", [3, 5, 9])
+def test_other_patch_sizes_work(rng, patch_size):
+    image = noise(rng, 41, 47, int(rng.choice([1, 3])))
+    hole = random_hole(rng, 41, 47, patch_size)
+    out = patchmatch_inpaint(image, hole, patch_size=patch_size, seed=int(rng.integers(2**31)))
+    assert_filled(out, image, hole)
+
+
+def test_progress_counts_the_levels_up_to_the_total(rng):
+    image = noise(rng, 72, 80, 3)
+    hole = centred_box(72, 80, 32, 36)  # inradius 16 > 4 * 3: two levels with patch 3
+    calls = []
+    patchmatch_inpaint(image, hole, patch_size=3, seed=1,
+                       progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert total >= 2
+    assert calls == [(done, total) for done in range(1, total + 1)]
+
+
+def test_progress_on_a_single_level(rng):
+    calls = []
+    patchmatch_inpaint(noise(rng, 30, 30, 1), centred_box(30, 30, 6, 6),
+                       progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 1)]
+
+
+def assert_one_line_value_error(call, *words):
+    with pytest.raises(ValueError) as error:
+        call()
+    message = str(error.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("patch_size", [-3, 0, 1, 2, 4, 6, 8])
+def test_bad_patch_size_is_refused(rng, patch_size):
+    image = noise(rng, 30, 30, 3)
+    assert_one_line_value_error(
+        lambda: patchmatch_inpaint(image, centred_box(30, 30, 5, 5), patch_size=patch_size),
+        str(patch_size))
+
+
+def test_hole_leaving_no_whole_patch_is_refused(rng):
+    image = noise(rng, 34, 38, 3)
+    hole = np.ones((34, 38), bool)
+    hole[:2] = hole[-2:] = hole[:, :2] = hole[:, -2:] = False  # a 2-px frame is left
+    assert_one_line_value_error(lambda: patchmatch_inpaint(image, hole, patch_size=7), "7x7")
+    assert_one_line_value_error(lambda: patchmatch_inpaint(image, np.ones((34, 38), bool)))
+    # An image smaller than one patch has no patch outside any hole.
+    assert_one_line_value_error(lambda: patchmatch_inpaint(
+        noise(rng, 6, 20, 1), centred_box(6, 20, 2, 2), patch_size=7))
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((20, 20, 3), np.float64),
+    np.zeros((20, 20, 3), np.uint8),
+    np.zeros((20, 20), np.float32),
+    [[[0.0]] * 20] * 20,
+], ids=["float64", "uint8", "2-D", "list"])
+def test_image_that_is_not_float32_hwc_is_refused(image):
+    assert_one_line_value_error(lambda: patchmatch_inpaint(image, centred_box(20, 20, 4, 4)))
+
+
+def test_mismatched_hole_is_refused(rng):
+    image = noise(rng, 20, 24, 3)
+    assert_one_line_value_error(lambda: patchmatch_inpaint(image, centred_box(24, 20, 4, 4)))
+    assert_one_line_value_error(lambda: patchmatch_inpaint(image, np.zeros((20, 24, 1), bool)))
