@@ -72,3 +72,19 @@ def assert_cuda_matches_cpu(on_cuda: np.ndarray, on_cpu: np.ndarray) -> None:
     else:
         tolerance = 1 if on_cpu.dtype.kind in "ui" else 1e-6
         np.testing.assert_allclose(on_cuda.astype(np.float64), on_cpu, rtol=0, atol=tolerance)
+
+
+def boxes_or_blob(rng, height, width):
+    """A random hole shape: one to three boxes, or a blob of smoothed noise (may be empty or
+    whole; callers add their own guarantees)."""
+    from scipy import ndimage
+
+    hole = np.zeros((height, width), bool)
+    if rng.random() < 0.5:
+        for _ in range(int(rng.integers(1, 4))):
+            top, left = rng.integers(0, height), rng.integers(0, width)
+            hole[top: top + rng.integers(1, height // 2 + 2),
+                 left: left + rng.integers(1, width // 2 + 2)] = True
+        return hole
+    field = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(1, 4))
+    return field > np.quantile(field, rng.uniform(0.6, 0.95))

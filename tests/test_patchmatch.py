@@ -16,6 +16,8 @@ from scipy import ndimage
 
 from burnish.kernels.patchmatch import patchmatch_inpaint
 
+from conftest import boxes_or_blob
+
 # --- inputs ---------------------------------------------------------------------------------
 
 
@@ -27,15 +29,7 @@ def random_hole(rng, height, width, patch_size=7):
     """Random boxes or a random blob, never empty, always leaving a whole ``patch_size`` patch
     outside it (a corner block is kept clear; the pixel in the opposite corner is a hole when
     nothing else is)."""
-    hole = np.zeros((height, width), bool)
-    if rng.random() < 0.5:
-        for _ in range(int(rng.integers(1, 4))):
-            top, left = rng.integers(0, height), rng.integers(0, width)
-            hole[top: top + rng.integers(1, height // 2 + 2),
-                 left: left + rng.integers(1, width // 2 + 2)] = True
-    else:
-        field = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(1, 4))
-        hole = field > np.quantile(field, rng.uniform(0.6, 0.95))
+    hole = boxes_or_blob(rng, height, width)
     corner = int(rng.integers(4))
     rows = slice(0, patch_size) if corner < 2 else slice(height - patch_size, height)
     cols = slice(0, patch_size) if corner % 2 == 0 else slice(width - patch_size, width)

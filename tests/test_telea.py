@@ -26,6 +26,8 @@ from scipy import ndimage
 
 from burnish.kernels.telea import telea_inpaint
 
+from conftest import boxes_or_blob
+
 cv2 = pytest.importorskip("cv2")
 
 OPENCV_VERSION = tuple(int(part) for part in cv2.__version__.split(".")[:2])
@@ -49,15 +51,7 @@ def smooth_image(rng, height, width, channels):
 
 def random_hole(rng, height, width):
     """Random boxes or a random blob mask, never empty and never the whole image."""
-    hole = np.zeros((height, width), bool)
-    if rng.random() < 0.5:
-        for _ in range(int(rng.integers(1, 4))):
-            top, left = rng.integers(0, height), rng.integers(0, width)
-            hole[top: top + rng.integers(1, height // 2 + 2),
-                 left: left + rng.integers(1, width // 2 + 2)] = True
-    else:
-        noise = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(1, 4))
-        hole = noise > np.quantile(noise, rng.uniform(0.6, 0.95))
+    hole = boxes_or_blob(rng, height, width)
     hole[rng.integers(0, height), rng.integers(0, width)] = True
     if hole.all():
         hole[rng.integers(0, height), rng.integers(0, width)] = False

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.regions import hole_boxes
+from burnish.engine.regions import fill_regions
 from burnish.kernels import (
     Grain,
     dilate,
@@ -42,9 +42,9 @@ CONTEXT = 128
 RIM = 2
 
 
-def _detail(plane: np.ndarray, region: np.ndarray) -> float:
-    residual = plane - gaussian_blur(plane, SMOOTH_SIGMA)
-    return float(residual[region].std()) if region.any() else 0.0
+def _fine_detail(plane: np.ndarray) -> np.ndarray:
+    """What a sigma-2 blur removes: grain and fine texture (the grain model's residual)."""
+    return plane - gaussian_blur(plane, SMOOTH_SIGMA)
 
 
 def _missing_grain(crop: np.ndarray, hole: np.ndarray, ring: np.ndarray) -> Grain | None:
@@ -56,9 +56,10 @@ def _missing_grain(crop: np.ndarray, hole: np.ndarray, ring: np.ndarray) -> Grai
     inner = inner if inner.any() else hole
     scale = np.zeros(crop.shape[2], np.float32)
     for c in range(crop.shape[2]):
-        ring_detail = _detail(crop[..., c], ring)
+        detail = _fine_detail(crop[..., c])
+        ring_detail = float(detail[ring].std())
         if ring_detail > 0:
-            ratio = min(_detail(crop[..., c], inner) / ring_detail, 1.0)
+            ratio = min(float(detail[inner].std()) / ring_detail, 1.0)
             scale[c] = np.sqrt(1.0 - ratio * ratio)
     if not scale.any():
         return None
@@ -85,13 +86,10 @@ def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grai
     ndarray, float32, shape (H, W, C)
         ``filled`` bit for bit outside ``hole``.
     """
-    out = filled.copy()
-    for index, (top, left, bottom, right) in enumerate(hole_boxes(hole, CONTEXT)):
-        crop = np.ascontiguousarray(out[top:bottom, left:right])
-        region = np.ascontiguousarray(hole[top:bottom, left:right])
+    def harmonise_crop(crop: np.ndarray, region: np.ndarray, index: int) -> np.ndarray:
         ring = dilate(region, RING) & ~region
         if not ring.any():
-            continue  # the hole is the whole crop: nothing to match it to
+            return crop  # the hole is the whole crop: nothing to match it to
         if colour and crop.shape[2] == 3:
             edge = region & ~erode(region, RING)
             crop = reinhard(crop, crop, region, ring, spread=False, measured=edge)
@@ -99,5 +97,6 @@ def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grai
         if missing is not None:
             region_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
             crop = synthesize_grain(crop, missing, region, seed=region_seed)
-        out[top:bottom, left:right] = crop
-    return out
+        return crop
+
+    return fill_regions(filled, hole, CONTEXT, harmonise_crop)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.regions import hole_boxes
+from burnish.engine.regions import fill_regions
 from burnish.errors import InputError, OptionError
 from burnish.models.inpaint_model import InpaintModel, resize_hole, resize_pixels
 
@@ -79,15 +79,9 @@ def model_fill(image: np.ndarray, hole: np.ndarray, model: InpaintModel, *, marg
                          f"{image.shape[1]}x{image.shape[0]}")
     if resize_limit < 1:
         raise OptionError(f"resize limit {resize_limit} must be at least 1")
-    result = np.array(image, dtype=np.float32, order="C")  # a copy: the input is never touched
-    boxes = hole_boxes(hole, margin)
-    for done, (top, left, bottom, right) in enumerate(boxes, start=1):
-        crop_hole = hole[top:bottom, left:right]
-        fill = _fill_crop(image[top:bottom, left:right], crop_hole, model, resize_limit)
-        result[top:bottom, left:right][crop_hole] = fill[crop_hole]
-        if progress is not None:
-            progress(done, len(boxes))
-    return result
+    return fill_regions(image, hole, margin,
+                        lambda crop, crop_hole, _: _fill_crop(crop, crop_hole, model, resize_limit),
+                        progress)
 
 
 def _fill_crop(crop: np.ndarray, hole: np.ndarray, model, resize_limit: int) -> np.ndarray:

@@ -152,3 +152,23 @@ def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]
     boxes[:, 3] = np.minimum(boxes[:, 3] + margin, width)
     merged = _merge_overlapping(boxes)
     return sorted(tuple(int(v) for v in box) for box in merged)
+
+
+def fill_regions(image: np.ndarray, hole: np.ndarray, margin: int, fill_crop,
+                 progress=None) -> np.ndarray:
+    """Fill the holes of ``image`` box by box (:func:`hole_boxes` with ``margin``).
+
+    ``fill_crop(crop, crop_hole, index)`` gets a C-contiguous crop and its hole and returns
+    the crop filled; only its hole pixels are pasted back, so the result is ``image`` bit for
+    bit outside the hole, whatever the filler does elsewhere. ``progress(done, total)`` after
+    each box. Returns a new array; ``image`` is not modified.
+    """
+    out = np.array(image, order="C")
+    boxes = hole_boxes(hole, margin)
+    for index, (top, left, bottom, right) in enumerate(boxes):
+        crop_hole = np.ascontiguousarray(hole[top:bottom, left:right])
+        filled = fill_crop(np.ascontiguousarray(image[top:bottom, left:right]), crop_hole, index)
+        out[top:bottom, left:right][crop_hole] = filled[crop_hole]
+        if progress is not None:
+            progress(index + 1, len(boxes))
+    return out

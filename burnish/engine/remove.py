@@ -139,35 +139,28 @@ class Reconstructor:
         if self.method == "telea":
             from burnish.kernels.telea import telea_inpaint
 
-            return self._by_region(colour, hole, TELEA_CONTEXT, progress,
-                                   lambda crop, crop_hole, index: telea_inpaint(
-                                       crop, crop_hole, radius=TELEA_RADIUS))
+            return _by_region(colour, hole, TELEA_CONTEXT, progress,
+                              lambda crop, crop_hole, index: telea_inpaint(
+                                  crop, crop_hole, radius=TELEA_RADIUS))
         from burnish.engine.regions import hole_boxes
         from burnish.kernels.patchmatch import patchmatch_inpaint
 
         largest = max((max(b - t, r - le) for t, le, b, r in hole_boxes(hole, 0)), default=0)
-        return self._by_region(
+        return _by_region(
             colour, hole, max(PATCHMATCH_MIN_CONTEXT, largest), progress,
             lambda crop, crop_hole, index: patchmatch_inpaint(
                 crop, crop_hole, patch_size=self.patch_size, seed=_sub_seed(seed, index)))
 
-    @staticmethod
-    def _by_region(colour, hole, context, progress, fill_crop) -> np.ndarray:
-        from burnish.engine.regions import hole_boxes
 
-        out = colour.copy()
-        boxes = hole_boxes(hole, context)
-        for index, (top, left, bottom, right) in enumerate(boxes):
-            crop_hole = np.ascontiguousarray(hole[top:bottom, left:right])
-            crop = np.ascontiguousarray(colour[top:bottom, left:right])
-            try:
-                filled = fill_crop(crop, crop_hole, index)
-            except ValueError as error:  # e.g. a hole that leaves nothing to copy from
-                raise OptionError(str(error)) from None
-            out[top:bottom, left:right][crop_hole] = filled[crop_hole]
-            if progress is not None:
-                progress(index + 1, len(boxes))
-        return out
+def _by_region(colour, hole, context, progress, fill_crop) -> np.ndarray:
+    """:func:`~burnish.engine.regions.fill_regions`, with a kernel's refusal (a hole that
+    leaves nothing to copy from) as the user's one-line error."""
+    from burnish.engine.regions import fill_regions
+
+    try:
+        return fill_regions(colour, hole, context, fill_crop, progress)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
 
 
 def _sub_seed(seed: int, index: int) -> int:
@@ -189,14 +182,19 @@ def _checked_mask(mask, shape: tuple[int, int]) -> np.ndarray:
         raise OptionError(str(error)) from None
 
 
+def check_edges(dilate: float, feather: float) -> None:
+    """Refuse a negative growth or feather (before any file is read or model opened)."""
+    if dilate < 0 or feather < 0:
+        raise OptionError("--dilate and --feather must be >= 0")
+
+
 def composite_weight(mask: np.ndarray, *, dilate: int = DEFAULT_DILATE,
                      feather: float = DEFAULT_FEATHER) -> np.ndarray:
     """The float32 composite weight: 1 on ``mask`` grown by ``dilate``, falling to 0 over
     ``feather`` pixels outside it. Pixels where it is 0 are returned untouched."""
     from burnish import kernels
 
-    if dilate < 0 or feather < 0:
-        raise OptionError("--dilate and --feather must be >= 0")
+    check_edges(dilate, feather)
     grown = kernels.dilate(mask, int(dilate)) if dilate else mask
     return kernels.feather(grown, float(feather), side="outside")
 
@@ -254,8 +252,7 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     if pixels.shape[2] not in (1, 2, 3, 4):
         raise OptionError(f"image has {pixels.shape[2]} channels: 1 to 4 are supported")
     hole = _checked_mask(mask, pixels.shape[:2])
-    if dilate < 0 or feather < 0:
-        raise OptionError("--dilate and --feather must be >= 0")
+    check_edges(dilate, feather)
     owned = not isinstance(method, Reconstructor)
     # Built before the empty-mask shortcut, so that a bad method fails whatever the mask.
     reconstructor = Reconstructor(method, patch_size=patch_size, device=device) if owned else method
@@ -329,8 +326,7 @@ def remove_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     :class:`~burnish.errors.BurnishError` before any file is read.
     """
     masks.check()
-    if dilate < 0 or feather < 0:
-        raise OptionError("--dilate and --feather must be >= 0")
+    check_edges(dilate, feather)
     with Reconstructor(method, patch_size=patch_size, device=device) as reconstructor:
         def job(input_path: Path, target: Path) -> str | None:
             return remove_file(input_path, target, masks, reconstructor=reconstructor,

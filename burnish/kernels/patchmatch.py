@@ -256,6 +256,19 @@ def _mean_distance(distance, y, x, radius, channels):
     return distance[y, x] / np.float32(_clipped_area(y, x, radius, height, width) * channels)
 
 
+@njit(cache=True)
+def _target_mean_distances(distance, target, radius, channels):
+    """The targets' mean squared differences per value, in raster order, as the vote sees them."""
+    out = np.empty(np.count_nonzero(target), np.float32)
+    count = 0
+    for y in range(target.shape[0]):
+        for x in range(target.shape[1]):
+            if target[y, x]:
+                out[count] = _mean_distance(distance, y, x, radius, channels)
+                count += 1
+    return out
+
+
 @njit(cache=True, parallel=True)
 def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner):
     """Every hole pixel from the source pixels the patches covering it point at, weighted by
@@ -296,7 +309,7 @@ def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner):
 
 def _window_counts(hole: np.ndarray, radius: int) -> np.ndarray:
     """How many hole pixels lie in the (2r+1)^2 window around each pixel (clipped)."""
-    padded = np.pad(hole.astype(np.int32), radius + 1)[:, :]
+    padded = np.pad(hole.astype(np.int32), radius + 1)
     summed = padded.cumsum(0).cumsum(1)
     size = 2 * radius + 1
     return (summed[size:, size:] - summed[:-size, size:] - summed[size:, :-size]
@@ -365,12 +378,7 @@ def _key(seed: int, *counters: int) -> np.uint64:
 
 def _two_sigma2(level: _Level, distance: np.ndarray) -> np.float32:
     """Twice Wexler's sigma^2: the 75th percentile of the targets' mean squared differences."""
-    radius, channels = level.radius, level.image.shape[2]
-    ty, tx = np.nonzero(level.target)
-    height, width = level.hole.shape
-    area = ((np.minimum(radius, height - 1 - ty) + np.minimum(radius, ty) + 1)
-            * (np.minimum(radius, width - 1 - tx) + np.minimum(radius, tx) + 1))
-    mean = distance[ty, tx] / (area * channels)
+    mean = _target_mean_distances(distance, level.target, level.radius, level.image.shape[2])
     sigma2 = float(np.percentile(mean, SIGMA_PERCENTILE))
     return np.float32(2.0 * max(sigma2, 1e-8))
 
