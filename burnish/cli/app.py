@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from burnish import __version__
+from burnish.cli import export as export_command
 from burnish.cli import info as info_command
+from burnish.cli import models as models_command
 from burnish.cli import remove as remove_command
 from burnish.cli import upscale as upscale_command
 from burnish.errors import BurnishError
@@ -32,6 +34,8 @@ def main_options(version: Annotated[bool, typer.Option(
 
 app.command("upscale")(upscale_command.upscale)
 app.command("remove")(remove_command.remove)
+app.command("export")(export_command.export)
+app.add_typer(models_command.app, name="models")
 app.command("info")(info_command.info)
 
 

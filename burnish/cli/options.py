@@ -10,7 +10,10 @@ Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (
                                     "model gives 4, 2 and 1; lanczos any integer).")]
 Model = Annotated[str | None, typer.Option(
     "--model", "-m", help="Shipped model name (default: compact-x4), 'lanczos', or a path to "
-    "an .onnx file.")]
+    "an .onnx file, a TensorRT .engine, or a .pth/.safetensors checkpoint.")]
+Backend = Annotated[str, typer.Option(
+    "--backend", "-b", help="auto (ONNX Runtime for .onnx, TensorRT for .engine, PyTorch for "
+    "checkpoints), ort, trt or torch.")]
 Tile = Annotated[int | None, typer.Option(
     "--tile", "-t", min=0, help="Tile size in input pixels (default 256); 0 = whole image at "
     "once. The output is the same for every tile size.")]

@@ -70,17 +70,32 @@ class TileOp(Protocol):
 
 
 class ArraySource:
-    """A :class:`RegionSource` over an in-memory ``H x W x C`` array."""
+    """A :class:`RegionSource` over an in-memory ``H x W x C`` array.
 
-    def __init__(self, pixels: np.ndarray):
+    Reads past the image are padded like the model's own framework pads (its descriptor's
+    ``pad_mode``): ``"edge"`` repeats the last row or column; ``"reflect"`` mirrors it
+    without repeating the edge (as far as the image allows, then repeats, as spandrel does),
+    so that a model padded up to its size multiple sees what it sees in PyTorch.
+    """
+
+    def __init__(self, pixels: np.ndarray, pad_mode: str = "edge"):
         self.pixels = pixels
         self.height, self.width, self.channels = pixels.shape
         self.dtype = pixels.dtype
+        self.pad_mode = pad_mode
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         inside = self.pixels[max(y0, 0): min(y1, self.height), max(x0, 0): min(x1, self.width)]
-        pad = ((max(-y0, 0), max(y1 - self.height, 0)), (max(-x0, 0), max(x1 - self.width, 0)), (0, 0))
-        return np.pad(inside, pad, mode="edge") if any(p != (0, 0) for p in pad[:2]) else inside
+        pad = [(max(-y0, 0), max(y1 - self.height, 0)), (max(-x0, 0), max(x1 - self.width, 0)), (0, 0)]
+        if all(p == (0, 0) for p in pad[:2]):
+            return inside
+        if self.pad_mode == "reflect":
+            reflected = [(min(before, n - 1), min(after, n - 1))
+                         for (before, after), n in zip(pad[:2], inside.shape[:2])]
+            inside = np.pad(inside, reflected + [(0, 0)], mode="reflect")
+            pad = [(before - rb, after - ra) for (before, after), (rb, ra)
+                   in zip(pad[:2], reflected)] + [(0, 0)]
+        return np.pad(inside, pad, mode="edge")
 
 
 class ArraySink:
@@ -121,11 +136,11 @@ def plan_grid(source: RegionSource, op: TileOp, options: SchedulerOptions) -> Ti
                           min_size=op.min_size)
 
 
-class _Stop(Exception):
+class StageStopped(Exception):
     """Raised inside a stage when another stage failed."""
 
 
-class _Pipeline:
+class StagePipeline:
     """The three stages of one run, and the failure of any of them."""
 
     def __init__(self):
@@ -135,7 +150,7 @@ class _Pipeline:
     def put(self, q: queue.Queue, item) -> None:
         while True:
             if self.stop.is_set():
-                raise _Stop
+                raise StageStopped
             try:
                 q.put(item, timeout=0.05)
                 return
@@ -145,7 +160,7 @@ class _Pipeline:
     def get(self, q: queue.Queue):
         while True:
             if self.stop.is_set():
-                raise _Stop
+                raise StageStopped
             try:
                 return q.get(timeout=0.05)
             except queue.Empty:
@@ -155,7 +170,7 @@ class _Pipeline:
         def run():
             try:
                 target()
-            except _Stop:
+            except StageStopped:
                 pass
             except BaseException as error:  # handed to the calling thread, re-raised there
                 self.errors.append(error)
@@ -183,7 +198,7 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
               source.width, source.height)
     windows: queue.Queue = queue.Queue(maxsize=2 * max(options.batch_size, 1))
     bands: queue.Queue = queue.Queue(maxsize=max(options.queue_bands, 1))
-    pipeline = _Pipeline()
+    pipeline = StagePipeline()
 
     def read_windows():
         for band in grid.bands():
@@ -224,7 +239,7 @@ def run_tiled(source: RegionSource, op: TileOp, sink: RowSink, *,
                     pipeline.put(bands, band)
         pipeline.put(bands, _END)
         writer.join()
-    except _Stop:
+    except StageStopped:
         pass  # another stage failed: its error is raised below
     finally:
         pipeline.stop.set()  # a no-op after success; otherwise it ends the other stages

@@ -15,6 +15,7 @@ from burnish.engine.scheduler import (
     ArraySink,
     ArraySource,
     ProgressCallback,
+    RowSink,
     SchedulerOptions,
     run_tiled,
 )
@@ -31,23 +32,40 @@ DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 
 
 def _scheduler_options(tile: int | None, batch_size: int | None, runner: Runner) -> SchedulerOptions:
-    tile = DEFAULT_TILE if tile is None else tile
+    if tile is None:  # the model's advice (attention models want larger tiles), else ours
+        tile = runner.descriptor.tile or DEFAULT_TILE
     if tile < 0 or 0 < tile < 16:
         raise OptionError(f"tile size {tile} is too small: use 0 (no tiling) or 16 and above")
-    batch_size = DEFAULT_BATCH.get(runner.device, 1) if batch_size is None else batch_size
+    batch_size = (DEFAULT_BATCH.get(runner.device.split(":")[0], 1) if batch_size is None
+                  else batch_size)
     if batch_size < 1:
         raise OptionError("batch size must be at least 1")
     return SchedulerOptions(tile=tile, batch_size=batch_size)
 
 
+def _run(pixels: np.ndarray, runner: Runner, scale: int, sink: RowSink,
+         options: SchedulerOptions, progress: ProgressCallback | None) -> None:
+    """The GPU path when the runner and image allow it, else the host scheduler."""
+    from burnish.engine.device_upscale import takes_device_path, upscale_on_device
+
+    if takes_device_path(runner, pixels.shape[2]):
+        upscale_on_device(pixels, runner, scale, sink, options=options, progress=progress)
+        return
+    op = UpscaleOp(runner, scale, pixels.shape[2])
+    run_tiled(ArraySource(pixels, runner.descriptor.pad_mode), op, sink, options=options,
+              progress=progress)
+
+
 class _ModelInHand:
     """Opens a model from a name or path for one job, or borrows an open runner."""
 
-    def __init__(self, model: str | os.PathLike | Runner | None, scale: int, device: str):
+    def __init__(self, model: str | os.PathLike | Runner | None, scale: int, device: str,
+                 backend: str):
         from burnish.models.registry import open_model
 
         self.owned = not isinstance(model, Runner)
-        self.runner = open_model(model, scale=scale, device=device) if self.owned else model
+        self.runner = (open_model(model, scale=scale, device=device, backend=backend)
+                       if self.owned else model)
 
     def __enter__(self) -> Runner:
         return self.runner
@@ -58,7 +76,8 @@ class _ModelInHand:
 
 
 def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Runner | None = None,
-            tile: int | None = None, device: str = "auto", batch_size: int | None = None,
+            tile: int | None = None, device: str = "auto", backend: str = "auto",
+            batch_size: int | None = None,
             progress: ProgressCallback | None = None) -> np.ndarray:
     """Upscale an image array with a super-resolution model, tile by tile.
 
@@ -71,11 +90,15 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
         gives any integer scale.
     model : str, path, Runner or None
         ``None`` for the shipped default (``compact-x4``), a shipped name, ``"lanczos"``, a path
-        to an ``.onnx`` file, or an open :class:`~burnish.models.runner.Runner`.
+        to an ``.onnx`` file, a TensorRT engine or a PyTorch checkpoint, or an open
+        :class:`~burnish.models.runner.Runner`.
     tile : int or None
-        Tile size in input pixels; ``0`` runs the whole image in one call. The output is the
-        same for every tile size (within one 8-bit level).
+        Tile size in input pixels (default: the model's advice, else 256); ``0`` runs the
+        whole image in one call. The output is the same for every tile size (within one
+        8-bit level).
     device : {"auto", "cpu", "cuda"}
+    backend : {"auto", "ort", "trt", "torch"}
+        See :func:`burnish.models.registry.open_model`.
     batch_size : int or None
         Tiles per model call (default: 1 on the CPU, 4 on a GPU).
     progress : callable(done, total) or None
@@ -99,12 +122,11 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
     pixels = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise OptionError(f"image of shape {image.shape} is empty")
-    with _ModelInHand(model, scale, device) as runner:
+    with _ModelInHand(model, scale, device, backend) as runner:
         options = _scheduler_options(tile, batch_size, runner)
-        op = UpscaleOp(runner, scale, pixels.shape[2])
         height, width, channels = pixels.shape
         sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
-        run_tiled(ArraySource(pixels), op, sink, options=options, progress=progress)
+        _run(pixels, runner, scale, sink, options, progress)
     return sink.pixels if image.ndim == 3 else sink.pixels[..., 0]
 
 
@@ -123,17 +145,17 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     check_not_input(input_path, output_path)
     options = _scheduler_options(tile, batch_size, runner)
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    op = UpscaleOp(runner, scale, pixels.shape[2])
     height, width, channels = pixels.shape
     with open_writer(output_path, width=width * scale, height=height * scale, channels=channels,
                      dtype=pixels.dtype, meta=meta, quality=quality) as writer:
-        run_tiled(ArraySource(pixels), op, writer, options=options, progress=progress)
+        _run(pixels, runner, scale, writer, options, progress)
 
 
 def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,
                   *, scale: int = 4, model: str | os.PathLike | Runner | None = None,
-                  tile: int | None = None, device: str = "auto", batch_size: int | None = None,
-                  max_pixels: int | None = None, quality: int = 95,
+                  tile: int | None = None, device: str = "auto", backend: str = "auto",
+                  batch_size: int | None = None, max_pixels: int | None = None,
+                  quality: int = 95,
                   on_start: Callable[[Path, Path], None] | None = None,
                   progress: ProgressCallback | None = None,
                   on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
@@ -143,7 +165,7 @@ def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike
     :class:`~burnish.errors.BurnishError`; problems with one file are reported in its
     :class:`FileResult` and the batch goes on.
     """
-    with _ModelInHand(model, scale, device) as runner:
+    with _ModelInHand(model, scale, device, backend) as runner:
         check_scale(runner, scale)  # before any file is read
 
         def job(input_path: Path, target: Path) -> None:

@@ -87,10 +87,10 @@ class UpscaleOp:
         The result is not clipped: the stitching kernel clips while it quantises.
         """
         if not self.has_alpha:
-            return self._reduce(self._run_model([windows])[0])
+            return self.reduce_scale(self._run_model([windows])[0])
         colour, alpha = windows[:, :-1], windows[:, -1:]
         planes = [bleed_colour(colour, alpha, self.bleed_radius), alpha]
-        return np.concatenate([self._reduce(p) for p in self._run_model(planes)], axis=1)
+        return np.concatenate([self.reduce_scale(p) for p in self._run_model(planes)], axis=1)
 
     def _run_model(self, planes: list[np.ndarray]) -> list[np.ndarray]:
         """One model call for all planes (colour and alpha tiles are batched together)."""
@@ -118,7 +118,9 @@ class UpscaleOp:
             outputs.append(part)
         return outputs
 
-    def _reduce(self, out: np.ndarray) -> np.ndarray:
+    def reduce_scale(self, out):
+        """The model's output at the requested scale (block averages); NumPy arrays or
+        PyTorch tensors (the GPU path)."""
         factor = self.runner.descriptor.scale // self.scale
         if factor == 1:
             return out

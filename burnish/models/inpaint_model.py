@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import ModelError
-from burnish.models.onnx_runner import METADATA_PREFIX, choose_providers
+from burnish.models.descriptor import metadata_fields
+from burnish.models.onnx_runner import choose_providers
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,7 @@ class InpaintModel:
         self.image_name, self.mask_name, self.fixed_size = self._contract()
         self.output_name = self.session.get_outputs()[0].name
         metadata = self.session.get_modelmeta().custom_metadata_map
-        fields = {k[len(METADATA_PREFIX):]: v for k, v in metadata.items()
-                  if k.startswith(METADATA_PREFIX)}
+        fields = metadata_fields(metadata)
         self.size_multiple = self._positive_int(fields, "size_multiple", DEFAULT_SIZE_MULTIPLE)
         if "output_range" in fields:
             if fields["output_range"].strip() not in ("1", "255"):

@@ -10,14 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
-from burnish.models.descriptor import ModelDescriptor
+from burnish.models.descriptor import ModelDescriptor, from_metadata, metadata_fields
 from burnish.models.runner import Runner
 
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
-# Metadata keys burnish writes into exported ONNX files (and reads back here).
-METADATA_PREFIX = "burnish."
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
@@ -96,25 +94,52 @@ class OrtRunner(Runner):
         from burnish.models.probe import probe_receptive_radius, probe_scale
 
         metadata = self.session.get_modelmeta().custom_metadata_map
-        fields = {k[len(METADATA_PREFIX):]: v for k, v in metadata.items()
-                  if k.startswith(METADATA_PREFIX)}
+        stated = metadata_fields(metadata)
         channels = self.session.get_inputs()[0].shape[1]
-        channels = int(fields.get("channels", channels if isinstance(channels, int) else 3))
-        size_multiple = int(fields.get("size_multiple", 1))
-        base = ModelDescriptor(name=self.path.stem, scale=int(fields.get("scale", 0) or 1),
-                               halo=0, channels=channels, size_multiple=size_multiple,
-                               min_size=int(fields.get("min_size", 1)), source=str(self.path),
-                               architecture=fields.get("architecture", "unknown (ONNX)"))
+        base = ModelDescriptor(name=self.path.stem, scale=1, halo=0,
+                               channels=channels if isinstance(channels, int) else 3,
+                               source=str(self.path), architecture="unknown (ONNX)")
+        try:
+            base = from_metadata(metadata, base)
+        except ValueError as error:
+            raise ModelError(f"bad burnish metadata: {error}", path=self.path) from None
         self.descriptor = base
-        scale = int(fields["scale"]) if "scale" in fields else probe_scale(self)
-        self.descriptor = base = replace(base, scale=scale)
-        halo = int(fields["halo"]) if "halo" in fields else probe_receptive_radius(self)
-        log.info("%s: scale %d, halo %d%s", self.path.name, scale, halo,
-                 "" if "halo" in fields else " (probed)")
-        return replace(base, halo=halo)
+        if "scale" not in stated:
+            self.descriptor = base = replace(base, scale=probe_scale(self))
+        if "halo" not in stated:
+            self.descriptor = base = replace(base, halo=probe_receptive_radius(self))
+        log.info("%s: scale %d, halo %d%s", self.path.name, base.scale, base.halo,
+                 "" if "halo" in stated else " (probed)")
+        return base
+
+    def run_tensor(self, batch):
+        """Run on a CUDA torch tensor without a trip through host memory (IO binding); for
+        the GPU path. The output is a new float32 CUDA tensor."""
+        import torch
+
+        batch = batch.float().contiguous()
+        n, c, h, w = batch.shape
+        s = self.descriptor.scale
+        out = torch.empty((n, c, h * s, w * s), dtype=torch.float32, device=batch.device)
+        binding = self.session.io_binding()
+        device_id = batch.device.index or 0
+        binding.bind_input(self.input_name, "cuda", device_id, np.float32, tuple(batch.shape),
+                           batch.data_ptr())
+        binding.bind_output(self.output_name, "cuda", device_id, np.float32, tuple(out.shape),
+                            out.data_ptr())
+        self.session.run_with_iobinding(binding)
+        return out
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         try:
+            if self.device == "cuda":
+                # IO binding: the output stays in one device buffer and comes back in one
+                # copy, instead of ONNX Runtime's allocate-copy-free round per call.
+                binding = self.session.io_binding()
+                binding.bind_cpu_input(self.input_name, batch)
+                binding.bind_output(self.output_name, "cuda")
+                self.session.run_with_iobinding(binding)
+                return binding.copy_outputs_to_cpu()[0]
             return self.session.run([self.output_name], {self.input_name: batch})[0]
         except MemoryError:
             raise BackendOutOfMemory(f"out of memory for a {batch.shape} batch") from None

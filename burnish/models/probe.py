@@ -13,6 +13,7 @@ import numpy as np
 from burnish.models.runner import Runner
 
 PROBE_SIZE = 64
+MAX_PROBE_SIZE = 512
 
 
 def _probe_input(runner: Runner, size: int, seed: int) -> np.ndarray:
@@ -33,10 +34,25 @@ def probe_scale(runner: Runner) -> int:
     return scale
 
 
-def probe_receptive_radius(runner: Runner, size: int = PROBE_SIZE) -> int:
-    """Input pixels on each side that one output pixel depends on (at most ``size // 2``)."""
+def probe_receptive_radius(runner: Runner, size: int = PROBE_SIZE,
+                           max_size: int = MAX_PROBE_SIZE) -> int:
+    """Input pixels on each side that one output pixel depends on.
+
+    Probes at ``size``, doubling while the change reaches the probe's edge, up to
+    ``max_size``; two random backgrounds, so that a change hidden by one (a unit that happens
+    to be off) shows in the other.
+    """
+    while True:
+        radius, limit = max(_impulse_extent(runner, size, seed) for seed in (1, 2))
+        if radius < limit or size >= max_size:
+            return radius
+        size *= 2
+
+
+def _impulse_extent(runner: Runner, size: int, seed: int) -> tuple[int, int]:
+    """How far an impulse at the probe's centre changes the output, and how far it could."""
     scale = runner.descriptor.scale
-    base = _probe_input(runner, size, seed=1)
+    base = _probe_input(runner, size, seed=seed)
     size = base.shape[2]
     centre = size // 2
     impulse = base.copy()
@@ -44,9 +60,43 @@ def probe_receptive_radius(runner: Runner, size: int = PROBE_SIZE) -> int:
     changed = np.abs(runner._infer_impl(impulse) - runner._infer_impl(base)).max(axis=(0, 1)) > 0
     rows, cols = np.nonzero(changed)
     if rows.size == 0:
-        return 0
+        return 0, centre
     # Output pixel o depends on input pixels around o // scale: convert the changed extent to
     # input pixels and take the farthest side.
     extent = max(centre - rows.min() // scale, rows.max() // scale - centre,
                  centre - cols.min() // scale, cols.max() // scale - centre)
-    return int(extent)
+    return int(extent), size - 1 - centre
+
+
+ALIGNMENTS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def probe_alignment(runner: Runner, halo: int) -> int:
+    """The smallest shift (in input pixels) under which the model is translation-equivariant.
+
+    A convolutional network gives the same output for content shifted by one pixel; a
+    windowed transformer (SwinIR: attention in 8x8 windows laid from the image's corner) only
+    for shifts by whole windows. Tiles must start at multiples of this, so it becomes the
+    descriptor's ``size_multiple``. Measured by running two crops of one random image, offset
+    by each candidate, and comparing them where neither crop's edge reaches (``halo`` away).
+    """
+    d = runner.descriptor
+    s = d.scale
+    rng = np.random.default_rng(3)
+    for shift in ALIGNMENTS:
+        if shift % d.size_multiple:
+            continue  # the model already demands a coarser grid
+        size = max(2 * halo + 2 * shift + 32, d.min_size)
+        size += (-size) % shift
+        image = rng.random((1, d.channels, size + shift, size + shift), dtype=np.float32)
+        first = runner._infer_impl(np.ascontiguousarray(image[:, :, :size, :size]))
+        second = runner._infer_impl(np.ascontiguousarray(image[:, :, shift:, shift:]))
+        # Input rows [shift + halo, size - halo) lie away from both crops' edges.
+        start, stop = (shift + halo) * s, (size - halo) * s
+        if stop <= start:
+            continue
+        a = first[:, :, start:stop, start:stop]
+        b = second[:, :, start - shift * s: stop - shift * s, start - shift * s: stop - shift * s]
+        if np.abs(a - b).max() <= 1e-4 * max(float(np.abs(a).max()), 1.0):
+            return shift
+    return max(ALIGNMENTS[-1], d.size_multiple)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from burnish.errors import ModelError
-from burnish.models.descriptor import ModelDescriptor
+from burnish.errors import ModelError, OptionError
+from burnish.models.checkpoint import CHECKPOINT_SUFFIXES, is_checkpoint
+from burnish.models.descriptor import ModelDescriptor, file_sha256
 from burnish.models.runner import Runner
 
 DEFAULT_MODEL = "compact-x4"
@@ -37,46 +37,103 @@ def model_names() -> list[str]:
     return [*shipped_models(), *CLASSICAL]
 
 
+BACKENDS = ("auto", "ort", "trt", "torch")
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
 def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
-               device: str = "auto") -> Runner:
-    """Open a model by shipped name, classical name, or ``.onnx`` path.
+               device: str = "auto", backend: str = "auto") -> Runner:
+    """Open a model by shipped name, classical name, or file.
 
     Parameters
     ----------
     spec : str, path or None
         ``None`` for the default model (:data:`DEFAULT_MODEL`), a shipped name, ``"lanczos"``,
-        or a path to an ONNX file.
+        an ``.onnx`` file, a TensorRT engine (``.engine``, ``.plan``, ``.trt``, built by
+        ``burnish export --engine``), or a PyTorch checkpoint (``.pth``, ``.safetensors``,
+        ...) that spandrel can load.
     scale : int
         The requested output scale; classical resamplers are built for it, models keep their
         own scale (the engine reduces a larger model scale to the requested one).
     device : {"auto", "cpu", "cuda"}
+    backend : {"auto", "ort", "trt", "torch"}
+        ``auto`` runs ONNX files with ONNX Runtime, engines with TensorRT and checkpoints
+        with PyTorch. ``trt`` with an ONNX file (or a shipped model) builds, or takes from the
+        cache, a TensorRT engine for it first.
     """
     from burnish.models.classical import LanczosRunner
-    from burnish.models.onnx_runner import OrtOptions, OrtRunner
 
+    if backend not in BACKENDS:
+        raise OptionError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     spec = DEFAULT_MODEL if spec is None else spec
     name = os.fspath(spec)
     if name == "lanczos":
         return LanczosRunner(scale)
     shipped = shipped_models()
-    if name in shipped:
-        descriptor = shipped[name]
+    descriptor = shipped.get(name)
+    if descriptor is not None:
         _verify_hash(descriptor)
-        return OrtRunner(descriptor.source, descriptor=descriptor, options=OrtOptions(device))
-    path = Path(name)
-    if path.suffix.lower() == ".onnx":
+        path = Path(descriptor.source)
+    else:
+        path = Path(name)
+        if path.suffix.lower() not in (".onnx", *ENGINE_SUFFIXES, *CHECKPOINT_SUFFIXES):
+            raise ModelError(f"unknown model {name!r}: use one of {', '.join(model_names())} "
+                             "or a path to an .onnx, .engine, .pth or .safetensors file")
         if not path.is_file():
             raise ModelError("no such model file", path=path)
-        return OrtRunner(path, options=OrtOptions(device))
-    raise ModelError(f"unknown model {name!r}: use one of {', '.join(model_names())} "
-                     "or a path to an .onnx file")
+    kind = ("engine" if path.suffix.lower() in ENGINE_SUFFIXES
+            else "checkpoint" if is_checkpoint(path) else "onnx")
+    chosen = {"engine": "trt", "checkpoint": "torch", "onnx": "ort"}[kind] if backend == "auto" else backend
+    if kind == "checkpoint" and chosen != "torch":
+        raise OptionError(f"{path.name} is a PyTorch checkpoint: run it with --backend torch, "
+                          "or export it first (burnish export)")
+    if kind == "engine" and chosen != "trt":
+        raise OptionError(f"{path.name} is a TensorRT engine: only --backend trt runs it")
+    if kind == "onnx" and chosen == "torch":
+        raise OptionError(f"{path.name} is an ONNX file: --backend torch runs checkpoints")
+    if chosen == "torch":
+        from burnish.models.torch_runner import TorchOptions, TorchRunner
+
+        return TorchRunner.open(path, options=TorchOptions(device=device))
+    if chosen == "trt":
+        from burnish.models.trt_runner import TrtOptions, TrtRunner
+
+        if device == "cpu":
+            raise OptionError("TensorRT runs on CUDA devices only: use --backend ort or "
+                              "torch for the CPU")
+        if kind == "onnx":
+            from burnish.export.tensorrt import build_engine_for
+
+            path = build_engine_for(path, descriptor=descriptor)
+        return TrtRunner(path, options=TrtOptions())
+    from burnish.models.onnx_runner import OrtOptions, OrtRunner
+
+    return OrtRunner(path, descriptor=descriptor, options=OrtOptions(device))
+
+
+def inspect_model(spec: str | os.PathLike) -> ModelDescriptor:
+    """The descriptor of a model, as :func:`open_model` would run it, without a GPU.
+
+    Engines are described by the JSON written beside them; ONNX files and checkpoints are
+    opened on the CPU (and probed where they do not state their scale and halo).
+    """
+    name = os.fspath(spec)
+    if Path(name).suffix.lower() in ENGINE_SUFFIXES:
+        from burnish.export.tensorrt import read_engine_descriptor
+
+        if not Path(name).is_file():
+            raise ModelError("no such model file", path=name)
+        return read_engine_descriptor(name)[0]
+    if name in CLASSICAL:
+        raise ModelError(f"{name} is a classical resampler: any integer scale, no weights")
+    with open_model(spec, device="cpu") as runner:
+        return runner.descriptor
 
 
 def _verify_hash(descriptor: ModelDescriptor) -> None:
     path = Path(descriptor.source)
     if not path.is_file():
         raise ModelError("shipped model file is missing from the installation", path=path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != descriptor.sha256:
+    if file_sha256(path) != descriptor.sha256:
         raise ModelError("shipped model file does not match its manifest hash (corrupt "
                          "installation)", path=path)

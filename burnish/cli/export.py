@@ -1,0 +1,49 @@
+"""``burnish export``: a PyTorch checkpoint to ONNX (and a TensorRT engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A .pth, .ckpt or .safetensors checkpoint "
+                                               "of any architecture spandrel knows.",
+                                               show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="The .onnx file; default: NAME.onnx (NAME-fp16.onnx) beside the "
+        "checkpoint.")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Compute in fp16 inside the graph "
+                                       "(float32 in and out).")] = False,
+    opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset.")] = 17,
+    validate: Annotated[bool, typer.Option(
+        "--validate", help="Compare ONNX Runtime with PyTorch on a random batch; write nothing "
+        "if they differ by more than 1e-3 (fp32) or 1e-2 (fp16) relative.")] = False,
+    engine: Annotated[bool, typer.Option(
+        "--engine", help="Also build a TensorRT engine (fp16, dynamic tile shapes), cached under "
+        "a key of everything that affects the build. Needs TensorRT's builder and a GPU.")] = False,
+    tile: Annotated[int | None, typer.Option(
+        "--tile", min=16, help="The engine's largest tile, in input pixels (default: the "
+        "model's advice, else 256).")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="The engine's largest batch.")] = 4,
+) -> None:
+    """Export a checkpoint to ONNX with its descriptor (scale, halo, sizes) in the metadata."""
+    from burnish.export.onnx_export import export_checkpoint
+
+    if output is None:
+        output = checkpoint.with_name(checkpoint.stem + ("-fp16" if fp16 else "") + ".onnx")
+    result = export_checkpoint(checkpoint, output, fp16=fp16, opset=opset, validate=validate)
+    d = result.descriptor
+    typer.echo(f"{result.path}: {d.architecture} x{d.scale}, halo {d.halo}, {d.channels} "
+               f"channels, precisions {','.join(d.precisions)} ({result.seconds:.1f} s)")
+    if result.validation is not None:
+        typer.echo(str(result.validation))
+    if engine:
+        from burnish.export.tensorrt import build_engine, profile_for
+
+        precision = "fp16" if "fp16" in d.precisions else "fp32"
+        path = build_engine(result.path, precision=precision,
+                            profile=profile_for(d, tile or d.tile or 256, batch))
+        typer.echo(f"{path}: TensorRT engine ({precision})")

@@ -1,0 +1,45 @@
+"""``burnish models list`` and ``burnish models inspect``: what a model is, as the engine sees it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="List and inspect models.")
+
+
+def _render(descriptor) -> None:
+    d = descriptor
+    rows = [("name", d.name), ("architecture", d.architecture or "unknown"), ("task", d.task),
+            ("scale", f"x{d.scale}"), ("channels", d.channels),
+            ("halo", f"{d.halo} input pixels (receptive radius)"),
+            ("size", f"multiple of {d.size_multiple}, at least {d.min_size}, padded by {d.pad_mode}"),
+            ("tile advice", d.tile or "none (engine default 256)"),
+            ("precisions", ", ".join(d.precisions)), ("source", d.source)]
+    if d.sha256:
+        rows.append(("sha256", d.sha256))
+    for key, value in rows:
+        typer.echo(f"{key + ':':<14} {value}")
+
+
+@app.command("list")
+def list_models() -> None:
+    """The shipped models and classical resamplers, by name."""
+    from burnish.models.registry import CLASSICAL, shipped_models
+
+    for name, d in shipped_models().items():
+        typer.echo(f"{name:<14} {d.architecture}, x{d.scale}, halo {d.halo}, "
+                   f"{','.join(d.precisions)} (shipped)")
+    for name in CLASSICAL:
+        typer.echo(f"{name:<14} classical resampling, any integer scale")
+
+
+@app.command("inspect")
+def inspect(model: Annotated[str, typer.Argument(
+        help="A shipped name, or an .onnx, .engine, .pth or .safetensors file.",
+        show_default=False)]) -> None:
+    """Show a model's descriptor; files without burnish metadata are probed (scale, halo)."""
+    from burnish.models.registry import inspect_model
+
+    _render(inspect_model(model))

@@ -1,0 +1,466 @@
+"""Building TensorRT engines from ONNX models, cached by everything that affects the build.
+
+An engine is specialised to one GPU model, one TensorRT version, one precision and one range
+of input shapes (its optimisation profile). Following Polygraphy, a built engine is stored as
+``KEY.engine`` under the cache folder, where ``KEY`` hashes all of those plus the model's own
+hash, so that a change to any of them builds a new engine instead of loading a stale one.
+Beside it, ``KEY.engine.json`` carries the model's descriptor (the same ``burnish.*``
+properties an exported ONNX file carries) and how the engine was built: a ``.engine`` file
+alone says nothing about scale or halo.
+
+The pure parts (profiles, keys, the JSON beside an engine) need neither TensorRT nor a GPU;
+only :func:`build_engine` imports ``tensorrt``, and only when called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from burnish.engine.grid import padded_length
+from burnish.errors import ModelError, OptionError
+from burnish.models.descriptor import (
+    ModelDescriptor,
+    from_metadata,
+    metadata_fields,
+    to_metadata,
+)
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp16", "fp32")
+CACHE_ENV = "BURNISH_TRT_CACHE"
+# Scratch memory TensorRT may use for one layer's tactic; more only widens its choice.
+WORKSPACE_BYTES = 2 * 2**30
+# Goes into every build key: bump it whenever build_engine changes how it builds, so engines
+# cached by an older burnish are rebuilt rather than trusted.
+BUILD_RECIPE = 1
+SIDECAR_FORMAT = 1
+BUILDER_MISSING = ("TensorRT's builder is not installed (pip install tensorrt; the lean "
+                   "runtime cannot build engines)")
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    """The range of input shapes an engine accepts: square tiles and a batch count.
+
+    Tiles are in input pixels and bound both height and width, so any window between
+    ``min_tile`` and ``max_tile`` on each side fits (windows at an image's edge can be
+    narrower than they are tall). TensorRT tunes its kernels for ``opt_tile`` and
+    ``opt_batch``.
+
+    Raises :class:`~burnish.errors.OptionError` unless ``1 <= min_tile <= opt_tile <=
+    max_tile`` and ``1 <= opt_batch <= max_batch``.
+    """
+
+    min_tile: int
+    opt_tile: int
+    max_tile: int
+    max_batch: int
+    opt_batch: int
+
+    def __post_init__(self):
+        if not 1 <= self.min_tile <= self.opt_tile <= self.max_tile:
+            raise OptionError(f"tile sizes must satisfy 1 <= min {self.min_tile} <= opt "
+                              f"{self.opt_tile} <= max {self.max_tile}")
+        if not 1 <= self.opt_batch <= self.max_batch:
+            raise OptionError(f"batch sizes must satisfy 1 <= opt {self.opt_batch} <= max "
+                              f"{self.max_batch}")
+
+    def nchw_shapes(self, channels: int, *, size_multiple: int = 1, min_size: int = 1
+                    ) -> tuple[tuple[int, int, int, int], ...]:
+        """TensorRT's ``(min, opt, max)`` input shapes, N x C x H x W.
+
+        Each tile is rounded up to a multiple of ``size_multiple`` and to at least
+        ``min_size``: the only sizes such a model is ever given.
+
+        Examples
+        --------
+        >>> ShapeProfile(min_tile=1, opt_tile=100, max_tile=100, max_batch=4, opt_batch=4
+        ...              ).nchw_shapes(3, size_multiple=8, min_size=16)
+        ((1, 3, 16, 16), (4, 3, 104, 104), (4, 3, 104, 104))
+        """
+        def side(tile: int) -> int:
+            return padded_length(tile, size_multiple, min_size)
+
+        return ((1, channels, side(self.min_tile), side(self.min_tile)),
+                (self.opt_batch, channels, side(self.opt_tile), side(self.opt_tile)),
+                (self.max_batch, channels, side(self.max_tile), side(self.max_tile)))
+
+
+def tile_window(tile: int, *, halo: int, size_multiple: int = 1, min_size: int = 1) -> int:
+    """The largest window the tile grid reads for tiles of ``tile`` input pixels.
+
+    This is :func:`burnish.engine.grid.split_axis`'s window: the core plus a halo on each
+    side, plus ``size_multiple - 1`` because window starts are rounded down to a multiple,
+    rounded up to the multiple and to at least ``min_size``.
+    """
+    return padded_length(tile + 2 * halo + size_multiple - 1, size_multiple, min_size)
+
+
+def profile_for(descriptor: ModelDescriptor, tile: int | None = None,
+                batch: int | None = None) -> ShapeProfile:
+    """The profile that runs ``descriptor``'s model the way the engine tiles images.
+
+    Parameters
+    ----------
+    descriptor : ModelDescriptor
+    tile : int or None
+        Tile size in input pixels (``None``: the model's advice, else the engine's default).
+        ``0`` (untiled) is refused: an engine needs a largest shape.
+    batch : int or None
+        Tiles per model call (``None``: the engine's default for a GPU).
+
+    The largest and optimal window is the tile grid's window for this tile; the smallest
+    is the smallest input the model accepts, which is what small images and tiles split
+    after running out of memory are.
+
+    Examples
+    --------
+    >>> d = ModelDescriptor(name="m", scale=4, halo=10)
+    >>> profile_for(d, tile=256, batch=4)
+    ShapeProfile(min_tile=1, opt_tile=276, max_tile=276, max_batch=4, opt_batch=4)
+    """
+    if tile is None and descriptor.tile:
+        tile = descriptor.tile
+    if tile is None or batch is None:
+        # Imported here: the upscale module brings numba, which the pure parts do not need.
+        from burnish.engine.upscale import DEFAULT_BATCH, DEFAULT_TILE
+
+        tile = DEFAULT_TILE if tile is None else tile
+        batch = DEFAULT_BATCH["cuda"] if batch is None else batch
+    if tile <= 0:
+        raise OptionError("a TensorRT engine needs a tile size (its largest input); "
+                          "untiled runs (tile 0) cannot use one")
+    if batch < 1:
+        raise OptionError("batch size must be at least 1")
+    multiple, min_size = descriptor.size_multiple, descriptor.min_size
+    window = tile_window(tile, halo=descriptor.halo, size_multiple=multiple, min_size=min_size)
+    return ShapeProfile(min_tile=padded_length(1, multiple, min_size), opt_tile=window,
+                        max_tile=window, max_batch=batch, opt_batch=batch)
+
+
+def build_key(onnx_sha256: str, precision: str, profile: ShapeProfile, tensorrt_version: str,
+              gpu_name: str, *, version_compatible: bool = False) -> str:
+    """A hex digest over everything that changes the engine TensorRT builds."""
+    payload = {"recipe": BUILD_RECIPE, "onnx_sha256": onnx_sha256, "precision": precision,
+               "profile": asdict(profile), "tensorrt": tensorrt_version, "gpu": gpu_name,
+               "version_compatible": version_compatible}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$BURNISH_TRT_CACHE``, else ``~/.cache/burnish/trt`` (read on each call)."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "burnish" / "trt"
+
+
+def engine_cache_path(cache_dir: str | os.PathLike | None, key: str) -> Path:
+    """Where the engine with build key ``key`` lives (``None``: the default cache folder)."""
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key}.engine"
+
+
+def sidecar_path(engine_path: str | os.PathLike) -> Path:
+    """The JSON file beside an engine: ``KEY.engine.json``."""
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + ".json")
+
+
+def model_sha256(onnx_path: str | os.PathLike, model=None) -> str:
+    """SHA-256 of an ONNX file and of the external-data files its tensors name, in order.
+
+    Weights kept in external data change the engine as much as the graph does, so they are
+    part of the model's identity. ``model`` is the already loaded proto, if there is one.
+    """
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    onnx_path = Path(onnx_path)
+    if model is None:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    digest = hashlib.sha256()
+    files = [onnx_path]
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            location = onnx_path.parent / ExternalDataInfo(tensor).location
+            if location not in files:
+                files.append(location)
+    for path in files:
+        try:
+            with open(path, "rb") as stream:
+                for chunk in iter(lambda: stream.read(2**20), b""):
+                    digest.update(chunk)
+        except OSError as error:
+            raise ModelError(f"cannot read {path.name} ({error.strerror})",
+                             path=onnx_path) from None
+    return digest.hexdigest()
+
+
+def onnx_descriptor(onnx_path: str | os.PathLike) -> ModelDescriptor:
+    """The descriptor of an ONNX model: its ``burnish.*`` metadata, probing what is missing.
+
+    Models exported by burnish state scale and halo; for others the model is run on the
+    CPU to measure them (as :class:`~burnish.models.onnx_runner.OrtRunner` does).
+    ``sha256`` is :func:`model_sha256` of the file.
+    """
+    onnx_path = Path(onnx_path)
+    model, metadata = _load_onnx(onnx_path)
+    return _descriptor_from_model(onnx_path, model, metadata)
+
+
+def _load_onnx(onnx_path: Path):
+    """The model proto (weights left on disk) and its metadata properties."""
+    import onnx
+
+    if not onnx_path.is_file():
+        raise ModelError("no such model file", path=onnx_path)
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and friends: all mean "not ONNX"
+        raise ModelError(f"not a readable ONNX model ({type(error).__name__})",
+                         path=onnx_path) from None
+    return model, {entry.key: entry.value for entry in model.metadata_props}
+
+
+def _descriptor_from_model(onnx_path: Path, model, metadata: dict[str, str]
+                           ) -> ModelDescriptor:
+    stated = metadata_fields(metadata)
+    if "scale" in stated and "halo" in stated:
+        base = ModelDescriptor(name=onnx_path.stem, scale=1, halo=0, source=str(onnx_path),
+                               channels=_graph_channels(model) or 3,
+                               architecture="unknown (ONNX)")
+    else:
+        from burnish.models.onnx_runner import OrtOptions, OrtRunner
+
+        with OrtRunner(onnx_path, options=OrtOptions(device="cpu")) as runner:
+            base = runner.descriptor
+    try:
+        descriptor = from_metadata(metadata, base)
+    except ValueError as error:
+        raise ModelError(str(error), path=onnx_path) from None
+    return replace(descriptor, sha256=model_sha256(onnx_path, model))
+
+
+def _graph_channels(model) -> int | None:
+    """The channel count of the graph's first input, when the graph fixes it."""
+    inputs = model.graph.input
+    if not inputs:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    return dims[1].dim_value if len(dims) == 4 and dims[1].HasField("dim_value") else None
+
+
+def engine_sidecar(descriptor: ModelDescriptor, *, profile: ShapeProfile, precision: str,
+                   tensorrt_version: str, gpu_name: str, build_key: str,
+                   version_compatible: bool = False) -> dict:
+    """The JSON content written beside an engine (:func:`read_engine_descriptor` reads it)."""
+    shapes = profile.nchw_shapes(descriptor.channels, size_multiple=descriptor.size_multiple,
+                                 min_size=descriptor.min_size)
+    return {"format": SIDECAR_FORMAT, "name": descriptor.name,
+            "onnx_sha256": descriptor.sha256, "onnx_source": descriptor.source,
+            "metadata": to_metadata(descriptor), "profile": asdict(profile),
+            "input_shapes": dict(zip(("min", "opt", "max"), (list(s) for s in shapes))),
+            "precision": precision, "tensorrt_version": tensorrt_version,
+            "gpu_name": gpu_name, "version_compatible": version_compatible,
+            "build_key": build_key}
+
+
+def write_engine_sidecar(engine_path: str | os.PathLike, content: dict) -> Path:
+    """Write :func:`engine_sidecar` content beside ``engine_path``, atomically."""
+    path = sidecar_path(engine_path)
+    _write_atomically(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_engine_descriptor(engine_path: str | os.PathLike) -> tuple[ModelDescriptor, dict]:
+    """The descriptor and build information of an engine, from the JSON beside it.
+
+    Returns ``(descriptor, info)``: ``descriptor.source`` is the engine,
+    ``descriptor.sha256`` the hash of the ONNX model it was built from; ``info`` is the
+    rest of the JSON, with ``info["profile"]`` a :class:`ShapeProfile`.
+
+    Raises :class:`~burnish.errors.ModelError` naming the JSON file when it is missing or
+    does not hold what :func:`engine_sidecar` writes.
+    """
+    engine_path = Path(engine_path)
+    path = sidecar_path(engine_path)
+    if not path.is_file():
+        raise ModelError("missing: the engine's descriptor must lie beside it (rebuild the "
+                         "engine with burnish)", path=path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        if content.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"format {content.get('format')!r}, expected {SIDECAR_FORMAT}")
+        metadata, stated = content["metadata"], metadata_fields(content["metadata"])
+        if "scale" not in stated or "halo" not in stated:
+            raise ValueError("no scale or halo")
+        base = ModelDescriptor(name=str(content["name"]), scale=1, halo=0,
+                               source=str(engine_path), sha256=content["onnx_sha256"])
+        descriptor = from_metadata(metadata, base)
+        info = {k: v for k, v in content.items() if k not in ("name", "metadata")}
+        info["profile"] = ShapeProfile(**content["profile"])
+    except (ValueError, KeyError, TypeError, AttributeError, OptionError) as error:
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors.
+        reason = error.problem if isinstance(error, OptionError) else str(error).split("\n")[0]
+        raise ModelError(f"corrupt engine descriptor ({type(error).__name__}: {reason})",
+                         path=path) from None
+    return descriptor, info
+
+
+def _write_atomically(path: Path, data) -> None:
+    """Write to a temporary file in the same folder, then rename: readers (another burnish
+    sharing the cache) see the whole file or none of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def import_tensorrt_builder():
+    """The ``tensorrt`` module, or a one-line ModelError when it is not installed (the lean
+    runtime installs ``tensorrt_lean``, which has no builder)."""
+    try:
+        import tensorrt
+    except ImportError:
+        raise ModelError(BUILDER_MISSING) from None
+    return tensorrt
+
+
+def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
+                 profile: ShapeProfile, cache_dir: str | os.PathLike | None = None,
+                 force: bool = False, version_compatible: bool = False,
+                 device_id: int = 0, descriptor: ModelDescriptor | None = None) -> Path:
+    """Build (or find in the cache) a TensorRT engine for an ONNX model.
+
+    Parameters
+    ----------
+    onnx_path : path
+        The model. Its ``burnish.*`` metadata becomes the engine's descriptor (see
+        :func:`onnx_descriptor`), unless ``descriptor`` is given.
+    precision : {"fp16", "fp32"}
+        ``"fp16"`` lets TensorRT choose half-precision kernels (inputs and outputs stay
+        float32); refused when the model lists its precisions without fp16.
+    profile : ShapeProfile
+        Input shapes the engine accepts (:func:`profile_for` derives one).
+    cache_dir : path or None
+        Folder of cached engines (default :func:`default_cache_dir`).
+    force : bool
+        Build even when the cache holds this engine.
+    version_compatible : bool
+        Build an engine that later TensorRT versions, and the lean runtime
+        (``tensorrt-lean``), can load; it may run slower.
+    device_id : int
+        The CUDA device to build on: the engine is specialised to its GPU model.
+    descriptor : ModelDescriptor or None
+        The model's descriptor when the caller has it (shipped models carry theirs in the
+        manifest); written beside the engine instead of the one read from the file.
+
+    Returns
+    -------
+    Path
+        ``KEY.engine`` in the cache folder, with ``KEY.engine.json`` beside it.
+    """
+    if precision not in PRECISIONS:
+        raise OptionError(f"unknown precision {precision!r}; choose one of "
+                          f"{', '.join(PRECISIONS)}")
+    onnx_path = Path(onnx_path)
+    trt = import_tensorrt_builder()
+    from burnish.models.trt_runner import cuda_device_name
+
+    gpu_name = cuda_device_name(device_id)
+    if descriptor is None:
+        model, metadata = _load_onnx(onnx_path)
+        descriptor = _descriptor_from_model(onnx_path, model, metadata)
+        # Only a model that lists its precisions can rule fp16 out; the default ("fp32")
+        # means "not stated", and ONNX Runtime's TensorRT provider runs those in fp16 too.
+        states_precisions = "precisions" in metadata_fields(metadata)
+    else:
+        if not onnx_path.is_file():
+            raise ModelError("no such model file", path=onnx_path)
+        descriptor = replace(descriptor, sha256=model_sha256(onnx_path))
+        states_precisions = True
+    if states_precisions and precision not in descriptor.precisions:
+        raise OptionError(f"the model states it runs in {', '.join(descriptor.precisions)} "
+                          f"only, not {precision}")
+    key = build_key(descriptor.sha256, precision, profile, trt.__version__, gpu_name,
+                    version_compatible=version_compatible)
+    engine_path = engine_cache_path(cache_dir, key)
+    if not force and engine_path.is_file() and sidecar_path(engine_path).is_file():
+        log.info("%s: cached TensorRT engine %s", onnx_path.name, engine_path)
+        return engine_path
+    log.info("%s: building a TensorRT %s engine for %s (minutes)", onnx_path.name, precision,
+             gpu_name)
+    serialized = _serialize_engine(trt, onnx_path, descriptor, precision=precision,
+                                   profile=profile, version_compatible=version_compatible)
+    # The sidecar goes first: an engine file in the cache then always has its descriptor.
+    write_engine_sidecar(engine_path, engine_sidecar(
+        descriptor, profile=profile, precision=precision, tensorrt_version=trt.__version__,
+        gpu_name=gpu_name, build_key=key, version_compatible=version_compatible))
+    _write_atomically(engine_path, serialized)
+    return engine_path
+
+
+def _serialize_engine(trt, onnx_path: Path, descriptor: ModelDescriptor, *, precision: str,
+                      profile: ShapeProfile, version_compatible: bool) -> memoryview:
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: every network is explicit-batch
+    parser = trt.OnnxParser(network, logger)
+    # parse_from_file (not parse) so that external-data weights next to the file are found.
+    if not parser.parse_from_file(str(onnx_path)):
+        reason = parser.get_error(0).desc() if parser.num_errors else "no reason given"
+        raise ModelError(f"TensorRT cannot parse this model ({reason})", path=onnx_path)
+    if network.num_inputs != 1 or network.num_outputs != 1:
+        raise ModelError("expected one N x C x H x W image input and one output",
+                         path=onnx_path)
+    minimum, optimum, maximum = profile.nchw_shapes(
+        descriptor.channels, size_multiple=descriptor.size_multiple,
+        min_size=descriptor.min_size)
+    shapes = builder.create_optimization_profile()
+    shapes.set_shape(network.get_input(0).name, minimum, optimum, maximum)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(shapes)
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if precision == "fp16":
+        if not hasattr(trt.BuilderFlag, "FP16"):
+            # TensorRT 11 removed weak typing: precision then comes from the ONNX graph.
+            raise OptionError(f"TensorRT {trt.__version__} has no fp16 builder flag: build "
+                              "with precision 'fp32' from an ONNX model exported in fp16")
+        config.set_flag(trt.BuilderFlag.FP16)
+    if version_compatible:
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ModelError("TensorRT could not build an engine (its log above says why)",
+                         path=onnx_path)
+    return memoryview(serialized)
+
+
+def build_engine_for(onnx_path: str | os.PathLike, *, descriptor: ModelDescriptor | None = None,
+                     tile: int | None = None, batch: int | None = None,
+                     precision: str | None = None,
+                     cache_dir: str | os.PathLike | None = None) -> Path:
+    """:func:`build_engine` with the profile and precision the upscaler needs by default.
+
+    The profile is :func:`profile_for` (``tile`` and ``batch`` as there); the precision is
+    fp16 where the model lists it among its precisions, else fp32.
+    """
+    onnx_path = Path(onnx_path)
+    import_tensorrt_builder()  # before probing the model: without a builder it is wasted
+    if descriptor is None:
+        descriptor = onnx_descriptor(onnx_path)
+    if precision is None:
+        precision = "fp16" if "fp16" in descriptor.precisions else "fp32"
+    return build_engine(onnx_path, precision=precision,
+                        profile=profile_for(descriptor, tile, batch), cache_dir=cache_dir,
+                        descriptor=descriptor)

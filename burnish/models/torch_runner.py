@@ -1,0 +1,119 @@
+"""PyTorch runner: a spandrel model run directly, on the CPU or a CUDA device.
+
+The reference backend: it runs what the checkpoint is, with no export in between. On CUDA it
+runs fp16 where the architecture supports it (spandrel says which) and channels-last, the
+layout cuDNN's fastest convolution kernels want.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from burnish.errors import BackendOutOfMemory, ModelError, OptionError
+from burnish.models.runner import Runner
+
+PRECISIONS = ("auto", "fp32", "fp16")
+
+
+@dataclass(frozen=True)
+class TorchOptions:
+    """Per-backend options of :class:`TorchRunner`.
+
+    ``precision="auto"`` is fp16 on CUDA for architectures that support it, fp32 otherwise.
+    ``threads=None`` leaves PyTorch's own choice (one per core).
+    """
+
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+
+
+def torch_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a device request, from what this PyTorch can use."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise OptionError(f"unknown device {device!r}; choose one of auto, cpu, cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise OptionError("device 'cuda' asked for, but PyTorch sees no CUDA device")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class TorchRunner(Runner):
+    """Runs a spandrel image model (a loaded checkpoint) with PyTorch.
+
+    Build it with :meth:`open` from a checkpoint file, or directly from an already loaded
+    spandrel model. The halo is measured by probing unless the caller gives one.
+    """
+
+    def __init__(self, model, source: str | os.PathLike, *, options: TorchOptions = TorchOptions(),
+                 halo: int | None = None):
+        import torch
+
+        from burnish.models.checkpoint import spandrel_descriptor
+        from burnish.models.probe import probe_alignment, probe_receptive_radius
+
+        if options.precision not in PRECISIONS:
+            raise OptionError(f"unknown precision {options.precision!r}; choose one of "
+                              f"{', '.join(PRECISIONS)}")
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.spandrel_model = model
+        self.torch_device = torch.device(torch_device(options.device))
+        base = spandrel_descriptor(model, source)
+        if base.task != "super-resolution":
+            raise ModelError(f"an {base.task} model: use it with burnish remove --method "
+                             "after exporting it", path=source)
+        on_gpu = self.torch_device.type == "cuda"
+        precision = options.precision
+        if precision == "auto":
+            precision = "fp16" if on_gpu and "fp16" in base.precisions else "fp32"
+        if precision == "fp16" and "fp16" not in base.precisions:
+            raise OptionError(f"{base.architecture} does not run in fp16 (spandrel says so)")
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.network = model.model.eval().to(self.torch_device, self.dtype)
+        self.memory_format = torch.channels_last if on_gpu else torch.contiguous_format
+        self.network = self.network.to(memory_format=self.memory_format)
+        self.descriptor = replace(base, precisions=(precision,))
+        if halo is None:
+            # Windowed attention also ties tiles to its window grid: measured, not assumed
+            # (spandrel states only what the network's own padding needs).
+            halo = probe_receptive_radius(self)
+            self.descriptor = replace(self.descriptor, size_multiple=probe_alignment(self, halo))
+        self.descriptor = replace(self.descriptor, halo=halo)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, options: TorchOptions = TorchOptions()) -> TorchRunner:
+        from burnish.models.checkpoint import load_checkpoint
+
+        return cls(load_checkpoint(path), Path(path), options=options)
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.torch_device.type == "cuda" else "cpu"
+
+    def run_tensor(self, batch):
+        """Run on a tensor already on the device, in the runner's dtype; for the GPU path."""
+        import torch
+
+        with torch.inference_mode():
+            return self.network(batch.contiguous(memory_format=self.memory_format))
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        try:
+            tensor = torch.from_numpy(batch).to(self.torch_device, self.dtype)
+            return self.run_tensor(tensor).float().cpu().numpy()
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise BackendOutOfMemory(f"out of memory for a {batch.shape} batch") from None
+
+    def close(self) -> None:
+        self.network = self.spandrel_model = None
