@@ -40,7 +40,11 @@ def _build(name: str) -> torch.nn.Module:
 def build(name: str, seed: int = 0) -> torch.nn.Module:
     """The architecture ``name`` with random weights, its output centred in [0, 1]."""
     torch.manual_seed(seed)
-    network = _build(name).eval()
+    return centre_output(_build(name).eval())
+
+
+def centre_output(network: torch.nn.Module) -> torch.nn.Module:
+    """Rescale the last convolution so that the output is about 0.5 +- 0.2 on noise."""
     last = [m for m in network.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     probe = torch.rand(1, 3, 32, 32)
     with torch.no_grad():

@@ -12,12 +12,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("spandrel")
 
+import spandrel_builders  # noqa: E402
+
 from burnish.engine.device_upscale import takes_device_path, upscale_on_device  # noqa: E402
 from burnish.engine.scheduler import ArraySink, ArraySource, SchedulerOptions, run_tiled  # noqa: E402
 from burnish.engine.upscale_op import UpscaleOp  # noqa: E402
 from burnish.models.torch_runner import TorchOptions, TorchRunner  # noqa: E402
 
-import spandrel_builders  # noqa: E402
 from conftest import random_image  # noqa: E402
 
 

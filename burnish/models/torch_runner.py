@@ -25,11 +25,15 @@ class TorchOptions:
 
     ``precision="auto"`` is fp16 on CUDA for architectures that support it, fp32 otherwise.
     ``threads=None`` leaves PyTorch's own choice (one per core).
+    ``compile=True`` runs the network through ``torch.compile`` (Inductor; CUDA graphs via
+    its "max-autotune" mode): minutes of compilation on first use per shape, for batch jobs
+    that reuse one tile shape.
     """
 
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    compile: bool = False
 
 
 def torch_device(device: str) -> str:
@@ -80,6 +84,8 @@ class TorchRunner(Runner):
         self.network = model.model.eval().to(self.torch_device, self.dtype)
         self.memory_format = torch.channels_last if on_gpu else torch.contiguous_format
         self.network = self.network.to(memory_format=self.memory_format)
+        if options.compile:
+            self.network = torch.compile(self.network, mode="max-autotune", dynamic=False)
         self.descriptor = replace(base, precisions=(precision,))
         if halo is None:
             # Windowed attention also ties tiles to its window grid: measured, not assumed
