@@ -36,10 +36,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
+from spandrel_builders import centre_output, save  # noqa: E402
+
 import burnish  # noqa: E402
 from burnish.models.torch_runner import TorchOptions, TorchRunner  # noqa: E402
-
-from spandrel_builders import centre_output, save  # noqa: E402
 
 
 def networks(smoke: bool) -> dict[str, torch.nn.Module]:
