@@ -23,6 +23,7 @@ difference reported beside the time).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -99,6 +100,60 @@ def best_seconds(run, device, rounds):
     return best, result
 
 
+def bench_model(name, network, image, device, half, args, folder, has_ort_cuda, records):
+    """Time and check every way of running one network; Markdown rows, and ``records`` filled."""
+    rows = []
+    torch.manual_seed(0)
+    centre_output(network.eval())
+    checkpoint = save(network, folder / f"{name.split()[0]}.safetensors")
+    reference = whole_frame(network.float().to(device), image, device, torch.float32, False)
+
+    def record(method, seconds, result, baseline=None):
+        levels = int(np.abs(result.astype(int) - reference).max())
+        records.append({"model": name, "method": method, "seconds": seconds,
+                        "max_levels_vs_fp32": levels})
+        ratio = "" if baseline is None else f"{baseline / seconds:.2f}x"
+        rows.append(f"| {name} | {method} | {seconds * 1000:.1f} ms | {ratio} | {levels} |")
+
+    fp16_net = network.to(device, half)
+    loop16, out = best_seconds(lambda: realesrgan_loop(fp16_net, image, device, half), device,
+                               args.rounds)
+    record("Real-ESRGAN loop (512 tiles, pad 10) fp16", loop16, out, loop16)
+    fp32_net = copy.deepcopy(network).to(device, torch.float32)
+    seconds, out = best_seconds(lambda: realesrgan_loop(fp32_net, image, device, torch.float32),
+                                device, args.rounds)
+    record("Real-ESRGAN loop fp32", seconds, out, loop16)
+    plain = fp16_net.to(memory_format=torch.channels_last)
+    seconds, out = best_seconds(lambda: whole_frame(plain, image, device, half), device,
+                                args.rounds)
+    record("PyTorch whole frame fp16 channels-last", seconds, out, loop16)
+    model = TorchRunner.open(checkpoint, options=TorchOptions(device=args.device))
+    halo = model.descriptor.halo
+    for tile, batch in ((0, 1), (512, 4)):
+        seconds, out = best_seconds(
+            lambda tile=tile, batch=batch: burnish.upscale(image, model=model, tile=tile,
+                                                           batch_size=batch),
+            device, args.rounds)
+        record(f"burnish GPU path, torch {model.descriptor.precisions[0]}, "
+               f"tile {tile or 'whole'} (halo {halo})", seconds, out, loop16)
+    if device.type == "cuda":
+        compiled = TorchRunner.open(checkpoint, options=TorchOptions(device="cuda", compile=True))
+        seconds, out = best_seconds(lambda: burnish.upscale(image, model=compiled, tile=0),
+                                    device, args.rounds)
+        record("burnish GPU path, torch.compile, whole frame", seconds, out, loop16)
+    if has_ort_cuda:
+        from burnish.export.onnx_export import export_checkpoint
+        from burnish.models.onnx_runner import OrtOptions, OrtRunner
+
+        exported = export_checkpoint(checkpoint, folder / f"{name.split()[0]}.onnx")
+        with OrtRunner(exported.path, options=OrtOptions("cuda")) as ort_runner:
+            seconds, out = best_seconds(lambda: burnish.upscale(image, model=ort_runner, tile=0),
+                                        device, args.rounds)
+            record(f"burnish GPU path, ONNX Runtime {ort_runner.providers[0]} fp32", seconds,
+                   out, loop16)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -121,49 +176,7 @@ def main() -> None:
         pass
     half = torch.float16 if device.type == "cuda" else torch.float32
     for name, network in networks(args.smoke).items():
-        torch.manual_seed(0)
-        centre_output(network.eval())
-        checkpoint = save(network, folder / f"{name.split()[0]}.safetensors")
-        reference = whole_frame(network.float().to(device), image, device, torch.float32, False)
-
-        def record(method, seconds, result, baseline=None):
-            levels = int(np.abs(result.astype(int) - reference).max())
-            records.append({"model": name, "method": method, "seconds": seconds,
-                            "max_levels_vs_fp32": levels})
-            ratio = "" if baseline is None else f"{baseline / seconds:.2f}x"
-            rows.append(f"| {name} | {method} | {seconds * 1000:.1f} ms | {ratio} | {levels} |")
-
-        loop16, out = best_seconds(lambda: realesrgan_loop(network.to(device, half), image, device, half),
-                                   device, args.rounds)
-        record("Real-ESRGAN loop (512 tiles, pad 10) fp16", loop16, out, loop16)
-        loop32, out = best_seconds(lambda: realesrgan_loop(network.to(device, torch.float32), image, device,
-                                                           torch.float32), device, args.rounds)
-        record("Real-ESRGAN loop fp32", loop32, out, loop16)
-        plain = network.to(device, half).to(memory_format=torch.channels_last)
-        seconds, out = best_seconds(lambda: whole_frame(plain, image, device, half), device, args.rounds)
-        record("PyTorch whole frame fp16 channels-last", seconds, out, loop16)
-        model = TorchRunner.open(checkpoint, options=TorchOptions(device=args.device))
-        halo = model.descriptor.halo
-        for tile, batch in ((0, 1), (512, 4)):
-            seconds, out = best_seconds(lambda: burnish.upscale(image, model=model, tile=tile,
-                                                                batch_size=batch),
-                                        device, args.rounds)
-            record(f"burnish GPU path, torch {model.descriptor.precisions[0]}, "
-                   f"tile {tile or 'whole'} (halo {halo})", seconds, out, loop16)
-        if device.type == "cuda":
-            compiled = TorchRunner.open(checkpoint, options=TorchOptions(device="cuda", compile=True))
-            seconds, out = best_seconds(lambda: burnish.upscale(image, model=compiled, tile=0),
-                                        device, args.rounds)
-            record("burnish GPU path, torch.compile, whole frame", seconds, out, loop16)
-        if has_ort_cuda:
-            from burnish.export.onnx_export import export_checkpoint
-            from burnish.models.onnx_runner import OrtOptions, OrtRunner
-
-            exported = export_checkpoint(checkpoint, folder / f"{name.split()[0]}.onnx")
-            with OrtRunner(exported.path, options=OrtOptions("cuda")) as ort_runner:
-                seconds, out = best_seconds(lambda: burnish.upscale(image, model=ort_runner, tile=0),
-                                            device, args.rounds)
-            record(f"burnish GPU path, ONNX Runtime {ort_runner.providers[0]} fp32", seconds, out, loop16)
+        rows += bench_model(name, network, image, device, half, args, folder, has_ort_cuda, records)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{height}x{width} -> x4 on {gpu}, torch {torch.__version__}, best of {args.rounds}\n")
     print("| model | method | time | vs Real-ESRGAN fp16 | max levels vs fp32 whole frame |")
