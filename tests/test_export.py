@@ -150,15 +150,39 @@ def assert_one_line(error: BaseException, path, *phrases):
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_corrupt_checkpoints_are_one_line_errors(tmp_path, suffix, damage):
+def test_corrupt_checkpoints_are_one_line_errors(tmp_path, suffix, damage, rng):
     path = spandrel_builders.save(spandrel_builders.build("RealESRGAN Compact"),
                                   tmp_path / f"m{suffix}")
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(4096),
-                      "empty": b""}[damage])
-    with pytest.raises(ModelError) as error:
-        load_checkpoint(path)
-    assert_one_line(error.value, path, "corrupt")
+    cut = int(rng.integers(1, len(data)))
+    garbage = [rng.bytes(int(rng.integers(1, 4096))) for _ in range(20)]
+    for content in {"truncated": [data[:cut], data[: len(data) // 2]], "garbage": garbage,
+                    "empty": [b""]}[damage]:
+        path.write_bytes(content)
+        with pytest.raises(ModelError) as error:
+            load_checkpoint(path)
+        assert_one_line(error.value, path, "corrupt")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_flipped_bytes_load_or_give_one_line(tmp_path, suffix, rng):
+    """Damage anywhere (header, zip directory, pickle, tensor data) either still loads or is a
+    one-line ModelError: never another exception."""
+    path = spandrel_builders.save(spandrel_builders.build("RealESRGAN Compact"),
+                                  tmp_path / f"m{suffix}")
+    data = path.read_bytes()
+    refused = 0
+    for _ in range(40):
+        damaged = bytearray(data)
+        for position in rng.integers(0, len(data), size=5):
+            damaged[position] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(damaged))
+        try:
+            load_checkpoint(path)
+        except ModelError as error:
+            assert_one_line(error, path)
+            refused += 1
+    assert refused > 0   # the damage is real: some of it must be caught
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])

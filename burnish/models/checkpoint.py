@@ -65,7 +65,6 @@ def _short(error: BaseException) -> str:
 def load_state_dict(path: str | os.PathLike) -> dict:
     """The tensors of a checkpoint, loaded without running any code it contains."""
     import torch
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -76,13 +75,11 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     if path.suffix.lower() == ".safetensors":
         try:
             return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as error:
+        except Exception as error:  # a damaged header can fail in the parser in any way
             raise ModelError(f"corrupt safetensors file ({_short(error)})", path=path) from None
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist()):
-                raise ModelError("a TorchScript program, not a checkpoint: burnish loads "
-                                 "weights only (save the state_dict instead)", path=path)
+    if _is_torchscript(path):
+        raise ModelError("a TorchScript program, not a checkpoint: burnish loads weights only "
+                         "(save the state_dict instead)", path=path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -92,12 +89,25 @@ def load_state_dict(path: str | os.PathLike) -> dict:
         reason = f"it would call {named.group(1)}" if named else "it holds more than weights"
         raise ModelError(f"refused: the checkpoint's pickle is not plain weights ({reason}); "
                          "burnish never runs code from a model file", path=path) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ModelError(f"corrupt or truncated checkpoint ({_short(error)})", path=path) from None
+    except Exception as error:
+        # Damaged bytes make the unpickler fail in any way (IndexError from an empty mark
+        # stack, KeyError, struct errors, ...); none of that ran code, it only failed to parse.
+        raise ModelError(f"corrupt or truncated checkpoint ({type(error).__name__}: "
+                         f"{_short(error)})", path=path) from None
     if not isinstance(loaded, dict):
         raise ModelError(f"the checkpoint holds a {type(loaded).__name__}, not a state dict",
                          path=path)
     return loaded
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether a zip checkpoint is a TorchScript archive (it holds code and constants)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("constants.pkl") or "/code/" in name
+                       for name in archive.namelist())
+    except Exception:  # not a zip, or a damaged one: torch.load reports what is wrong
+        return False
 
 
 def load_checkpoint(path: str | os.PathLike):
