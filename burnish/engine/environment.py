@@ -27,6 +27,14 @@ def _cuda_devices() -> str:
         return f"unavailable ({type(error).__name__})"
 
 
+def _tensorrt_version() -> str:
+    """The full TensorRT (builder and runtime), else the lean runtime (runs engines only)."""
+    full, lean = _version("tensorrt"), _version("tensorrt-lean")
+    if full != "not installed" or lean == "not installed":
+        return full
+    return f"{lean} (lean runtime: runs engines, cannot build them)"
+
+
 def describe_environment() -> dict[str, str]:
     """Versions, devices and providers, as display strings."""
     import onnxruntime
@@ -43,6 +51,10 @@ def describe_environment() -> dict[str, str]:
         else _version("onnxruntime-gpu") + " (gpu)",
         "onnxruntime providers": ", ".join(onnxruntime.get_available_providers()),
         "pillow": _version("pillow"),
+        # The optional backends: PyTorch checkpoints (export extra) and TensorRT engines.
+        "torch": _version("torch"),
+        "spandrel": _version("spandrel"),
+        "tensorrt": _tensorrt_version(),
         "cuda devices": _cuda_devices(),
         "models": ", ".join(model_names()),
     }
