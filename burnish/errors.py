@@ -41,3 +41,9 @@ class OptionError(BurnishError):
 
 class BackendOutOfMemory(BurnishError):
     """A backend ran out of memory for one call; the scheduler retries with smaller tiles."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of a library's exception text (or its type), for a one-line message."""
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__)[:limit]

@@ -23,7 +23,6 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 ort = pytest.importorskip("onnxruntime")
 
 from burnish.export.patches import (  # noqa: E402
-    exporter_for,
     shifted_window_attention_mask,
     traceable,
 )
@@ -113,7 +112,6 @@ def build(tmp_path_factory):
 def _export(model, path, example_shape):
     batch, height, width = example_shape
     example = torch.rand(batch, 3, height, width)
-    assert exporter_for(model) == "legacy"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17,
@@ -198,7 +196,6 @@ def test_no_op_for_convolutional_models():
     attributes = _instance_attributes(model)
     with traceable(model):
         assert _instance_attributes(model) == attributes
-    assert exporter_for(model) == "legacy"
 
 
 def _instance_attributes(model):

@@ -28,15 +28,12 @@ from burnish.engine.remove import (
     remove_files,
 )
 from burnish.errors import InputError, OptionError
+from burnish.kernels.dtypes import full_scale
 
 from conftest import random_image
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 METHODS = ["patchmatch", "telea"]
-
-
-def full_scale(dtype):
-    return 1.0 if np.dtype(dtype) == np.float32 else np.iinfo(dtype).max
 
 
 def colour_count(channels):

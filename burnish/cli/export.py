@@ -41,9 +41,7 @@ def export(
     if result.validation is not None:
         typer.echo(str(result.validation))
     if engine:
-        from burnish.export.tensorrt import build_engine, profile_for
+        from burnish.export.tensorrt import build_engine_for
 
-        precision = "fp16" if "fp16" in d.precisions else "fp32"
-        path = build_engine(result.path, precision=precision,
-                            profile=profile_for(d, tile or d.tile or 256, batch))
-        typer.echo(f"{path}: TensorRT engine ({precision})")
+        path = build_engine_for(result.path, descriptor=d, tile=tile, batch=batch)
+        typer.echo(f"{path}: TensorRT engine")

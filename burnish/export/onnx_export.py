@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.errors import ModelError, OptionError
+from burnish.errors import ModelError, OptionError, first_line
 from burnish.models.descriptor import ModelDescriptor, file_sha256, to_metadata
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     import onnx
     import torch
 
-    from burnish.export.patches import exporter_for, traceable
+    from burnish.export.patches import traceable
     from burnish.models.checkpoint import load_checkpoint
     from burnish.models.torch_runner import TorchOptions, TorchRunner
 
@@ -138,14 +138,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     try:
         try:
             with traceable(network), torch.no_grad():
-                _torch_export(network, example, temporary, opset, exporter_for(network),
-                              descriptor.min_size)
-        except ModelError:
-            raise
+                _torch_export(network, example, temporary, opset)
         except Exception as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             raise ModelError(f"PyTorch could not export {descriptor.architecture} to ONNX "
-                             f"({first})", path=checkpoint) from None
+                             f"({first_line(error)})", path=checkpoint) from None
         graph = onnx.load(str(temporary))
         metadata = to_metadata(descriptor)
         metadata["burnish.source_sha256"] = file_sha256(checkpoint)
@@ -166,25 +162,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
                         time.perf_counter() - started)
 
 
-def _torch_export(network, example, path: Path, opset: int, exporter: str, min_size: int) -> None:
+def _torch_export(network, example, path: Path, opset: int) -> None:
+    """The legacy (TorchScript tracing) exporter: with :mod:`burnish.export.patches` its graphs
+    match PyTorch at every size for every architecture tested, it takes plain dynamic axes,
+    and it is about ten times faster than the dynamo exporter, which also specialises size-1
+    example dimensions (a batch-1 example cannot give a dynamic batch)."""
     import torch
 
-    if exporter == "legacy":
-        torch.onnx.export(network, (example,), str(path), input_names=["image"],
-                          output_names=["upscaled"], opset_version=opset, dynamo=False,
-                          dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                                        "upscaled": {0: "batch", 2: "out_height",
-                                                     3: "out_width"}})
-        return
-    from torch.export import Dim
-
-    size = dict(min=max(min_size, 16), max=16384)
-    dynamic = {0: Dim("batch", max=1024), 2: Dim("height", **size), 3: Dim("width", **size)}
-    program = torch.onnx.export(network, (example.expand(2, -1, -1, -1).contiguous(),),
-                                input_names=["image"], output_names=["upscaled"],
-                                opset_version=max(opset, 18), dynamo=True,
-                                dynamic_shapes=(dynamic,), verbose=False)
-    program.save(str(path))
+    torch.onnx.export(network, (example,), str(path), input_names=["image"],
+                      output_names=["upscaled"], opset_version=opset, dynamo=False,
+                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                    "upscaled": {0: "batch", 2: "out_height", 3: "out_width"}})
 
 
 def validate_export(path: str | os.PathLike, reference, *, precision: str = "fp32",

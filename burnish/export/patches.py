@@ -23,7 +23,7 @@ exporters freeze them at the example input:
 
 :func:`traceable` swaps those pieces, for the duration of an export, for versions that compute
 the same numbers from tensor shapes with tensor operations. With it the legacy exporter
-(``torch.onnx.export(..., dynamo=False)``, see :func:`exporter_for`) gives a graph that matches
+(``torch.onnx.export(..., dynamo=False)``) gives a graph that matches
 PyTorch at every batch size and image size, including sizes that are not multiples of the
 window. The replacements give bit-identical results in PyTorch, so a model used inside the
 context computes exactly what it computes outside (and, in fp16, also at sizes other than
@@ -39,12 +39,10 @@ import contextlib
 import sys
 import types
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
-
-Exporter = Literal["legacy", "dynamo"]
 
 # What the original masks add to attention between tokens of different shifted regions.
 _CROSS_REGION_ATTENTION_BIAS = -100.0
@@ -54,19 +52,6 @@ _SWIN_BLOCKS = {"SwinTransformerBlock"}  # SwinIR's and Swin2SR's
 _WINDOW_PADDED_MODELS = {"SwinIR", "Swin2SR", "HAT"}
 _MODELS_WITH_SHARED_MASK = {"HAT"}  # one mask per forward, passed down to every block
 _DAT_SPATIAL_ATTENTIONS = {"Adaptive_Spatial_Attention"}
-
-
-def exporter_for(model: torch.nn.Module) -> Exporter:
-    """The ONNX exporter to use for ``model``, inside :func:`traceable`.
-
-    The legacy (TorchScript tracing) exporter for every architecture: with the patches its
-    graphs match PyTorch at every size, it exports a small SwinIR in about a second, and it
-    takes plain ``dynamic_axes``. The dynamo exporter also gives correct graphs inside
-    :func:`traceable`, but is about ten times slower and specialises size-1 example
-    dimensions (a batch-1 example cannot export a dynamic batch), so nothing needs it here.
-    """
-    del model  # every architecture handled here exports with the legacy tracer
-    return "legacy"
 
 
 @contextlib.contextmanager

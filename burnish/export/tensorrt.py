@@ -26,6 +26,7 @@ from burnish.engine.grid import padded_length
 from burnish.errors import ModelError, OptionError
 from burnish.models.descriptor import (
     ModelDescriptor,
+    file_sha256,
     from_metadata,
     metadata_fields,
     to_metadata,
@@ -183,22 +184,17 @@ def model_sha256(onnx_path: str | os.PathLike, model=None) -> str:
     onnx_path = Path(onnx_path)
     if model is None:
         model = onnx.load(str(onnx_path), load_external_data=False)
-    digest = hashlib.sha256()
     files = [onnx_path]
     for tensor in model.graph.initializer:
         if uses_external_data(tensor):
             location = onnx_path.parent / ExternalDataInfo(tensor).location
             if location not in files:
                 files.append(location)
-    for path in files:
-        try:
-            with open(path, "rb") as stream:
-                for chunk in iter(lambda: stream.read(2**20), b""):
-                    digest.update(chunk)
-        except OSError as error:
-            raise ModelError(f"cannot read {path.name} ({error.strerror})",
-                             path=onnx_path) from None
-    return digest.hexdigest()
+    try:
+        return file_sha256(*files)
+    except OSError as error:
+        raise ModelError(f"cannot read {Path(error.filename).name} ({error.strerror})",
+                         path=onnx_path) from None
 
 
 def onnx_descriptor(onnx_path: str | os.PathLike) -> ModelDescriptor:

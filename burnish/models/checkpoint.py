@@ -22,7 +22,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from burnish.errors import ModelError
+from burnish.errors import ModelError, first_line
 from burnish.models.descriptor import ModelDescriptor
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,6 @@ def _registry():
     return spandrel.MAIN_REGISTRY
 
 
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
-
-
 def load_state_dict(path: str | os.PathLike) -> dict:
     """The tensors of a checkpoint, loaded without running any code it contains."""
     import torch
@@ -76,7 +71,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
         try:
             return load_file(str(path), device="cpu")
         except Exception as error:  # a damaged header can fail in the parser in any way
-            raise ModelError(f"corrupt safetensors file ({_short(error)})", path=path) from None
+            raise ModelError(f"corrupt safetensors file ({first_line(error)})", path=path) from None
     if _is_torchscript(path):
         raise ModelError("a TorchScript program, not a checkpoint: burnish loads weights only "
                          "(save the state_dict instead)", path=path)
@@ -93,7 +88,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
         # Damaged bytes make the unpickler fail in any way (IndexError from an empty mark
         # stack, KeyError, struct errors, ...); none of that ran code, it only failed to parse.
         raise ModelError(f"corrupt or truncated checkpoint ({type(error).__name__}: "
-                         f"{_short(error)})", path=path) from None
+                         f"{first_line(error)})", path=path) from None
     if not isinstance(loaded, dict):
         raise ModelError(f"the checkpoint holds a {type(loaded).__name__}, not a state dict",
                          path=path)
@@ -123,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike):
         raise ModelError("not an architecture spandrel knows (installing "
                          "spandrel_extra_arches adds more)", path=path) from None
     except Exception as error:  # an architecture's loader choking on odd tensors
-        raise ModelError(f"spandrel could not build the model ({_short(error)})",
+        raise ModelError(f"spandrel could not build the model ({first_line(error)})",
                          path=path) from None
     model.model.eval()
     return model

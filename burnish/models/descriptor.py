@@ -127,10 +127,12 @@ def from_metadata(metadata: dict[str, str], base: ModelDescriptor) -> ModelDescr
     return replace(base, **changes)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a model file, read in blocks (models can be gigabytes)."""
+def file_sha256(path: str | os.PathLike, *more: str | os.PathLike) -> str:
+    """The SHA-256 of a model file (and of files that belong to it, in order), read in
+    blocks: models can be gigabytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
+    for each in (path, *more):
+        with open(each, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
