@@ -36,6 +36,10 @@ _WRITABLE_DTYPES = {
     "WEBP": {_UINT8},
 }
 _MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # limits of the libjpeg and libwebp encoders
+# A JPEG holds standard XMP in one APP1 segment: 65,533 bytes of data less the 29-byte
+# namespace header leave 65,504 (Pillow's own limit); burnish stops two bytes short of that.
+# Larger packets need ExtendedXMP, which is not written here.
+_JPEG_MAX_XMP = 65_502
 
 
 def output_format(path, format: str | None = None) -> str:  # noqa: A002 - the interface's name
@@ -82,7 +86,14 @@ def output_format(path, format: str | None = None) -> str:  # noqa: A002 - the i
 
 
 def _check_writable(
-    path, fmt: str, width: int, height: int, channels: int, dtype: np.dtype, quality: int
+    path,
+    fmt: str,
+    width: int,
+    height: int,
+    channels: int,
+    dtype: np.dtype,
+    quality: int,
+    xmp: bytes | None,
 ) -> None:
     """Refuse what the format cannot hold, and a folder that cannot take the file."""
     if int(width) != width or int(height) != height or width < 1 or height < 1:
@@ -105,6 +116,12 @@ def _check_writable(
         raise OutputError(
             f"{width} x {height} is larger than {fmt} allows ({limit} pixels a side); "
             "write PNG or TIFF",
+            path=path,
+        )
+    if fmt == "JPEG" and xmp and len(xmp) > _JPEG_MAX_XMP:
+        raise OutputError(
+            f"XMP packet is {len(xmp):,} bytes, more than the {_JPEG_MAX_XMP:,} a JPEG APP1 "
+            "segment holds; write PNG, TIFF or WEBP to keep it",
             path=path,
         )
     if fmt in ("JPEG", "WEBP") and not 0 <= quality <= 100:

@@ -22,12 +22,17 @@ class ImageMeta:
         TIFF header). Its orientation tag is reset to 1 once the orientation was applied.
     dpi : tuple of float or None
         Horizontal and vertical resolution in dots per inch.
+    xmp : bytes or None
+        The raw XMP packet (UTF-8 XML, ``<?xpacket begin=...?>`` through
+        ``<?xpacket end=...?>`` when the file has the wrapper) exactly as stored in the file:
+        kept as bytes, never parsed, so that a round trip gives the same bytes back.
     """
 
     format: str
     icc_profile: bytes | None = None
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None
 
 
 @dataclass(frozen=True)

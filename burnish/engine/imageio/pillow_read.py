@@ -27,7 +27,7 @@ from burnish.engine.imageio.exif import (
     _reset_orientation,
 )
 from burnish.engine.imageio.meta import ImageHeader, ImageMeta
-from burnish.engine.imageio.png_chunks import _png_exif
+from burnish.engine.imageio.png_chunks import _png_exif, _png_xmp
 from burnish.errors import InputError
 
 # Pillow's decompression-bomb limit is one global: see _pillow_open.
@@ -167,7 +167,13 @@ def _read_pillow(path, fmt: str, max_pixels: int) -> tuple[np.ndarray, ImageMeta
             image, icc = _cmyk_to_rgb(image, icc)
         pixels = _pillow_pixels(image)
         meta_exif, orientation = _reset_orientation(exif)
-        meta = ImageMeta(format=fmt, icc_profile=icc, exif=meta_exif, dpi=_pillow_dpi(source))
+        meta = ImageMeta(
+            format=fmt,
+            icc_profile=icc,
+            exif=meta_exif,
+            dpi=_pillow_dpi(source),
+            xmp=_pillow_xmp(path, source),
+        )
     return pixels, meta, orientation
 
 
@@ -183,6 +189,16 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, by
             log.warning("CMYK profile unusable (%s); converting without it", _one_line(error))
     # the CMYK profile would describe the wrong colour space once converted: drop it
     return image.convert("RGB"), None
+
+
+def _pillow_xmp(path, image: Image.Image) -> bytes | None:
+    """The raw XMP packet: Pillow's for JPEG (APP1) and WebP (``XMP `` chunk), ours for PNG.
+
+    Pillow's PNG reader sees only the iTXt chunks before the pixel data; the XMP may follow it.
+    """
+    if image.format == "PNG":
+        return _png_xmp(path)
+    return image.info.get("xmp") or None
 
 
 def _pillow_dpi(image: Image.Image) -> tuple[float, float] | None:

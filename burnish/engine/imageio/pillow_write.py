@@ -17,7 +17,7 @@ class _PillowEncoder:
     image. Grey (and grey + alpha) is written to WebP as RGB (RGBA): WebP has no grey mode.
     """
 
-    def __init__(self, file, fmt, width, height, channels, dtype, icc, exif, dpi, quality):
+    def __init__(self, file, fmt, width, height, channels, dtype, icc, exif, dpi, xmp, quality):
         self._file = file
         self._format = fmt
         self._pixels = np.empty((height, width, channels), dtype=dtype)
@@ -27,6 +27,8 @@ class _PillowEncoder:
             options["icc_profile"] = icc
         if exif:
             options["exif"] = _exif_with_prefix(exif)
+        if xmp:
+            options["xmp"] = xmp  # a JPEG APP1 segment, a WebP "XMP " chunk
         if fmt == "JPEG":
             options["quality"] = quality
             if quality >= 90:

@@ -23,7 +23,7 @@ from burnish.engine.imageio.pillow_read import (
     _probe_pillow,
     _read_pillow,
 )
-from burnish.engine.imageio.png_chunks import _png_exif, _png_has_trns, _png_ihdr
+from burnish.engine.imageio.png_chunks import _png_exif, _png_has_trns, _png_ihdr, _png_xmp
 
 # ---- PNG: Pillow for 8-bit and grey 16-bit, pypng for 16-bit colour ------------------------
 
@@ -55,7 +55,8 @@ def _read_png(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
         icc = image.info.get("icc_profile") or None
         dpi = _pillow_dpi(image)
     meta_exif, orientation = _reset_orientation(_load_exif(_png_exif(path)))
-    return pixels, ImageMeta(format="PNG", icc_profile=icc, exif=meta_exif, dpi=dpi), orientation
+    meta = ImageMeta(format="PNG", icc_profile=icc, exif=meta_exif, dpi=dpi, xmp=_png_xmp(path))
+    return pixels, meta, orientation
 
 
 def _read_png16(path) -> np.ndarray:

@@ -9,6 +9,7 @@ import png
 
 from burnish.engine.imageio.common import _UINT16
 from burnish.engine.imageio.exif import _exif_body
+from burnish.engine.imageio.png_chunks import _XMP_KEYWORD
 
 # ---- PNG: streamed, one zlib stream across all rows -----------------------------------------
 
@@ -19,14 +20,15 @@ class _PngEncoder:
     pypng writes the header (``Writer.write_preamble``) and every chunk (``png.write_chunk``);
     the IDAT stream is fed here directly instead of through ``Writer.write_packed``, which
     would have to pull rows from a generator in a second thread. Memory: one row of state and
-    a few MiB of work space, whatever the image size. ICC (iCCP) and EXIF (eXIf), which pypng
-    does not write, follow IHDR (and pHYs) as the PNG specification wants, before any IDAT.
+    a few MiB of work space, whatever the image size. ICC (iCCP), EXIF (eXIf) and XMP (iTXt),
+    which pypng does not write, follow IHDR (and pHYs) before any IDAT: where the PNG
+    specification wants iCCP, and where readers that stop at the pixel data still find them.
     """
 
     IDAT_BYTES = 1 << 20  # compressed bytes per IDAT chunk
     WORK_BYTES = 1 << 20  # raw bytes filtered at once: the int16 temporaries stay ~20 MiB
 
-    def __init__(self, file, width, height, channels, dtype, icc, exif, dpi):
+    def __init__(self, file, width, height, channels, dtype, icc, exif, dpi, xmp):
         self._file = file
         bit_depth = 16 if dtype == _UINT16 else 8
         resolution = {}
@@ -51,6 +53,11 @@ class _PngEncoder:
             png.write_chunk(file, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
         if exif:
             png.write_chunk(file, b"eXIf", _exif_body(exif))
+        if xmp:
+            # iTXt: keyword, NUL, compression flag 0 and method 0, empty language tag and
+            # translated keyword (each NUL-terminated), then the packet as is (XMP readers
+            # expect it uncompressed)
+            png.write_chunk(file, b"iTXt", _XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp)
         self._pixel_bytes = channels * (bit_depth // 8)
         self._row_bytes = width * self._pixel_bytes
         self._previous = np.zeros(self._row_bytes, dtype=np.uint8)  # the row above the first

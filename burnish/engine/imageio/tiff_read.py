@@ -96,7 +96,13 @@ def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
                 pixels = _read_tiff_with_pillow(path, page, layout, error, max_pixels)
         # Pillow's TIFF reader does not rotate either: orientation comes from the tag
         meta_exif, orientation = _reset_orientation(_tiff_exif(page))
-        meta = ImageMeta(format="TIFF", icc_profile=icc, exif=meta_exif, dpi=_tiff_dpi(page))
+        meta = ImageMeta(
+            format="TIFF",
+            icc_profile=icc,
+            exif=meta_exif,
+            dpi=_tiff_dpi(page),
+            xmp=_tiff_xmp(page),
+        )
     return pixels, meta, orientation
 
 
@@ -160,6 +166,24 @@ def _tiff_tag_bytes(page, code: int) -> bytes | None:
         return None
     value = tag.value
     return bytes(value) if len(value) else None
+
+
+_XMP_PACKET = 700
+
+
+def _tiff_xmp(page) -> bytes | None:
+    """The XMP packet of tag 700 (XMLPacket), as stored.
+
+    The standard type is BYTE (or UNDEFINED), which tifffile returns as bytes; a writer that
+    chose ASCII gets a str back (tifffile decodes UTF-8 first), encoded here to UTF-8 again.
+    """
+    tag = page.tags.get(_XMP_PACKET)
+    if tag is None:
+        return None
+    value = tag.value
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return bytes(value) or None
 
 
 def _tiff_dpi(page) -> tuple[float, float] | None:

@@ -39,13 +39,14 @@ class _TiffEncoder:
     cuts it into tiles. Memory: a few bands. Tiles are deflate-compressed with the horizontal
     predictor (integers), which tifffile does with the standard library's zlib, no imagecodecs
     needed. The output is BigTIFF when its uncompressed size passes ``BIGTIFF_THRESHOLD_BYTES``.
-    EXIF: only the tags that are also TIFF tags are kept (see :func:`open_writer`).
+    EXIF: only the tags that are also TIFF tags are kept (see :func:`open_writer`); XMP goes
+    in tag 700.
     """
 
     QUEUE_BANDS = 2
     POLL_SECONDS = 0.1
 
-    def __init__(self, file, width, height, channels, dtype, icc, exif, dpi):
+    def __init__(self, file, width, height, channels, dtype, icc, exif, dpi, xmp):
         self._width = width
         self._height = height
         self._channels = channels
@@ -55,13 +56,13 @@ class _TiffEncoder:
         self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE_BANDS)
         self._aborted = threading.Event()
         self._error: BaseException | None = None
-        options = self._options(icc, exif, dpi)
+        options = self._options(icc, exif, dpi, xmp)
         self._thread = threading.Thread(
             target=self._run, args=(file, options), name="burnish-tiff-writer", daemon=True
         )
         self._thread.start()
 
-    def _options(self, icc, exif, dpi) -> dict:
+    def _options(self, icc, exif, dpi, xmp) -> dict:
         uncompressed = self._width * self._height * self._channels * self._dtype.itemsize
         options = dict(
             # one sample: a 2-D shape, else tifffile reads the trailing 1 as the image width
@@ -79,7 +80,7 @@ class _TiffEncoder:
             iccprofile=icc,
             metadata=None,  # no tifffile JSON in ImageDescription
             software=False,
-            extratags=_tiff_exif_tags(exif),
+            extratags=_tiff_exif_tags(exif) + _tiff_xmp_tags(xmp),
             maxworkers=min(4, os.cpu_count() or 1),
         )
         if _TIFF_WRITE_HAS_BUFFERSIZE:  # bounds how many tiles tifffile pulls ahead to compress
@@ -171,3 +172,10 @@ def _tiff_exif_tags(exif: bytes | None) -> list[tuple]:
         if isinstance(value, str) and value:
             tags.append((code, "s", 0, value.encode("utf-8"), True))
     return tags
+
+
+def _tiff_xmp_tags(xmp: bytes | None) -> list[tuple]:
+    """tifffile ``extratags`` for tag 700 (XMLPacket): BYTE data, as the XMP specification says."""
+    if not xmp:
+        return []
+    return [(700, 1, len(xmp), xmp, True)]

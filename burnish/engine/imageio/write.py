@@ -44,9 +44,12 @@ def open_writer(
         ``uint8``; ``uint16`` for PNG and TIFF; ``float32`` for TIFF. The file's bit depth
         follows the dtype, never the values.
     meta : ImageMeta, optional
-        ICC profile, EXIF and dpi to embed. TIFF keeps only the EXIF tags that are plain TIFF
-        tags (ImageDescription, Make, Model, Software, DateTime, Artist, HostComputer,
+        ICC profile, EXIF, dpi and XMP to embed. TIFF keeps only the EXIF tags that are plain
+        TIFF tags (ImageDescription, Make, Model, Software, DateTime, Artist, HostComputer,
         Copyright): the Exif sub-IFD (camera settings) and GPS are dropped. WebP has no dpi.
+        The XMP packet is written as given: a PNG iTXt chunk ``XML:com.adobe.xmp``
+        (uncompressed, before the pixel data), a JPEG APP1 segment, TIFF tag 700 (BYTE) or
+        a WebP ``XMP `` chunk.
     format : str, optional
         Overrides the format told from the suffix (see :func:`output_format`).
     quality : int
@@ -62,13 +65,14 @@ def open_writer(
     ------
     OutputError
         Unknown format, a dtype or channel count the format cannot hold (16-bit JPEG/WebP,
-        alpha in JPEG), a size past the format's limits, or an output folder that is missing
-        or not writable. Raised before any pixel is encoded.
+        alpha in JPEG), a size past the format's limits, an XMP packet larger than one JPEG
+        segment holds (65,502 bytes), or an output folder that is missing or not writable.
+        Raised before any pixel is encoded.
     """
     fmt = output_format(path, format)
     dtype = np.dtype(dtype)
-    _check_writable(path, fmt, width, height, channels, dtype, quality)
     meta = meta if meta is not None else ImageMeta(format=fmt)
+    _check_writable(path, fmt, width, height, channels, dtype, quality, meta.xmp)
     temp_path, file = _create_temp(path)
     try:
         encoder = _make_encoder(fmt, file, width, height, channels, dtype, meta, quality)
@@ -292,13 +296,12 @@ def _remove_quietly(path: str) -> None:
 
 def _make_encoder(fmt, file, width, height, channels, dtype, meta: ImageMeta, quality: int):
     icc = meta.icc_profile if _icc_fits(meta.icc_profile, channels) else None
+    exif, dpi, xmp = meta.exif, meta.dpi, meta.xmp
     if fmt == "PNG":
-        return _PngEncoder(file, width, height, channels, dtype, icc, meta.exif, meta.dpi)
+        return _PngEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
     if fmt == "TIFF":
-        return _TiffEncoder(file, width, height, channels, dtype, icc, meta.exif, meta.dpi)
-    return _PillowEncoder(
-        file, fmt, width, height, channels, dtype, icc, meta.exif, meta.dpi, quality
-    )
+        return _TiffEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
+    return _PillowEncoder(file, fmt, width, height, channels, dtype, icc, exif, dpi, xmp, quality)
 
 
 def _icc_fits(icc: bytes | None, channels: int) -> bool:
