@@ -13,6 +13,7 @@ from burnish.cli import export as export_command
 from burnish.cli import info as info_command
 from burnish.cli import models as models_command
 from burnish.cli import remove as remove_command
+from burnish.cli import run as run_command
 from burnish.cli import upscale as upscale_command
 from burnish.errors import BurnishError
 
@@ -34,6 +35,8 @@ def main_options(version: Annotated[bool, typer.Option(
 
 app.command("upscale")(upscale_command.upscale)
 app.command("remove")(remove_command.remove)
+app.command("run")(run_command.run)
+app.command("ops")(run_command.ops)
 app.command("export")(export_command.export)
 app.add_typer(models_command.app, name="models")
 app.command("info")(info_command.info)

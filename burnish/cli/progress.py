@@ -48,3 +48,45 @@ class TileProgress:
         if self.enabled and self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
+
+
+class BatchProgress:
+    """One bar over the files of a batch, with each file's status printed above it as it
+    finishes (nothing when disabled, e.g. not a terminal: the final report says it all)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.task = None
+
+    def __enter__(self) -> BatchProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(TextColumn("files"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=Console(stderr=True),
+                                     transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc_info)
+
+    def plan(self, total: int) -> None:
+        if self.enabled:
+            self.task = self.progress.add_task("files", total=total)
+
+    def done(self, result) -> None:
+        if self.enabled and self.task is not None:
+            status = "skipped" if result.skipped else "ok" if result.ok else "FAILED"
+            self.progress.console.print(f"{status:>7}  {result.input}")
+            self.progress.advance(self.task)

@@ -9,6 +9,7 @@ def report(results) -> None:
     """One line per file (errors on stderr), a count when there were several; exit code 1 when
     any file failed."""
     failed = [r for r in results if not r.ok]
+    skipped = [r for r in results if r.skipped]
     for result in results:
         if result.ok:
             note = f"; {result.note}" if result.note else ""
@@ -16,6 +17,8 @@ def report(results) -> None:
         else:
             typer.echo(f"burnish: error: {result.error}", err=True)
     if len(results) > 1:
-        typer.echo(f"{len(results) - len(failed)} written, {len(failed)} failed", err=bool(failed))
+        written = len(results) - len(failed) - len(skipped)
+        also = f", {len(skipped)} already complete" if skipped else ""
+        typer.echo(f"{written} written{also}, {len(failed)} failed", err=bool(failed))
     if failed:
         raise typer.Exit(code=1)

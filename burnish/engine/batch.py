@@ -20,6 +20,7 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     note: str | None = None
+    skipped: bool = False  # already complete (a resumed batch): nothing was written
 
     @property
     def ok(self) -> bool:

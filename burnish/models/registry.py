@@ -42,7 +42,7 @@ ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
-               device: str = "auto", backend: str = "auto") -> Runner:
+               device: str = "auto", backend: str = "auto", threads: int | None = None) -> Runner:
     """Open a model by shipped name, classical name, or file.
 
     Parameters
@@ -60,6 +60,9 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
         ``auto`` runs ONNX files with ONNX Runtime, engines with TensorRT and checkpoints
         with PyTorch. ``trt`` with an ONNX file (or a shipped model) builds, or takes from the
         cache, a TensorRT engine for it first.
+    threads : int or None
+        CPU threads of one model call (ONNX Runtime, PyTorch); None lets the backend use one
+        per core. Parallel workers each take their share.
     """
     from burnish.models.classical import LanczosRunner
 
@@ -94,7 +97,7 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     if chosen == "torch":
         from burnish.models.torch_runner import TorchOptions, TorchRunner
 
-        return TorchRunner.open(path, options=TorchOptions(device=device))
+        return TorchRunner.open(path, options=TorchOptions(device=device, threads=threads))
     if chosen == "trt":
         from burnish.models.trt_runner import TrtOptions, TrtRunner
 
@@ -108,7 +111,8 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
         return TrtRunner(path, options=TrtOptions())
     from burnish.models.onnx_runner import OrtOptions, OrtRunner
 
-    return OrtRunner(path, descriptor=descriptor, options=OrtOptions(device))
+    return OrtRunner(path, descriptor=descriptor,
+                     options=OrtOptions(device, intra_op_threads=threads))
 
 
 def inspect_model(spec: str | os.PathLike) -> ModelDescriptor:

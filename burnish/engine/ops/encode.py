@@ -1,0 +1,52 @@
+"""The ``encode`` op: how the result is written (format, quality, bit depth, name, metadata).
+
+It must be the last step. It changes pixels only when the bit depth changes (16-bit sources
+delivered as 8-bit JPEG or WebP are converted here, rounding to nearest).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
+from burnish.engine.ops.params import Choice, Flag, NameTemplate, Number
+
+FORMATS = {"same": None, "png": ".png", "jpeg": ".jpg", "tiff": ".tif", "webp": ".webp"}
+EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp")
+DEFAULTS = {"format": "same", "quality": 95, "depth": "same", "name": "{stem}",
+            "strip_exif": False}
+
+
+def suffix_for(params: dict, input_suffix: str) -> str:
+    """The output suffix: the chosen format's, or the input's own."""
+    return FORMATS[params["format"]] or input_suffix.lower()
+
+
+def _encode(pixels: np.ndarray, step: StepInput) -> Outcome:
+    from burnish.engine.pixels import from_float, to_float
+
+    depth = step.params["depth"]
+    eight_bit = depth == "8" or (depth == "same" and suffix_for(
+        step.params, step.image.suffix) in EIGHT_BIT_ONLY)
+    dtype = np.uint8 if eight_bit else np.uint16 if depth == "16" else pixels.dtype
+    if dtype == pixels.dtype:
+        return Outcome(pixels, edited=np.zeros(pixels.shape[:2], bool))
+    note = f"written as {np.dtype(dtype).itemsize * 8}-bit"
+    return Outcome(from_float(to_float(pixels), dtype), edited=np.zeros(pixels.shape[:2], bool),
+                   note=note)
+
+
+ENCODE = Op(
+    "encode", "How the output is written; the last step.",
+    (Param("format", Choice(tuple(FORMATS)), "Output format (same: the input's).",
+           DEFAULTS["format"]),
+     Param("quality", Number(1, 100, integer=True), "JPEG/WebP quality (100: lossless WebP).",
+           DEFAULTS["quality"]),
+     Param("depth", Choice(("same", "8", "16")), "Bit depth (same: the input's; JPEG and "
+           "WebP are always 8-bit).", DEFAULTS["depth"]),
+     Param("name", NameTemplate(), "Output file name without extension.", DEFAULTS["name"]),
+     Param("strip_exif", Flag(), "Leave the input's EXIF (camera, GPS) out of the output.",
+           DEFAULTS["strip_exif"])),
+    _encode,
+    role="encode",
+)

@@ -1,0 +1,137 @@
+"""Grading ops: colour and grain matched to a reference, 3D LUTs, and adjustments.
+
+Each acts on the colour channels (alpha is kept) of the whole image, or of the step's region
+with a feathered edge (:mod:`burnish.engine.ops.region`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
+from burnish.engine.ops.params import Choice, File, Number, resolve_file
+from burnish.engine.ops.region import graded, region_params
+from burnish.errors import InputError
+
+REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+COLOUR_METHODS = ("reinhard", "mkl", "histogram")
+
+
+def _reference(step: StepInput, channels: int) -> tuple:
+    """The step's reference image (a per-image template filled in) and its path."""
+    try:
+        path = resolve_file(step.params["reference"], step.context, step.image)
+    except ValueError as error:
+        raise InputError(f"reference: {error}", path=step.image) from None
+    pixels = step.resources.image(path)
+    reference_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+    if reference_channels != channels:
+        raise InputError(f"the reference has {reference_channels} colour channels, the image "
+                         f"{channels}", path=path)
+    return np.ascontiguousarray(pixels[..., :channels]), path
+
+
+def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
+    from burnish import kernels
+
+    match = {"reinhard": kernels.reinhard, "mkl": kernels.mkl,
+             "histogram": kernels.match_histograms}[step.params["method"]]
+
+    def grade(colour: np.ndarray) -> np.ndarray:
+        reference, _ = _reference(step, colour.shape[2])
+        return match(colour, reference)
+
+    return graded(pixels, step, grade)
+
+
+def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
+    """Grain only where the image has less than the reference: the missing variance,
+    ``sqrt(max(reference^2 - own^2, 0))`` per level and channel, scaled by ``amount``."""
+    from burnish.kernels import Grain, estimate_grain, synthesize_grain
+
+    def grade(colour: np.ndarray) -> np.ndarray:
+        _, path = _reference(step, colour.shape[2])
+        reference = step.resources.grain(path, colour.shape[2])
+        try:
+            own = estimate_grain(colour)
+            own_sigma = np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma])
+        except ValueError:  # no flat block in the image: count its own grain as none
+            own_sigma = np.zeros_like(reference.sigma)
+        missing = np.sqrt(np.maximum(reference.sigma ** 2 - own_sigma ** 2, 0.0))
+        grain = Grain(reference.levels, missing * step.params["amount"], reference.ar)
+        return synthesize_grain(colour, grain, seed=step.params["seed"])
+
+    return graded(pixels, step, grade)
+
+
+def _lut(pixels: np.ndarray, step: StepInput) -> Outcome:
+    from burnish.kernels import apply_lut
+
+    lut = step.resources.lut(resolve_file(step.params["file"], step.context))
+    return graded(pixels, step, lambda colour: apply_lut(
+        _rgb(colour, "lut"), lut, step.params["interpolation"]))
+
+
+def _adjust(pixels: np.ndarray, step: StepInput) -> Outcome:
+    from burnish import kernels
+
+    p = step.params
+
+    def grade(colour: np.ndarray) -> np.ndarray:
+        colour = _rgb(colour, "adjust")
+        if p["exposure"]:
+            colour = kernels.exposure(colour, p["exposure"])
+        if p["temperature"] or p["tint"]:
+            colour = kernels.white_balance(colour, p["temperature"], p["tint"])
+        if p["saturation"] != 1:
+            colour = kernels.saturation(colour, p["saturation"])
+        if p["contrast"] != 1:
+            colour = kernels.contrast(colour, p["contrast"])
+        return colour
+
+    return graded(pixels, step, grade)
+
+
+def _rgb(colour: np.ndarray, op: str) -> np.ndarray:
+    if colour.shape[2] != 3:
+        raise InputError(f"{op} needs an RGB image; this one has {colour.shape[2]} colour "
+                         "channel(s)")
+    return colour
+
+
+REFERENCE = Param("reference", File(REFERENCE_SUFFIXES, template=True),
+                  "Reference image (may use {stem}, {name}, {ext} for one per image).")
+REGION = region_params(feather=0.0, what="graded")
+SEED = Param("seed", Number(0, 2**32 - 1, integer=True), "The same seed gives the same bytes.", 0)
+
+MATCH_COLOUR = Op(
+    "match_colour", "Match the colour statistics of a reference image.",
+    (REFERENCE, Param("method", Choice(COLOUR_METHODS), "reinhard (mean and spread in CIELAB), "
+                      "mkl (full colour covariance) or histogram (per channel).", "reinhard"),
+     *REGION),
+    _match_colour,
+)
+MATCH_GRAIN = Op(
+    "match_grain", "Add the grain a reference image has and this one lacks.",
+    (REFERENCE, Param("amount", Number(0, 4), "Scale of the added grain.", 1.0), SEED,
+     *REGION),
+    _match_grain,
+)
+LUT = Op(
+    "lut", "Apply a 3D (or 1D) .cube LUT.",
+    (Param("file", File((".cube",)), ".cube file."),
+     Param("interpolation", Choice(("tetrahedral", "trilinear")), "3D interpolation.",
+           "tetrahedral"),
+     *REGION),
+    _lut,
+)
+ADJUST = Op(
+    "adjust", "Exposure, white balance, saturation and contrast, in that order.",
+    (Param("exposure", Number(-10, 10), "Stops (linear light).", 0.0),
+     Param("temperature", Number(-1, 1), "Warm (+) or cool (-).", 0.0),
+     Param("tint", Number(-1, 1), "Magenta (+) or green (-).", 0.0),
+     Param("saturation", Number(0, 4), "1 keeps, 0 is grey.", 1.0),
+     Param("contrast", Number(0, 4), "1 keeps, around mid-grey in encoded values.", 1.0),
+     *REGION),
+    _adjust,
+)

@@ -1,0 +1,101 @@
+"""What a worker keeps warm between images: models, LUTs, reference images, their statistics.
+
+A batch opens each model once per worker process and reuses it for every file, which is
+where most of a batch's speed over one process per file comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from burnish.models.descriptor import file_sha256
+
+# How runner classes are named in provenance.
+BACKEND_NAMES = {"OrtRunner": "onnxruntime", "TrtRunner": "tensorrt", "TorchRunner": "torch",
+                 "LanczosRunner": "pillow"}
+
+
+class Resources:
+    """A cache of opened things, keyed by what opened them; :meth:`close` releases them."""
+
+    def __init__(self, *, device: str = "auto", backend: str = "auto",
+                 threads: int | None = None):
+        self.device, self.backend, self.threads = device, backend, threads
+        self._cache: dict = {}
+
+    def _get(self, key, make: Callable):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def runner(self, model: str | None, scale: int, base: Path):
+        """An upscaling runner for a recipe's model value (files relative to ``base``)."""
+        from burnish.models.registry import open_model
+
+        spec = _model_path(model, base)
+        return self._get(("runner", spec, scale), lambda: open_model(
+            spec, scale=scale, device=self.device, backend=self.backend, threads=self.threads))
+
+    def reconstructor(self, method: str, patch_size: int, base: Path):
+        """A hole filler: PatchMatch, Telea, or an opened ONNX inpainting model."""
+        from burnish.engine.remove import METHODS, Reconstructor
+
+        spec = method if method in METHODS else str(_model_path(method, base))
+        return self._get(("fill", spec, patch_size), lambda: Reconstructor(
+            spec, patch_size=patch_size, device=self.device))
+
+    def image(self, path: Path):
+        """A reference image's pixels (read once)."""
+        from burnish.engine.imageio import read_image
+
+        return self._get(("image", path), lambda: read_image(path)[0])
+
+    def lut(self, path: Path):
+        from burnish.kernels import read_cube
+
+        return self._get(("lut", path), lambda: read_cube(path))
+
+    def grain(self, path: Path, channels: int):
+        """The grain of a reference image, on its first ``channels`` channels."""
+        from burnish.kernels import estimate_grain
+
+        return self._get(("grain", path, channels),
+                         lambda: estimate_grain(self.image(path)[..., :channels]))
+
+    def sha256(self, path: Path) -> str:
+        return self._get(("sha256", path), lambda: file_sha256(path))
+
+    def model_record(self, runner) -> dict:
+        """What provenance says of a model: name, architecture, file hash, backend, device."""
+        d = runner.descriptor
+        sha256 = d.sha256
+        if sha256 is None and d.source not in ("", "builtin") and Path(d.source).is_file():
+            sha256 = self.sha256(Path(d.source))
+        return {"name": d.name, "architecture": d.architecture, "scale": d.scale,
+                "sha256": sha256, "source": d.source,
+                "backend": BACKEND_NAMES.get(type(runner).__name__, type(runner).__name__),
+                "device": runner.device}
+
+    def close(self) -> None:
+        for value in self._cache.values():
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        self._cache.clear()
+
+    def __enter__(self) -> Resources:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _model_path(spec: str | None, base: Path) -> str | None:
+    """A model value as ``open_model`` takes it: names as they are, files from ``base``."""
+    from burnish.models.registry import model_names
+
+    if spec is None or spec == "lanczos" or spec in model_names():
+        return spec
+    path = Path(spec).expanduser()
+    return str(path if path.is_absolute() else base / path)

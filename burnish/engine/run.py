@@ -1,0 +1,369 @@
+"""``burnish run``: a recipe over a batch of files, in parallel, resumable, with provenance.
+
+- **Inputs**: files, folders (their image files, not recursive) and glob patterns
+  (``**`` recurses). Output names come from the recipe's ``encode`` step (default
+  ``{stem}`` and the input's format); two inputs that would get one name are refused before
+  any work.
+- **Workers**: with ``jobs > 1``, worker processes (spawned, so no thread state is forked),
+  each opening the recipe's models once and splitting the cores between them. A worker dies
+  with its parent (Linux), so a killed batch leaves no orphan writing files.
+- **Atomic results**: the image goes to a temporary file renamed over the target, then
+  (optionally) is signed the same way, then its sidecar is written the same way. An output
+  is complete when its sidecar exists and the hashes in it match.
+- **Resume**: ``resume=True`` skips every output whose sidecar carries this job's key (the
+  input's content hash, the recipe's hash, which covers its models and files, per-image files,
+  backend and device) and whose image still has the hash the sidecar recorded. Temporary
+  files a killed run left behind are removed first. A batch killed at any point and run
+  again with ``resume`` ends with every output complete, none twice, none partial.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from burnish.engine.batch import FileResult
+from burnish.engine.ops.encode import suffix_for
+from burnish.engine.ops.params import File, check_file_name, render_template, template_fields
+from burnish.engine.provenance import sidecar_path
+from burnish.engine.recipe import Recipe
+from burnish.errors import BurnishError, InputError, OptionError, OutputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+GLOB_CHARACTERS = "*?["
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a batch runs. ``sign_cert`` and ``sign_key`` (both or neither) add C2PA Content
+    Credentials to every output."""
+
+    output: Path
+    jobs: int = 1
+    resume: bool = False
+    device: str = "auto"
+    backend: str = "auto"
+    max_pixels: int | None = None
+    sign_cert: Path | None = None
+    sign_key: Path | None = None
+
+
+def expand_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders' image files, and glob matches; each file once, in order.
+
+    A named file that does not exist stays in the list (it is reported as that file's
+    failure); a folder with no images or a pattern that matches nothing is an error.
+    """
+    paths: list[Path] = []
+    for spec in specs:
+        text = os.fspath(spec)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise OptionError("no image files (PNG, JPEG, TIFF, WebP) in this folder",
+                                  path=path)
+        elif any(c in text for c in GLOB_CHARACTERS) and not path.exists():
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not found:
+                raise OptionError(f"no file matches {text!r}")
+        else:
+            found = [path]
+        paths.extend(found)
+    seen, unique = set(), []
+    for path in paths:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    if not unique:
+        raise OptionError("no input files given")
+    return unique
+
+
+def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
+    """``(input, target)`` pairs; names are checked to stay in ``output`` and be distinct."""
+    encode = recipe.encode
+    taken: dict[str, Path] = {}
+    pairs = []
+    for path in inputs:
+        try:
+            name = check_file_name(render_template(encode["name"], path))
+        except ValueError as error:
+            raise OptionError(f"output name for {path}: {error}") from None
+        name += suffix_for(encode, path.suffix)
+        if name in taken:
+            raise OptionError(f"{taken[name]} and {path} would both be written to {name}: put "
+                              "{name} or a folder-unique part in the encode step's name")
+        taken[name] = path
+        pairs.append((path, output / name))
+    return pairs
+
+
+def remove_stale_partials(targets: Sequence[Path]) -> int:
+    """Delete the temporary files an interrupted run left for these targets."""
+    removed = 0
+    for target in targets:
+        for name in (target.name, sidecar_path(target).name):
+            for stale in target.parent.glob(f".{glob.escape(name)}.partial-*"):
+                stale.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _check_signing(options: RunOptions) -> None:
+    if (options.sign_cert is None) != (options.sign_key is None):
+        raise OptionError("signing needs both --sign-cert and --sign-key")
+    for path in (options.sign_cert, options.sign_key):
+        if path is not None and not Path(path).is_file():
+            raise OptionError("no such file", path=path)
+    if options.sign_cert is not None:
+        from burnish.engine.content_credentials import require_c2pa
+
+        require_c2pa()
+
+
+def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: RunOptions, *,
+               on_plan: Callable[[int], None] | None = None,
+               on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Run ``recipe`` over ``inputs`` into ``options.output``; one bad file never stops the
+    rest. Problems with the batch as a whole raise :class:`~burnish.errors.BurnishError`
+    before any file is touched. Results are in input order."""
+    if options.jobs < 1:
+        raise OptionError("--jobs must be at least 1")
+    _check_signing(options)
+    paths = expand_inputs(inputs)
+    output = Path(options.output)
+    if output.exists() and not output.is_dir():
+        raise OutputError("the output must be a folder", path=output)
+    pairs = plan_outputs(recipe, paths, output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the output folder: {error.strerror}",
+                          path=output) from None
+    removed = remove_stale_partials([target for _, target in pairs])
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run", removed)
+    if on_plan is not None:
+        on_plan(len(pairs))
+    jobs = min(options.jobs, len(pairs))
+    if jobs == 1:
+        results = _run_here(recipe, options, pairs, on_done)
+    else:
+        results = _run_in_workers(recipe, options, pairs, jobs, on_done)
+    order = {path: i for i, (path, _) in enumerate(pairs)}
+    return sorted(results, key=lambda r: order[r.input])
+
+
+def _run_here(recipe, options, pairs, on_done) -> list[FileResult]:
+    worker = Worker(recipe, options, threads=None)
+    results = []
+    try:
+        for input_path, target in pairs:
+            results.append(worker.process(input_path, target))
+            if on_done is not None:
+                on_done(results[-1])
+    finally:
+        worker.close()
+    return results
+
+
+def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    results = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker,
+                             initargs=(recipe, options, threads)) as pool:
+        futures = {pool.submit(_work, input_path, target): (input_path, target)
+                   for input_path, target in pairs}
+        for future in as_completed(futures):
+            input_path, target = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                result = FileResult(input_path, None, error=f"{input_path}: the worker process "
+                                    "died (out of memory?); nothing was written")
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+    return results
+
+
+# ---- the worker ----------------------------------------------------------------------------
+
+_worker: Worker | None = None
+
+
+def _start_worker(recipe: Recipe, options: RunOptions, threads: int) -> None:
+    """Process-pool initializer: die with the parent, share the cores, open models lazily."""
+    global _worker
+    _die_with_parent()
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _worker = Worker(recipe, options, threads=threads)
+
+
+def _work(input_path: Path, target: Path) -> FileResult:
+    return _worker.process(input_path, target)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), so a
+    killed batch leaves no worker behind; elsewhere the pool's own shutdown applies."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+class Worker:
+    """Runs the recipe on one file at a time, keeping models and references warm."""
+
+    def __init__(self, recipe: Recipe, options: RunOptions, threads: int | None):
+        from burnish.engine.resources import Resources
+
+        self.recipe, self.options = recipe, options
+        self.resources = Resources(device=options.device, backend=options.backend,
+                                   threads=threads)
+        self._environment = None
+
+    def close(self) -> None:
+        self.resources.close()
+
+    def environment(self) -> dict:
+        if self._environment is None:
+            from burnish.engine.environment import describe_environment
+
+            self._environment = describe_environment()
+        return self._environment
+
+    def process(self, input_path: Path, target: Path) -> FileResult:
+        started = time.perf_counter()
+        try:
+            if self.options.resume and self._complete(input_path, target):
+                return FileResult(input_path, target, seconds=time.perf_counter() - started,
+                                  note="already complete", skipped=True)
+            note = self._process(input_path, target, started)
+            return FileResult(input_path, target, seconds=time.perf_counter() - started,
+                              note=note)
+        except BurnishError as error:
+            error_text = str(error) if error.path else f"{input_path}: {error}"
+        except MemoryError:
+            error_text = f"{input_path}: out of memory"
+        except Exception as error:  # a bug must not stop the batch; it is named as one
+            log.exception("internal error on %s", input_path)
+            error_text = f"{input_path}: internal error: {type(error).__name__}: {error}"
+        return FileResult(input_path, None, error=error_text,
+                          seconds=time.perf_counter() - started)
+
+    def job_key(self, input_sha256: str, input_path: Path) -> str:
+        """What decides the output's bytes: input, recipe (with its models and files),
+        per-image files, backend and device, and the burnish version."""
+        from burnish import __version__
+
+        per_image = {}
+        for number, step in enumerate(self.recipe.steps, 1):
+            for param in step.op.params:
+                value = step.params.get(param.name)
+                if isinstance(param.kind, File) and isinstance(value, str) and template_fields(value):
+                    path = self.recipe.context.base / render_template(value, input_path)
+                    per_image[f"{number}.{param.name}"] = (self.resources.sha256(path)
+                                                           if path.is_file() else None)
+        data = {"input": input_sha256, "recipe": self.recipe.sha256, "per_image": per_image,
+                "backend": self.options.backend, "device": self.options.device,
+                "burnish": __version__}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def _process(self, input_path: Path, target: Path, started: float) -> str | None:
+        from burnish.engine.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+        from burnish.engine.pipeline import apply_steps
+        from burnish.engine.provenance import sidecar, write_json_atomically
+        from burnish.models.descriptor import file_sha256
+
+        input_sha256 = self._input_sha256(input_path)
+        key = self.job_key(input_sha256, input_path)
+        pixels, meta = read_image(input_path, max_pixels=self.options.max_pixels
+                                  or DEFAULT_MAX_PIXELS)
+        applied = apply_steps(pixels, self.recipe.steps, self.resources, image=input_path,
+                              context=self.recipe.context)
+        encode = self.recipe.encode
+        meta = replace(meta, xmp=self._xmp(applied, input_sha256),
+                       exif=None if encode["strip_exif"] else meta.exif)
+        write_image(target, applied.pixels, meta=meta, quality=encode["quality"])
+        credentials = self._sign(input_path, target, applied)
+        record = sidecar(input_path=input_path, input_sha256=input_sha256,
+                         input_shape=pixels.shape, output_path=target,
+                         output_sha256=file_sha256(target), output_shape=applied.pixels.shape,
+                         recipe=self.recipe, job_key=key, applied=applied,
+                         environment={**self.environment(), "device requested":
+                                      self.options.device, "backend requested":
+                                      self.options.backend},
+                         seconds=time.perf_counter() - started, credentials=credentials)
+        write_json_atomically(sidecar_path(target), record)
+        notes = [r.note for r in applied.records if r.note]
+        return "; ".join(notes) or None
+
+    def _input_sha256(self, input_path: Path) -> str:
+        from burnish.models.descriptor import file_sha256
+
+        if not input_path.is_file():
+            raise InputError("no such file", path=input_path)
+        try:
+            return file_sha256(input_path)
+        except OSError as error:
+            raise InputError(f"cannot read: {error.strerror}", path=input_path) from None
+
+    def _complete(self, input_path: Path, target: Path) -> bool:
+        """Whether ``target`` is a finished output of this job (see the module notes)."""
+        from burnish.engine.provenance import read_sidecar
+        from burnish.models.descriptor import file_sha256
+
+        record = read_sidecar(target)
+        if record is None or not target.is_file():
+            return False
+        if record.get("job_key") != self.job_key(self._input_sha256(input_path), input_path):
+            return False
+        return file_sha256(target) == record.get("output", {}).get("sha256")
+
+    def _xmp(self, applied, input_sha256: str) -> bytes:
+        from burnish.engine.provenance import xmp_packet
+
+        return xmp_packet(fill=applied.fill, recipe_sha256=self.recipe.sha256,
+                          input_sha256=input_sha256,
+                          steps=[r.step.op.name for r in applied.records],
+                          models=[r.model for r in applied.records if r.model])
+
+    def _sign(self, input_path: Path, target: Path, applied) -> dict | None:
+        if self.options.sign_cert is None:
+            return None
+        from burnish.engine.content_credentials import sign_image
+        from burnish.engine.provenance import c2pa_actions, digital_source_type
+
+        sign_image(target, target, cert_chain=self.options.sign_cert, key=self.options.sign_key,
+                   title=target.name, digital_source_type=digital_source_type(applied.fill),
+                   actions=c2pa_actions(applied.records), ingredient=input_path)
+        return {"signed": True, "certificate": str(self.options.sign_cert)}
+
+
