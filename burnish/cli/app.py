@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from burnish import __version__
+from burnish.cli import edit as edit_command
 from burnish.cli import export as export_command
 from burnish.cli import info as info_command
 from burnish.cli import models as models_command
@@ -36,6 +37,9 @@ def main_options(version: Annotated[bool, typer.Option(
 app.command("upscale")(upscale_command.upscale)
 app.command("remove")(remove_command.remove)
 app.command("run")(run_command.run)
+app.command("edit")(edit_command.edit)
+app.command("history")(edit_command.history)
+app.command("revert")(edit_command.revert)
 app.command("ops")(run_command.ops)
 app.command("export")(export_command.export)
 app.add_typer(models_command.app, name="models")

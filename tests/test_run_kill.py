@@ -1,0 +1,120 @@
+"""A real ``burnish run`` process killed with SIGKILL at random points, then resumed: every
+output ends complete, none is duplicated or half-written, and each equals an uninterrupted
+run's bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from burnish.engine.imageio import read_image, write_image
+from burnish.engine.provenance import SIDECAR_SUFFIX, sidecar_path
+from burnish.models.descriptor import file_sha256
+
+from conftest import random_image
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="SIGKILL and parent-death signals as on Linux")
+
+RECIPE = """
+[[steps]]
+op = "upscale"
+scale = 2
+[[steps]]
+op = "remove"
+boxes = ["20,20,30,24"]
+method = "telea"
+[[steps]]
+op = "encode"
+name = "{stem}_final"
+"""
+FILES = 14
+KILLS = 4
+
+
+def _command(recipe: Path, inputs: Path, out: Path, *more: str) -> list[str]:
+    return [sys.executable, "-m", "burnish.cli.app", "run", str(recipe), str(inputs), "-o",
+            str(out), "--jobs", "2", "--quiet", *more]
+
+
+def _children_of(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _wait_gone(pids: list[int], timeout: float = 20.0) -> None:
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker processes {alive} outlived their killed parent")
+
+
+def test_killed_batches_resume_to_complete_outputs(tmp_path, rng):
+    pytest.importorskip("psutil")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(FILES):
+        write_image(inputs / f"photo{i:02d}.png", random_image(rng, 64, 80, 3))
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(RECIPE)
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    reference = tmp_path / "reference"
+    started = time.monotonic()
+    subprocess.run(_command(recipe, inputs, reference), check=True, env=environment,
+                   capture_output=True)
+    full_run = time.monotonic() - started
+
+    out = tmp_path / "out"
+    kills_mid_batch = 0
+    complete_after_kill = []
+    for round_number in range(KILLS):
+        process = subprocess.Popen(_command(recipe, inputs, out, "--resume"), env=environment,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        time.sleep(rng.uniform(0.3, 0.7) * full_run)
+        workers = _children_of(process.pid)
+        if round_number % 2:
+            os.killpg(process.pid, signal.SIGKILL)  # the whole job, as a terminal's kill -9
+        else:
+            process.send_signal(signal.SIGKILL)  # the parent only: its workers must follow
+        process.wait()
+        kills_mid_batch += process.returncode == -signal.SIGKILL
+        _wait_gone(workers)
+        complete_after_kill.append(len(list(out.glob(f"*{SIDECAR_SUFFIX}"))))
+
+    finished = subprocess.run(_command(recipe, inputs, out, "--resume"), env=environment,
+                              capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert kills_mid_batch >= 1, "no run was killed before it finished"
+    print("outputs complete after each kill:", complete_after_kill)
+    assert any(0 < done < FILES for done in complete_after_kill), \
+        f"no kill landed mid-batch: {complete_after_kill}"
+
+    names = sorted(p.name for p in out.iterdir())
+    expected = sorted([f"photo{i:02d}_final.png" for i in range(FILES)]
+                      + [f"photo{i:02d}_final.png{SIDECAR_SUFFIX}" for i in range(FILES)])
+    assert names == expected, "missing, duplicated or temporary files left"
+    for i in range(FILES):
+        target = out / f"photo{i:02d}_final.png"
+        record = json.loads(sidecar_path(target).read_text())
+        assert record["output"]["sha256"] == file_sha256(target)
+        assert read_image(target)[0].shape == (128, 160, 3)
+        assert target.read_bytes() == (reference / target.name).read_bytes()
