@@ -5,6 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _bar(unit: str):
+    """A rich bar on stderr: description, bar, done/total ``unit``, elapsed time and ETA."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+
 class TileProgress:
     """Draws one bar per file on stderr (nothing when disabled, e.g. not a terminal); ``unit``
     names what is counted (tiles, regions)."""
@@ -15,20 +32,7 @@ class TileProgress:
 
     def __enter__(self) -> TileProgress:
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TextColumn(self.unit),
-                                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                     console=Console(stderr=True), transient=True)
+            self.progress = _bar(self.unit)
             self.progress.__enter__()
         return self
 
@@ -60,20 +64,7 @@ class BatchProgress:
 
     def __enter__(self) -> BatchProgress:
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(TextColumn("files"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TextColumn("ETA"),
-                                     TimeRemainingColumn(), console=Console(stderr=True),
-                                     transient=True)
+            self.progress = _bar("files")
             self.progress.__enter__()
         return self
 
@@ -83,7 +74,7 @@ class BatchProgress:
 
     def plan(self, total: int) -> None:
         if self.enabled:
-            self.task = self.progress.add_task("files", total=total)
+            self.task = self.progress.add_task("batch", total=total)
 
     def done(self, result) -> None:
         if self.enabled and self.task is not None:
