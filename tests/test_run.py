@@ -208,6 +208,10 @@ def test_output_names_stay_in_the_folder_and_never_collide(tmp_path, rng):
     with pytest.raises(OptionError, match="would both be written to img00_done.png"):
         run_recipe(recipe, first + second, RunOptions(output=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    # nor over an input
+    with pytest.raises(OptionError, match="would be overwritten by its own output"):
+        run_recipe(recipe_from_data({"steps": [{"op": "adjust", "exposure": 1.0}]},
+                                    base=tmp_path), first, RunOptions(output=tmp_path / "a"))
     # a recipe cannot name a file outside the output folder, whatever the input is called
     traversal = {"steps": [{"op": "encode", "name": "../{stem}"}]}
     with pytest.raises(OptionError, match="is a path"):

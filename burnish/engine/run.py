@@ -106,7 +106,11 @@ def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[t
             raise OptionError(f"{taken[name]} and {path} would both be written to {name}: put "
                               "{name} or a folder-unique part in the encode step's name")
         taken[name] = path
-        pairs.append((path, output / name))
+        target = output / name
+        if os.path.realpath(target) == os.path.realpath(path):
+            raise OptionError(f"{path} would be overwritten by its own output: choose another "
+                              "output folder or an encode name such as '{stem}_final'")
+        pairs.append((path, target))
     return pairs
 
 
