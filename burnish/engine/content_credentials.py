@@ -39,6 +39,7 @@ import os
 from pathlib import Path
 
 from burnish.engine.imageio.write import _create_temp, _remove_quietly
+from burnish.engine.provenance import IPTC as IPTC_SOURCE_TYPES
 from burnish.errors import InputError, OptionError, OutputError, first_line
 
 MIME_TYPES = {
@@ -50,7 +51,6 @@ MIME_TYPES = {
     ".webp": "image/webp",
 }
 
-IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 # c2pa-rs settings: no network (see the module docstring) and no thumbnails.
 _SETTINGS = {
