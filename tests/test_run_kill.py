@@ -1,6 +1,12 @@
 """A real ``burnish run`` process killed with SIGKILL at random points, then resumed: every
 output ends complete, none is duplicated or half-written, and each equals an uninterrupted
-run's bytes."""
+run's bytes.
+
+The first kill comes at a random time while the workers start; each later one once a random
+number (1-3) of further outputs are complete, plus a random delay of up to 0.1 s, so the kills
+land mid-batch whatever the machine's speed. Kills alternate between the parent alone (its
+workers must die with it) and the whole process group.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +72,18 @@ def _wait_gone(pids: list[int], timeout: float = 20.0) -> None:
     raise AssertionError(f"worker processes {alive} outlived their killed parent")
 
 
+def _complete(out: Path) -> int:
+    return len(list(out.glob(f"*{SIDECAR_SUFFIX}"))) if out.is_dir() else 0
+
+
+def _wait_for_outputs(out: Path, wanted: int, process: subprocess.Popen, timeout: float) -> None:
+    """Until ``wanted`` outputs are complete, or the run ended, or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while (_complete(out) < wanted and process.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
+
+
 def test_killed_batches_resume_to_complete_outputs(tmp_path, rng):
     pytest.importorskip("psutil")
     inputs = tmp_path / "in"
@@ -89,7 +107,12 @@ def test_killed_batches_resume_to_complete_outputs(tmp_path, rng):
         process = subprocess.Popen(_command(recipe, inputs, out, "--resume"), env=environment,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
-        time.sleep(rng.uniform(0.3, 0.7) * full_run)
+        if round_number == 0:  # while the workers start, before any output exists
+            time.sleep(rng.uniform(0.1, 0.5) * full_run)
+        else:  # mid-batch: once a random number of further outputs are complete
+            wanted = min(_complete(out) + int(rng.integers(1, 4)), FILES - 1)
+            _wait_for_outputs(out, wanted, process, timeout=4 * full_run)
+            time.sleep(rng.uniform(0.0, 0.1))
         workers = _children_of(process.pid)
         if round_number % 2:
             os.killpg(process.pid, signal.SIGKILL)  # the whole job, as a terminal's kill -9
@@ -98,7 +121,7 @@ def test_killed_batches_resume_to_complete_outputs(tmp_path, rng):
         process.wait()
         kills_mid_batch += process.returncode == -signal.SIGKILL
         _wait_gone(workers)
-        complete_after_kill.append(len(list(out.glob(f"*{SIDECAR_SUFFIX}"))))
+        complete_after_kill.append(_complete(out))
 
     finished = subprocess.run(_command(recipe, inputs, out, "--resume"), env=environment,
                               capture_output=True, text=True)

@@ -192,7 +192,7 @@ def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
     results = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_start_worker,
-                             initargs=(recipe, options, threads)) as pool:
+                             initargs=(os.getpid(), recipe, options, threads)) as pool:
         futures = {pool.submit(_work, input_path, target): (input_path, target)
                    for input_path, target in pairs}
         for future in as_completed(futures):
@@ -213,10 +213,10 @@ def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
 _worker: Worker | None = None
 
 
-def _start_worker(recipe: Recipe, options: RunOptions, threads: int) -> None:
+def _start_worker(parent: int, recipe: Recipe, options: RunOptions, threads: int) -> None:
     """Process-pool initializer: die with the parent, share the cores, open models lazily."""
     global _worker
-    _die_with_parent()
+    _die_with_parent(parent)
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -227,9 +227,15 @@ def _work(input_path: Path, target: Path) -> FileResult:
     return _worker.process(input_path, target)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), so a
-    killed batch leaves no worker behind; elsewhere the pool's own shutdown applies."""
+    killed batch leaves no worker behind; elsewhere the pool's own shutdown applies.
+
+    A worker cannot notice its parent's death otherwise: every worker holds the write end of
+    the task queue, so waiting for a task never ends. The parent may also have died while
+    this worker was starting, before the request was made (the signal is then never sent):
+    that is checked right after it.
+    """
     import signal
     import sys
 
@@ -240,6 +246,8 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class Worker:
