@@ -185,7 +185,7 @@ def _run_here(recipe, options, pairs, on_done) -> list[FileResult]:
 
 def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -195,17 +195,40 @@ def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
                              initargs=(os.getpid(), recipe, options, threads)) as pool:
         futures = {pool.submit(_work, input_path, target): (input_path, target)
                    for input_path, target in pairs}
-        for future in as_completed(futures):
-            input_path, target = futures[future]
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                result = FileResult(input_path, None, error=f"{input_path}: the worker process "
-                                    "died (out of memory?); nothing was written")
-            results.append(result)
-            if on_done is not None:
-                on_done(result)
+        pending = set(futures)
+        try:
+            while pending:
+                # Short waits, not one long one: the signal that Ctrl-C sends may land on
+                # another thread, and only a waking main thread runs Python's handler.
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    input_path, target = futures[future]
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        result = FileResult(input_path, None, error=f"{input_path}: the "
+                                            "worker process died (out of memory?); nothing "
+                                            "was written")
+                    results.append(result)
+                    if on_done is not None:
+                        on_done(result)
+        except BaseException:  # Ctrl-C: stop now, not after every queued or running file
+            _stop_workers(pool)
+            remove_stale_partials([target for _, target in pairs])
+            raise
     return results
+
+
+def _stop_workers(pool) -> None:
+    """Cancel what is queued and end the running workers at once (their outputs are
+    atomic: what they leave is only temporary files, removed next). Python 3.14 has
+    ``terminate_workers()``; before it, the pool's process table is the only handle."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 # ---- the worker ----------------------------------------------------------------------------
@@ -217,6 +240,9 @@ def _start_worker(parent: int, recipe: Recipe, options: RunOptions, threads: int
     """Process-pool initializer: die with the parent, share the cores, open models lazily."""
     global _worker
     _die_with_parent(parent)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
