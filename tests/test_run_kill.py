@@ -141,3 +141,36 @@ def test_killed_batches_resume_to_complete_outputs(tmp_path, rng):
         assert record["output"]["sha256"] == file_sha256(target)
         assert read_image(target)[0].shape == (128, 160, 3)
         assert target.read_bytes() == (reference / target.name).read_bytes()
+
+
+def test_ctrl_c_stops_a_parallel_batch_promptly(tmp_path, rng):
+    """Ctrl-C (SIGINT to the foreground process group) ends the batch within seconds, not
+    after every queued file; it leaves no temporary file, and --resume finishes the rest."""
+    pytest.importorskip("psutil")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    files = 24
+    for i in range(files):  # larger than the kill test's: a few tenths of a second each
+        write_image(inputs / f"photo{i:02d}.png", random_image(rng, 192, 240, 3))
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(RECIPE)
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = tmp_path / "out"
+    process = subprocess.Popen(_command(recipe, inputs, out), env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    _wait_for_outputs(out, 2, process, timeout=120)
+    workers = _children_of(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    process.wait(timeout=60)
+    assert time.monotonic() - interrupted < 15
+    assert process.returncode == 130
+    _wait_gone(workers)
+    assert _complete(out) < files, "the batch ran to its end despite Ctrl-C"
+    assert not [p.name for p in out.iterdir() if ".partial-" in p.name]
+    finished = subprocess.run(_command(recipe, inputs, out, "--resume"), env=environment,
+                              capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert _complete(out) == files

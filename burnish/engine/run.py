@@ -223,8 +223,8 @@ def _stop_workers(pool) -> None:
     """Cancel what is queued and end the running workers at once (their outputs are
     atomic: what they leave is only temporary files, removed next). Python 3.14 has
     ``terminate_workers()``; before it, the pool's process table is the only handle."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown drops it
     pool.shutdown(wait=False, cancel_futures=True)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         process.terminate()
     for process in processes:
