@@ -164,6 +164,18 @@ def test_same_input_recipe_and_model_give_the_same_bytes(tmp_path, rng):
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
 
 
+def test_the_worker_count_does_not_change_the_bytes(tmp_path, rng):
+    """One process with every core, or two with one core each: the same files."""
+    inputs = _images(tmp_path / "in", rng, 4)
+    recipe = load_recipe(_recipe(tmp_path, UPSCALE_AND_FILL.replace('model = "lanczos"', "")
+                                 .replace('method = "telea"', 'method = "patchmatch"')))
+    for out, jobs in (("one", 1), ("two", 2)):
+        results = run_recipe(recipe, inputs, RunOptions(output=tmp_path / out, jobs=jobs))
+        assert all(r.ok for r in results), [r.error for r in results]
+    for path in (tmp_path / "one").glob("*.png"):
+        assert path.read_bytes() == (tmp_path / "two" / path.name).read_bytes(), path.name
+
+
 def test_resume_skips_complete_outputs_and_redoes_the_rest(tmp_path, rng):
     inputs = _images(tmp_path / "in", rng, 4)
     recipe_path = _recipe(tmp_path)
