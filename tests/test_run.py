@@ -106,7 +106,8 @@ def test_sidecar_and_xmp_round_trip(tmp_path, rng):
     assert record["output"]["sha256"] == file_sha256(target)
     assert (record["output"]["width"], record["output"]["height"]) == (60, 48)
     assert record["recipe"]["sha256"] == recipe.sha256
-    assert [s["op"] for s in record["steps"]] == ["upscale", "remove", "encode"]
+    assert [s["op"] for s in record["steps"]] == ["upscale", "remove"]  # encode is not an edit
+    assert record["encode"]["name"] == "{stem}_done"
     assert record["steps"][0]["model"]["backend"] == "pillow"
     assert record["steps"][0]["region"] == "whole image"
     assert record["digital_source_type"] == COMPOSITE
@@ -132,8 +133,42 @@ def test_sidecar_and_xmp_round_trip(tmp_path, rng):
     assert fields["digital_source_type"] == COMPOSITE
     assert fields["recipe_sha256"] == recipe.sha256
     assert fields["input_sha256"] == record["input"]["sha256"]
-    assert fields["steps"] == ["upscale", "remove", "encode"]
+    assert fields["steps"] == ["upscale", "remove"]
     assert fields["creator_tool"].startswith("burnish ")
+
+
+def test_a_last_upscale_streams_into_the_file(tmp_path, rng, monkeypatch):
+    """remove -> upscale: the upscale writes its rows straight into the output file (no
+    whole-image array), with the same pixels, XMP and regions as in memory."""
+    import burnish.engine.scheduler
+
+    inputs = _images(tmp_path / "in", rng, 1)
+    recipe = recipe_from_data({"steps": [
+        {"op": "remove", "boxes": ["5,5,6,6"], "method": "telea"},
+        {"op": "upscale", "scale": 3, "model": "lanczos", "tile": 16},
+        {"op": "encode", "name": "{stem}_big"}]}, base=tmp_path)
+    source, _ = read_image(inputs[0])
+    in_memory = _apply(source, [s.describe() for s in recipe.edits], tmp_path, inputs[0])
+
+    class NoWholeImage:
+        def __init__(self, *args):
+            raise AssertionError("the last upscale was not streamed")
+
+    monkeypatch.setattr(burnish.engine.scheduler, "ArraySink", NoWholeImage)
+    results = run_recipe(recipe, inputs, RunOptions(output=tmp_path / "out"))
+    assert results[0].ok, results[0].error
+    target = tmp_path / "out" / "img00_big.png"
+    pixels, meta = read_image(target)
+    assert np.array_equal(pixels, in_memory.pixels)
+    record = json.loads(sidecar_path(target).read_text())
+    assert (record["output"]["width"], record["output"]["height"]) == (90, 72)
+    assert record["output"]["dtype"] == "uint8"
+    assert np.array_equal(decode_mask(record["steps"][0]["region"]["mask"]),
+                          in_memory.records[0].region)
+    fields = read_xmp_fields(meta.xmp)
+    assert fields["digital_source_type"] == COMPOSITE
+    assert fields["steps"] == ["remove", "upscale"]
+    assert fields["models"][0]["name"] == "lanczos"
 
 
 def test_pure_enhancement_is_marked_algorithmically_enhanced(tmp_path, rng):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.engine.ops.declare import StepInput
+from burnish.engine.ops.declare import Outcome, StepInput
 from burnish.engine.ops.params import Context
 from burnish.engine.recipe import Step
 from burnish.engine.resources import Resources
@@ -36,8 +36,13 @@ class StepRecord:
 
 @dataclass
 class Applied:
-    pixels: np.ndarray
+    """The result of the steps: ``pixels``, or None when the last step streamed its result
+    to a sink (``shape`` and ``dtype`` say what was written either way)."""
+
+    pixels: np.ndarray | None
     records: list[StepRecord] = field(default_factory=list)
+    shape: tuple[int, int, int] = (0, 0, 0)
+    dtype: np.dtype = np.dtype(np.uint8)
 
     @property
     def fill(self) -> bool:
@@ -55,32 +60,52 @@ class Applied:
             union |= region
         return union
 
+    def add(self, step: Step, outcome: Outcome, seconds: float) -> None:
+        """Take a step's outcome: move earlier regions through its geometry, keep its record."""
+        if outcome.remap is not None:
+            for record in self.records:
+                if record.region is not None:
+                    record.region = outcome.remap(record.region)
+        self.pixels = outcome.pixels
+        if outcome.pixels is not None:
+            self.shape, self.dtype = outcome.pixels.shape, outcome.pixels.dtype
+        self.records.append(StepRecord(step, seconds, outcome.edited, outcome.fill,
+                                       outcome.model, outcome.note))
+
 
 def apply_steps(pixels: np.ndarray, steps: Sequence[Step], resources: Resources, *,
-                image: Path, context: Context,
+                image: Path, context: Context, open_sink: Callable | None = None,
                 on_step: Callable[[int, int], None] | None = None) -> Applied:
     """Run ``steps`` on ``pixels`` (``H x W x C``) in order.
+
+    With ``open_sink(applied, height, width, channels, dtype)`` (a file writer, say; ``applied``
+    holds the records of the steps before), a last step that can stream
+    (:attr:`~burnish.engine.ops.declare.Op.stream`: an upscale) writes its result through it
+    instead of returning it, so the largest image of the chain is never held whole; the
+    result's ``pixels`` are then None.
 
     Problems a user can fix are raised as :class:`~burnish.errors.BurnishError` naming
     ``image`` and the step.
     """
-    applied = Applied(pixels)
+    applied = Applied(pixels, shape=pixels.shape, dtype=pixels.dtype)
+
+    def opened(height: int, width: int, channels: int, dtype):
+        applied.shape, applied.dtype = (height, width, channels), np.dtype(dtype)
+        return open_sink(applied, height, width, channels, dtype)
+
     for number, step in enumerate(steps, 1):
         started = time.perf_counter()
+        streams = open_sink is not None and number == len(steps) and step.op.stream is not None
+        step_input = StepInput(step.params, resources, image, context)
         try:
-            outcome = step.op.run(applied.pixels, StepInput(step.params, resources, image, context))
+            outcome = (step.op.stream(applied.pixels, step_input, opened) if streams
+                       else step.op.run(applied.pixels, step_input))
         except BurnishError as error:
             raise type(error)(f"step {number} ({step.op.name}): {error.problem}",
                               path=error.path or image) from None
         except ValueError as error:  # a kernel refusing these pixels
             raise InputError(f"step {number} ({step.op.name}): {error}", path=image) from None
-        if outcome.remap is not None:
-            for record in applied.records:
-                if record.region is not None:
-                    record.region = outcome.remap(record.region)
-        applied.pixels = outcome.pixels
-        applied.records.append(StepRecord(step, time.perf_counter() - started, outcome.edited,
-                                          outcome.fill, outcome.model, outcome.note))
+        applied.add(step, outcome, time.perf_counter() - started)
         if on_step is not None:
             on_step(number, len(steps))
     return applied

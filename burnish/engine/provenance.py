@@ -83,8 +83,8 @@ def region_record(mask: np.ndarray | None) -> dict | str:
 
 
 def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_path: Path,
-            output_sha256: str, output_shape: tuple, recipe, job_key: str, applied,
-            environment: dict, seconds: float, credentials: dict | None = None) -> dict:
+            output_sha256: str, recipe, job_key: str, applied, environment: dict,
+            seconds: float, credentials: dict | None = None) -> dict:
     """The provenance record of one output (see the module notes)."""
     from burnish.engine.recipe import fixed_file_hashes
 
@@ -96,8 +96,9 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
         "format": SIDECAR_FORMAT,
         "software": f"burnish {__version__}",
         "input": {"path": str(input_path), "sha256": input_sha256, **shape(input_shape)},
-        "output": {"path": output_path.name, "sha256": output_sha256, **shape(output_shape),
-                   "dtype": str(applied.pixels.dtype)},
+        "output": {"path": output_path.name, "sha256": output_sha256, **shape(applied.shape),
+                   "dtype": str(applied.dtype)},
+        "encode": recipe.encode,
         "recipe": {"origin": recipe.origin, "name": recipe.name, "sha256": recipe.sha256,
                    "files": fixed_file_hashes(recipe), **recipe.describe()},
         "job_key": job_key,

@@ -77,6 +77,11 @@ class Recipe:
         return last.params if last is not None and last.op.role == "encode" else ENCODE_DEFAULTS
 
     @property
+    def edits(self) -> tuple[Step, ...]:
+        """The steps that change pixels: all but the encode step."""
+        return tuple(s for s in self.steps if s.op.role != "encode")
+
+    @property
     def sha256(self) -> str:
         """A hash of what the recipe does: its steps as normalised data plus the content of
         every fixed file it reads (models, LUTs, references). Moving the recipe and its files

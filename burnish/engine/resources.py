@@ -77,6 +77,25 @@ class Resources:
                 "backend": BACKEND_NAMES.get(type(runner).__name__, type(runner).__name__),
                 "device": runner.device}
 
+    def fill_record(self, reconstructor) -> dict | None:
+        """What provenance says of an inpainting model (None for PatchMatch and Telea)."""
+        if reconstructor.model is None:
+            return None
+        path = Path(reconstructor.method)
+        return {"name": path.name, "sha256": self.sha256(path), "source": str(path),
+                "backend": "onnxruntime", "device": self.device}
+
+    def models_opened(self) -> list[dict]:
+        """Records of every model opened so far (a recipe's models are the same for every
+        image, so after its first image this is the models each image used)."""
+        records = []
+        for key, value in self._cache.items():
+            record = (self.model_record(value) if key[0] == "runner"
+                      else self.fill_record(value) if key[0] == "fill" else None)
+            if record is not None:
+                records.append(record)
+        return records
+
     def close(self) -> None:
         for value in self._cache.values():
             close = getattr(value, "close", None)

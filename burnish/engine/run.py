@@ -335,7 +335,8 @@ class Worker:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def _process(self, input_path: Path, target: Path, started: float) -> str | None:
-        from burnish.engine.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+        from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image, write_image
+        from burnish.engine.ops.encode import convert_for_output, output_dtype
         from burnish.engine.pipeline import apply_steps
         from burnish.engine.provenance import sidecar, write_json_atomically
         from burnish.models.descriptor import file_sha256
@@ -344,23 +345,37 @@ class Worker:
         key = self.job_key(input_sha256, input_path)
         pixels, meta = read_image(input_path, max_pixels=self.options.max_pixels
                                   or DEFAULT_MAX_PIXELS)
-        applied = apply_steps(pixels, self.recipe.steps, self.resources, image=input_path,
-                              context=self.recipe.context)
-        encode = self.recipe.encode
-        meta = replace(meta, xmp=self._xmp(applied, input_sha256),
-                       exif=None if encode["strip_exif"] else meta.exif)
-        write_image(target, applied.pixels, meta=meta, quality=encode["quality"])
+        encode, edits = self.recipe.encode, self.recipe.edits
+
+        def output_meta(applied):
+            return replace(meta, xmp=self._xmp(applied, input_sha256),
+                           exif=None if encode["strip_exif"] else meta.exif)
+
+        def open_output(applied, height: int, width: int, channels: int, dtype):
+            return open_writer(target, width=width, height=height, channels=channels,
+                               dtype=dtype, meta=output_meta(applied), quality=encode["quality"])
+
+        # A last upscale streams into the file, unless the file needs another bit depth.
+        may_stream = output_dtype(encode, input_path.suffix, pixels.dtype) == pixels.dtype
+        applied = apply_steps(pixels, edits, self.resources, image=input_path,
+                              context=self.recipe.context,
+                              open_sink=open_output if may_stream else None)
+        notes = [r.note for r in applied.records if r.note]
+        if applied.pixels is not None:  # not streamed
+            output, note = convert_for_output(applied.pixels, encode, input_path.suffix)
+            applied.dtype = output.dtype
+            notes += [note] if note else []
+            write_image(target, output, meta=output_meta(applied), quality=encode["quality"])
         credentials = self._sign(input_path, target, applied)
         record = sidecar(input_path=input_path, input_sha256=input_sha256,
                          input_shape=pixels.shape, output_path=target,
-                         output_sha256=file_sha256(target), output_shape=applied.pixels.shape,
-                         recipe=self.recipe, job_key=key, applied=applied,
+                         output_sha256=file_sha256(target), recipe=self.recipe, job_key=key,
+                         applied=applied,
                          environment={**self.environment(), "device requested":
                                       self.options.device, "backend requested":
                                       self.options.backend},
                          seconds=time.perf_counter() - started, credentials=credentials)
         write_json_atomically(sidecar_path(target), record)
-        notes = [r.note for r in applied.records if r.note]
         return "; ".join(notes) or None
 
     def _input_sha256(self, input_path: Path) -> str:
@@ -390,8 +405,8 @@ class Worker:
 
         return xmp_packet(fill=applied.fill, recipe_sha256=self.recipe.sha256,
                           input_sha256=input_sha256,
-                          steps=[r.step.op.name for r in applied.records],
-                          models=[r.model for r in applied.records if r.model])
+                          steps=[step.op.name for step in self.recipe.edits],
+                          models=self.resources.models_opened())
 
     def _sign(self, input_path: Path, target: Path, applied) -> dict | None:
         if self.options.sign_cert is None:

@@ -43,11 +43,14 @@ def _scheduler_options(tile: int | None, batch_size: int | None, runner: Runner)
     return SchedulerOptions(tile=tile, batch_size=batch_size)
 
 
-def _run(pixels: np.ndarray, runner: Runner, scale: int, sink: RowSink,
-         options: SchedulerOptions, progress: ProgressCallback | None) -> None:
-    """The GPU path when the runner and image allow it, else the host scheduler."""
+def upscale_into(pixels: np.ndarray, sink: RowSink, *, runner: Runner, scale: int,
+                 tile: int | None = None, batch_size: int | None = None,
+                 progress: ProgressCallback | None = None) -> None:
+    """Upscale ``H x W x C`` pixels into a row sink (an array, or a file writer that streams
+    to disk): the GPU path when the runner and image allow it, else the host scheduler."""
     from burnish.engine.device_upscale import takes_device_path, upscale_on_device
 
+    options = _scheduler_options(tile, batch_size, runner)
     if takes_device_path(runner, pixels.shape[2]):
         upscale_on_device(pixels, runner, scale, sink, options=options, progress=progress)
         return
@@ -123,10 +126,10 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise OptionError(f"image of shape {image.shape} is empty")
     with _ModelInHand(model, scale, device, backend) as runner:
-        options = _scheduler_options(tile, batch_size, runner)
         height, width, channels = pixels.shape
         sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
-        _run(pixels, runner, scale, sink, options, progress)
+        upscale_into(pixels, sink, runner=runner, scale=scale, tile=tile,
+                     batch_size=batch_size, progress=progress)
     return sink.pixels if image.ndim == 3 else sink.pixels[..., 0]
 
 
@@ -143,12 +146,13 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
 
     input_path, output_path = Path(input_path), Path(output_path)
     check_not_input(input_path, output_path)
-    options = _scheduler_options(tile, batch_size, runner)
+    _scheduler_options(tile, batch_size, runner)  # a bad option fails before the file is read
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     height, width, channels = pixels.shape
     with open_writer(output_path, width=width * scale, height=height * scale, channels=channels,
                      dtype=pixels.dtype, meta=meta, quality=quality) as writer:
-        _run(pixels, runner, scale, writer, options, progress)
+        upscale_into(pixels, writer, runner=runner, scale=scale, tile=tile,
+                     batch_size=batch_size, progress=progress)
 
 
 def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,

@@ -60,7 +60,8 @@ class StepInput:
 
 @dataclass(frozen=True)
 class Op:
-    """One operation: ``run(pixels, step)`` returns an :class:`Outcome`.
+    """One operation: ``run(pixels, step)`` returns an :class:`Outcome` (and ``stream``, when
+    the op has it, writes its result to a sink instead; the outcome's pixels are then None).
 
     ``role`` is ``"edit"`` for ops that change pixels and ``"encode"`` for the one that only
     says how the result is written (it must come last).
@@ -72,6 +73,9 @@ class Op:
     run: Callable[[np.ndarray, StepInput], Outcome]
     role: str = "edit"
     check_together: Callable[[dict], None] | None = None  # rules across parameters
+    # As a recipe's last edit, write the result straight into a sink opened by
+    # ``open_sink(height, width, channels, dtype)`` (a file writer), never holding it whole.
+    stream: Callable[[np.ndarray, StepInput, Callable], Outcome] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -1,7 +1,9 @@
 """The ``encode`` op: how the result is written (format, quality, bit depth, name, metadata).
 
-It must be the last step. It changes pixels only when the bit depth changes (16-bit sources
-delivered as 8-bit JPEG or WebP are converted here, rounding to nearest).
+It must be the last step, and it is not an edit: ``burnish run`` reads its parameters to write
+each output (:func:`output_dtype`, :func:`suffix_for`), and the provenance lists the edits
+before it. It changes pixels only when the bit depth changes (16-bit sources delivered as
+8-bit JPEG or WebP are converted, rounding to nearest).
 """
 
 from __future__ import annotations
@@ -22,18 +24,29 @@ def suffix_for(params: dict, input_suffix: str) -> str:
     return FORMATS[params["format"]] or input_suffix.lower()
 
 
-def _encode(pixels: np.ndarray, step: StepInput) -> Outcome:
+def output_dtype(params: dict, input_suffix: str, dtype) -> np.dtype:
+    """The dtype an output is written in: the depth asked for, 8-bit for formats that hold
+    nothing else, else the pixels' own."""
+    depth = params["depth"]
+    if depth == "8" or (depth == "same" and suffix_for(params, input_suffix) in EIGHT_BIT_ONLY):
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16) if depth == "16" else np.dtype(dtype)
+
+
+def convert_for_output(pixels: np.ndarray, params: dict,
+                       input_suffix: str) -> tuple[np.ndarray, str | None]:
+    """``pixels`` in the output's dtype, and a note when that changed the depth."""
     from burnish.engine.pixels import from_float, to_float
 
-    depth = step.params["depth"]
-    eight_bit = depth == "8" or (depth == "same" and suffix_for(
-        step.params, step.image.suffix) in EIGHT_BIT_ONLY)
-    dtype = np.uint8 if eight_bit else np.uint16 if depth == "16" else pixels.dtype
+    dtype = output_dtype(params, input_suffix, pixels.dtype)
     if dtype == pixels.dtype:
-        return Outcome(pixels, edited=np.zeros(pixels.shape[:2], bool))
-    note = f"written as {np.dtype(dtype).itemsize * 8}-bit"
-    return Outcome(from_float(to_float(pixels), dtype), edited=np.zeros(pixels.shape[:2], bool),
-                   note=note)
+        return pixels, None
+    return from_float(to_float(pixels), dtype), f"written as {dtype.itemsize * 8}-bit"
+
+
+def _encode(pixels: np.ndarray, step: StepInput) -> Outcome:
+    converted, note = convert_for_output(pixels, step.params, step.image.suffix)
+    return Outcome(converted, edited=np.zeros(pixels.shape[:2], bool), note=note)
 
 
 ENCODE = Op(

@@ -25,11 +25,7 @@ def _remove(pixels: np.ndarray, step: StepInput) -> Outcome:
     out = remove(pixels, mask, method=reconstructor, dilate=p["dilate"], feather=p["feather"],
                  harmonize=p["harmonize"], seed=p["seed"], opaque=p["alpha"])
     edited = composite_weight(mask, dilate=p["dilate"], feather=p["feather"]) > 0
-    model = None
-    if reconstructor.model is not None:
-        path = reconstructor.method
-        model = {"name": path.rsplit("/", 1)[-1], "sha256": step.resources.sha256(path),
-                 "source": path, "backend": "onnxruntime", "device": step.resources.device}
+    model = step.resources.fill_record(reconstructor)
     note = None if mask.any() else "the removal mask is empty: nothing removed"
     return Outcome(out, edited=edited, fill=bool(mask.any()), model=model, note=note)
 

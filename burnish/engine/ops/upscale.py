@@ -8,15 +8,37 @@ from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import ModelSpec, Number
 
 
-def _upscale(pixels: np.ndarray, step: StepInput) -> Outcome:
-    from burnish.engine.upscale import upscale
+def _upscale_to(pixels: np.ndarray, step: StepInput, sink) -> Outcome:
+    """Upscale into ``sink``: an array (:func:`_upscale`) or, as the recipe's last edit, a
+    file writer that streams the output to disk (:func:`_upscale_streamed`). The outcome's
+    pixels are left to the caller."""
+    from burnish.engine.upscale import upscale_into
 
-    p = step.params
-    scale = p["scale"]
-    runner = step.resources.runner(p["model"], scale, step.context.base)
-    out = upscale(pixels, scale=scale, model=runner, tile=p["tile"])
-    return Outcome(out, remap=lambda mask: np.repeat(np.repeat(mask, scale, 0), scale, 1),
+    scale = step.params["scale"]
+    runner = step.resources.runner(step.params["model"], scale, step.context.base)
+    upscale_into(pixels, sink, runner=runner, scale=scale, tile=step.params["tile"])
+    return Outcome(None, remap=lambda mask: np.repeat(np.repeat(mask, scale, 0), scale, 1),
                    model=step.resources.model_record(runner))
+
+
+def _upscale(pixels: np.ndarray, step: StepInput) -> Outcome:
+    from burnish.engine.scheduler import ArraySink
+
+    height, width, channels = pixels.shape
+    scale = step.params["scale"]
+    sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
+    outcome = _upscale_to(pixels, step, sink)
+    outcome.pixels = sink.pixels
+    return outcome
+
+
+def _upscale_streamed(pixels: np.ndarray, step: StepInput, open_sink) -> Outcome:
+    height, width, channels = pixels.shape
+    scale = step.params["scale"]
+    # the model is opened before the sink: the file's metadata names the models opened
+    step.resources.runner(step.params["model"], scale, step.context.base)
+    with open_sink(height * scale, width * scale, channels, pixels.dtype) as sink:
+        return _upscale_to(pixels, step, sink)
 
 
 UPSCALE = Op(
@@ -29,4 +51,5 @@ UPSCALE = Op(
               "image; default: the model's advice, else 256).", None),
     ),
     _upscale,
+    stream=_upscale_streamed,
 )
