@@ -390,6 +390,15 @@ def test_masked_grades_leave_everything_outside_bit_identical(tmp_path, rng, op,
     assert np.array_equal(whole.pixels[10:15, 8:22], applied.pixels[10:15, 8:22])  # full weight
 
 
+@pytest.mark.parametrize("method", ["reinhard", "mkl", "histogram"])
+def test_an_8_bit_reference_grades_a_16_bit_image(tmp_path, rng, method):
+    write_image(tmp_path / "ref.png", random_image(rng, 20, 20, 3) // 2)
+    image = random_image(rng, 15, 17, 3, np.uint16)
+    out = _apply(image, [{"op": "match_colour", "reference": "ref.png", "method": method}],
+                 tmp_path).pixels
+    assert out.dtype == np.uint16 and out.mean() < image.mean()
+
+
 @pytest.mark.parametrize("params, shape", [
     ({"width": 40}, (22, 40)),  # 21.6 rows
     ({"height": 10}, (10, 19)),  # 18.5 columns

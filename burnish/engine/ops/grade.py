@@ -17,8 +17,11 @@ REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 COLOUR_METHODS = ("reinhard", "mkl", "histogram")
 
 
-def _reference(step: StepInput, channels: int) -> tuple:
-    """The step's reference image (a per-image template filled in) and its path."""
+def _reference(step: StepInput, channels: int, dtype) -> tuple:
+    """The step's reference image (a per-image template filled in) in ``dtype`` (an 8-bit
+    look can grade a 16-bit image), and its path."""
+    from burnish.engine.pixels import from_float, to_float
+
     try:
         path = resolve_file(step.params["reference"], step.context, step.image)
     except ValueError as error:
@@ -28,7 +31,10 @@ def _reference(step: StepInput, channels: int) -> tuple:
     if reference_channels != channels:
         raise InputError(f"the reference has {reference_channels} colour channels, the image "
                          f"{channels}", path=path)
-    return np.ascontiguousarray(pixels[..., :channels]), path
+    colour = np.ascontiguousarray(pixels[..., :channels])
+    if colour.dtype != dtype:
+        colour = from_float(to_float(colour), dtype)
+    return colour, path
 
 
 def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
@@ -38,7 +44,7 @@ def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
              "histogram": kernels.match_histograms}[step.params["method"]]
 
     def grade(colour: np.ndarray) -> np.ndarray:
-        reference, _ = _reference(step, colour.shape[2])
+        reference, _ = _reference(step, colour.shape[2], colour.dtype)
         return match(colour, reference)
 
     return graded(pixels, step, grade)
@@ -50,7 +56,7 @@ def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
     from burnish.kernels import Grain, estimate_grain, synthesize_grain
 
     def grade(colour: np.ndarray) -> np.ndarray:
-        _, path = _reference(step, colour.shape[2])
+        _, path = _reference(step, colour.shape[2], colour.dtype)
         reference = step.resources.grain(path, colour.shape[2])
         try:
             own = estimate_grain(colour)
