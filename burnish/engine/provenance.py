@@ -86,8 +86,6 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
             output_sha256: str, recipe, job_key: str, applied, environment: dict,
             seconds: float, credentials: dict | None = None) -> dict:
     """The provenance record of one output (see the module notes)."""
-    from burnish.engine.recipe import fixed_file_hashes
-
     def shape(s: tuple) -> dict:
         return {"width": int(s[1]), "height": int(s[0]), "channels": int(s[2])}
 
@@ -100,7 +98,7 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
                    "dtype": str(applied.dtype)},
         "encode": recipe.encode,
         "recipe": {"origin": recipe.origin, "name": recipe.name, "sha256": recipe.sha256,
-                   "files": fixed_file_hashes(recipe), **recipe.describe()},
+                   "files": recipe.file_hashes, **recipe.describe()},
         "job_key": job_key,
         "digital_source_type": digital_source_type(applied.fill),
         "steps": [{"index": number, "op": r.step.op.name, "params": r.step.params,

@@ -34,11 +34,19 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from burnish.engine.ops import OPS, Op
 from burnish.engine.ops.encode import DEFAULTS as ENCODE_DEFAULTS
-from burnish.engine.ops.params import Context, File, Method, ModelSpec, template_fields
+from burnish.engine.ops.params import (
+    Context,
+    File,
+    Method,
+    ModelSpec,
+    recipe_path,
+    template_fields,
+)
 from burnish.errors import OptionError
 
 try:
@@ -81,13 +89,19 @@ class Recipe:
         """The steps that change pixels: all but the encode step."""
         return tuple(s for s in self.steps if s.op.role != "encode")
 
-    @property
+    @cached_property
+    def file_hashes(self) -> dict[str, str]:
+        """sha256 of every file the recipe names without a per-image template, by the text
+        it is named with (shipped models by their manifest hash); read once per recipe."""
+        return fixed_file_hashes(self)
+
+    @cached_property
     def sha256(self) -> str:
         """A hash of what the recipe does: its steps as normalised data plus the content of
         every fixed file it reads (models, LUTs, references). Moving the recipe and its files
         elsewhere keeps the hash; editing any of them changes it."""
         return _digest({"steps": [{"op": s.op.name, **s.params} for s in self.steps],
-                        "files": fixed_file_hashes(self)})
+                        "files": self.file_hashes})
 
     def describe(self) -> dict:
         return {"name": self.name, "steps": [s.describe() for s in self.steps]}
@@ -199,8 +213,7 @@ def _split_step(text: str) -> list[str]:
 
 
 def fixed_file_hashes(recipe: Recipe) -> dict[str, str]:
-    """sha256 of every file the recipe names without a per-image template, by the text it is
-    named with (shipped models by their manifest hash)."""
+    """What :attr:`Recipe.file_hashes` holds (computed there once)."""
     from burnish.models.descriptor import file_sha256
     from burnish.models.registry import shipped_models
 
@@ -214,8 +227,7 @@ def fixed_file_hashes(recipe: Recipe) -> dict[str, str]:
             if value in shipped:
                 hashes[value] = shipped[value].sha256
             elif not template_fields(value):
-                path = Path(value).expanduser()
-                path = path if path.is_absolute() else recipe.context.base / path
+                path = recipe_path(value, recipe.context)
                 if path.is_file():
                     hashes[value] = file_sha256(path)
         if step.op.name == "upscale" and step.params["model"] is None:

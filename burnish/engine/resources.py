@@ -112,9 +112,9 @@ class Resources:
 
 def _model_path(spec: str | None, base: Path) -> str | None:
     """A model value as ``open_model`` takes it: names as they are, files from ``base``."""
+    from burnish.engine.ops.params import Context, recipe_path
     from burnish.models.registry import model_names
 
     if spec is None or spec == "lanczos" or spec in model_names():
         return spec
-    path = Path(spec).expanduser()
-    return str(path if path.is_absolute() else base / path)
+    return str(recipe_path(spec, Context(base)))

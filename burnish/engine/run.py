@@ -31,7 +31,13 @@ from pathlib import Path
 
 from burnish.engine.batch import FileResult
 from burnish.engine.ops.encode import suffix_for
-from burnish.engine.ops.params import File, check_file_name, render_template, template_fields
+from burnish.engine.ops.params import (
+    File,
+    check_file_name,
+    recipe_path,
+    render_template,
+    template_fields,
+)
 from burnish.engine.provenance import sidecar_path
 from burnish.engine.recipe import Recipe
 from burnish.errors import BurnishError, InputError, OptionError, OutputError
@@ -326,7 +332,7 @@ class Worker:
             for param in step.op.params:
                 value = step.params.get(param.name)
                 if isinstance(param.kind, File) and isinstance(value, str) and template_fields(value):
-                    path = self.recipe.context.base / render_template(value, input_path)
+                    path = recipe_path(value, self.recipe.context, input_path)
                     per_image[f"{number}.{param.name}"] = (self.resources.sha256(path)
                                                            if path.is_file() else None)
         data = {"input": input_sha256, "recipe": self.recipe.sha256, "per_image": per_image,

@@ -146,8 +146,6 @@ class File(Kind):
             raise ValueError(f"{text!r} must be a {' or '.join(self.suffixes)} file")
         if not fields:
             resolve_file(text, context)  # a fixed file must be there before any image
-        elif not self.template:
-            raise ValueError(f"{text!r} cannot use template fields here")
         return text
 
     def describe(self) -> str:
@@ -155,10 +153,16 @@ class File(Kind):
         return kind + (" (may use {stem}, {name}, {ext})" if self.template else "")
 
 
+def recipe_path(text: str, context: Context, image: Path | None = None) -> Path:
+    """The path ``text`` names (a template filled for ``image``): ``~`` expanded, relative
+    paths from the recipe's folder."""
+    path = Path(render_template(text, image) if image is not None else text).expanduser()
+    return path if path.is_absolute() else context.base / path
+
+
 def resolve_file(text: str, context: Context, image: Path | None = None) -> Path:
     """The file ``text`` names (a template filled for ``image``), checked to exist."""
-    path = Path(render_template(text, image) if image is not None else text).expanduser()
-    path = path if path.is_absolute() else context.base / path
+    path = recipe_path(text, context, image)
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
     return path
