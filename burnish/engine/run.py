@@ -306,10 +306,12 @@ class Worker:
     def process(self, input_path: Path, target: Path) -> FileResult:
         started = time.perf_counter()
         try:
-            if self.options.resume and self._complete(input_path, target):
+            input_sha256 = self._input_sha256(input_path)
+            key = self.job_key(input_sha256, input_path)
+            if self.options.resume and _complete(target, key):
                 return FileResult(input_path, target, seconds=time.perf_counter() - started,
                                   note="already complete", skipped=True)
-            note = self._process(input_path, target, started)
+            note = self._process(input_path, target, input_sha256, key, started)
             return FileResult(input_path, target, seconds=time.perf_counter() - started,
                               note=note)
         except BurnishError as error:
@@ -340,15 +342,14 @@ class Worker:
                 "burnish": __version__}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
-    def _process(self, input_path: Path, target: Path, started: float) -> str | None:
+    def _process(self, input_path: Path, target: Path, input_sha256: str, key: str,
+                 started: float) -> str | None:
         from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image, write_image
         from burnish.engine.ops.encode import convert_for_output, output_dtype
         from burnish.engine.pipeline import apply_steps
         from burnish.engine.provenance import sidecar, write_json_atomically
         from burnish.models.descriptor import file_sha256
 
-        input_sha256 = self._input_sha256(input_path)
-        key = self.job_key(input_sha256, input_path)
         pixels, meta = read_image(input_path, max_pixels=self.options.max_pixels
                                   or DEFAULT_MAX_PIXELS)
         encode, edits = self.recipe.encode, self.recipe.edits
@@ -394,18 +395,6 @@ class Worker:
         except OSError as error:
             raise InputError(f"cannot read: {error.strerror}", path=input_path) from None
 
-    def _complete(self, input_path: Path, target: Path) -> bool:
-        """Whether ``target`` is a finished output of this job (see the module notes)."""
-        from burnish.engine.provenance import read_sidecar
-        from burnish.models.descriptor import file_sha256
-
-        record = read_sidecar(target)
-        if record is None or not target.is_file():
-            return False
-        if record.get("job_key") != self.job_key(self._input_sha256(input_path), input_path):
-            return False
-        return file_sha256(target) == record.get("output", {}).get("sha256")
-
     def _xmp(self, applied, input_sha256: str) -> bytes:
         from burnish.engine.provenance import xmp_packet
 
@@ -426,3 +415,12 @@ class Worker:
         return {"signed": True, "certificate": str(self.options.sign_cert)}
 
 
+def _complete(target: Path, key: str) -> bool:
+    """Whether ``target`` is a finished output of the job ``key`` (see the module notes)."""
+    from burnish.engine.provenance import read_sidecar
+    from burnish.models.descriptor import file_sha256
+
+    record = read_sidecar(target)
+    if record is None or record.get("job_key") != key or not target.is_file():
+        return False
+    return file_sha256(target) == record.get("output", {}).get("sha256")
