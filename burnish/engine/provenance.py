@@ -113,18 +113,20 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    import secrets
+    """Write JSON to a temporary file beside ``path`` (the one every burnish output uses),
+    then rename it over ``path``."""
+    from burnish.engine.imageio.write import _create_temp, _remove_quietly
 
-    temp = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
+    text = json.dumps(data, indent=1, default=_jsonable)
+    temp, file = _create_temp(path)
     try:
-        with open(temp, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=1, default=_jsonable)
+        with file:
+            file.write(text.encode("utf-8"))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        _remove_quietly(temp)
         raise
 
 
