@@ -6,35 +6,31 @@ with a feathered edge (:mod:`burnish.engine.ops.region`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Number, resolve_file
-from burnish.engine.ops.region import graded, region_params
+from burnish.engine.ops.region import colour_channels, graded, region_params
 from burnish.errors import InputError
 
 REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 COLOUR_METHODS = ("reinhard", "mkl", "histogram")
 
 
-def _reference(step: StepInput, channels: int, dtype) -> tuple:
-    """The step's reference image (a per-image template filled in) in ``dtype`` (an 8-bit
-    look can grade a 16-bit image), and its path."""
-    from burnish.engine.pixels import from_float, to_float
-
+def _reference_path(step: StepInput, channels: int) -> Path:
+    """The step's reference image file (a per-image template filled in), checked to have the
+    image's count of colour channels."""
     try:
         path = resolve_file(step.params["reference"], step.context, step.image)
     except ValueError as error:
         raise InputError(f"reference: {error}", path=step.image) from None
-    pixels = step.resources.image(path)
-    reference_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+    reference_channels = colour_channels(step.resources.image(path))
     if reference_channels != channels:
         raise InputError(f"the reference has {reference_channels} colour channels, the image "
                          f"{channels}", path=path)
-    colour = np.ascontiguousarray(pixels[..., :channels])
-    if colour.dtype != dtype:
-        colour = from_float(to_float(colour), dtype)
-    return colour, path
+    return path
 
 
 def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
@@ -44,7 +40,12 @@ def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
              "histogram": kernels.match_histograms}[step.params["method"]]
 
     def grade(colour: np.ndarray) -> np.ndarray:
-        reference, _ = _reference(step, colour.shape[2], colour.dtype)
+        from burnish.engine.pixels import from_float, to_float
+
+        path = _reference_path(step, colour.shape[2])
+        reference = np.ascontiguousarray(step.resources.image(path)[..., :colour.shape[2]])
+        if reference.dtype != colour.dtype:  # an 8-bit look may grade a 16-bit image
+            reference = from_float(to_float(reference), colour.dtype)
         return match(colour, reference)
 
     return graded(pixels, step, grade)
@@ -56,8 +57,8 @@ def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
     from burnish.kernels import Grain, estimate_grain, synthesize_grain
 
     def grade(colour: np.ndarray) -> np.ndarray:
-        _, path = _reference(step, colour.shape[2], colour.dtype)
-        reference = step.resources.grain(path, colour.shape[2])
+        reference = step.resources.grain(_reference_path(step, colour.shape[2]),
+                                         colour.shape[2])
         try:
             own = estimate_grain(colour)
             own_sigma = np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma])
