@@ -439,11 +439,18 @@ class _Catalogue:
     def _stage_working_copy(self, entry: _Entry, head: _Pending) -> Path:
         """A copy of the new head's object beside the working copy, renamed over it once the
         catalogue has committed."""
-        work = self.folder / "work"
-        work.mkdir(exist_ok=True)
-        staged = work / f".{entry.work_name}.partial-{secrets.token_hex(4)}"
-        shutil.copyfile(self.object_path(head.result_sha256, head.result_ext), staged)
-        return staged
+        from burnish.engine.imageio.write import _create_temp, _remove_quietly
+
+        work_path = self.work_path(entry, head.result_ext)
+        work_path.parent.mkdir(exist_ok=True)
+        staged, file = _create_temp(work_path)
+        try:
+            with file, open(self.object_path(head.result_sha256, head.result_ext), "rb") as source:
+                shutil.copyfileobj(source, file)
+        except BaseException:
+            _remove_quietly(staged)
+            raise
+        return Path(staged)
 
 
 _VERSION_COLUMNS = ("number, parent, op, params_json, result_sha256, result_ext, seconds, "
