@@ -244,7 +244,7 @@ def test_missing_certificate_is_named(tmp_path, rng, credentials):
 def test_failed_write_leaves_nothing(tmp_path, rng, credentials, monkeypatch):
     source = tmp_path / "made.png"
     write_image(source, random_image(rng, 8, 8, 3))
-    create_temp = content_credentials._create_temp
+    create_temp = content_credentials.create_temp
 
     class FullDisk(io.BufferedRandom):
         def write(self, data):
@@ -254,7 +254,7 @@ def test_failed_write_leaves_nothing(tmp_path, rng, credentials, monkeypatch):
         temp_path, file = create_temp(path)
         return temp_path, FullDisk(file.detach())
 
-    monkeypatch.setattr(content_credentials, "_create_temp", full_temp)
+    monkeypatch.setattr(content_credentials, "create_temp", full_temp)
 
     with pytest.raises(OutputError) as excinfo:
         sign(source, tmp_path / "signed.png", credentials)

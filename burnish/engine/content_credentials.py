@@ -38,7 +38,7 @@ import json
 import os
 from pathlib import Path
 
-from burnish.engine.imageio.write import _create_temp, _remove_quietly
+from burnish.engine.imageio.write import create_temp, remove_quietly
 from burnish.engine.provenance import IPTC as IPTC_SOURCE_TYPES
 from burnish.errors import InputError, OptionError, OutputError, first_line
 
@@ -321,7 +321,7 @@ def _sign_to(c2pa, builder, signer, mime, source: Path, target: Path, cert_chain
             f"cannot read: {error.strerror or first_line(error)}", path=source
         ) from None
     with source_file:
-        temp_path, temp_file = _create_temp(target)
+        temp_path, temp_file = create_temp(target)
         sink = _WriteErrorKeeper(temp_file)
         try:
             with temp_file:
@@ -333,11 +333,11 @@ def _sign_to(c2pa, builder, signer, mime, source: Path, target: Path, cert_chain
                 os.fsync(temp_file.fileno())  # on disk before the rename, as imageio's writer does
             os.replace(temp_path, target)
         except OSError as error:
-            _remove_quietly(temp_path)
+            remove_quietly(temp_path)
             reason = error.strerror or first_line(error)
             raise OutputError(f"cannot write the signed file: {reason}", path=target) from None
         except BaseException:
-            _remove_quietly(temp_path)
+            remove_quietly(temp_path)
             raise
 
 

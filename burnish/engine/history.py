@@ -439,16 +439,16 @@ class _Catalogue:
     def _stage_working_copy(self, entry: _Entry, head: _Pending) -> Path:
         """A copy of the new head's object beside the working copy, renamed over it once the
         catalogue has committed."""
-        from burnish.engine.imageio.write import _create_temp, _remove_quietly
+        from burnish.engine.imageio.write import create_temp, remove_quietly
 
         work_path = self.work_path(entry, head.result_ext)
         work_path.parent.mkdir(exist_ok=True)
-        staged, file = _create_temp(work_path)
+        staged, file = create_temp(work_path)
         try:
             with file, open(self.object_path(head.result_sha256, head.result_ext), "rb") as source:
                 shutil.copyfileobj(source, file)
         except BaseException:
-            _remove_quietly(staged)
+            remove_quietly(staged)
             raise
         return Path(staged)
 

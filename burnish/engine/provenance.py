@@ -115,10 +115,10 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
 def write_json_atomically(path: Path, data: dict) -> None:
     """Write JSON to a temporary file beside ``path`` (the one every burnish output uses),
     then rename it over ``path``."""
-    from burnish.engine.imageio.write import _create_temp, _remove_quietly
+    from burnish.engine.imageio.write import create_temp, remove_quietly
 
     text = json.dumps(data, indent=1, default=_jsonable)
-    temp, file = _create_temp(path)
+    temp, file = create_temp(path)
     try:
         with file:
             file.write(text.encode("utf-8"))
@@ -126,7 +126,7 @@ def write_json_atomically(path: Path, data: dict) -> None:
             os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException:
-        _remove_quietly(temp)
+        remove_quietly(temp)
         raise
 
 

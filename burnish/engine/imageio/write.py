@@ -73,12 +73,12 @@ def open_writer(
     dtype = np.dtype(dtype)
     meta = meta if meta is not None else ImageMeta(format=fmt)
     _check_writable(path, fmt, width, height, channels, dtype, quality, meta.xmp)
-    temp_path, file = _create_temp(path)
+    temp_path, file = create_temp(path)
     try:
         encoder = _make_encoder(fmt, file, width, height, channels, dtype, meta, quality)
     except BaseException as error:
         file.close()
-        _remove_quietly(temp_path)
+        remove_quietly(temp_path)
         if isinstance(error, Exception) and not isinstance(error, OutputError):
             raise OutputError(f"cannot start writing: {_one_line(error)}", path=path) from error
         raise
@@ -235,7 +235,7 @@ class ImageWriter:
             self._encoder.abort()
         finally:
             self._file.close()
-            _remove_quietly(self._temp_path)
+            remove_quietly(self._temp_path)
 
     def _sync_and_close(self) -> None:
         # on disk before the rename, so a crash leaves the old file or the new one, not an empty one
@@ -261,8 +261,12 @@ class ImageWriter:
             ) from error
 
 
-def _create_temp(path) -> tuple[str, io.BufferedRandom]:
-    """Create the temporary file beside ``path``, with the permissions a new file gets."""
+def create_temp(path) -> tuple[str, io.BufferedRandom]:
+    """Create the temporary file beside ``path``, with the permissions a new file gets.
+
+    Every file burnish writes goes through here (images, signed copies, sidecars, the edit
+    history's working copies), so an interrupted run leaves only ``.NAME.partial-XXXXXXXX``
+    files, which ``burnish run`` knows to clear."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     temp_path = os.path.join(folder, f".{name}.partial-{secrets.token_hex(4)}")
 
@@ -285,7 +289,8 @@ def _create_temp(path) -> tuple[str, io.BufferedRandom]:
     return temp_path, file
 
 
-def _remove_quietly(path: str) -> None:
+def remove_quietly(path: str) -> None:
+    """Remove a temporary file; a failure is logged, not raised (an error is on its way)."""
     try:
         os.remove(path)
     except FileNotFoundError:
