@@ -12,8 +12,15 @@ every package may use it.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from burnish.errors import BurnishError, InputError
 
@@ -59,3 +66,51 @@ def read_limited(path: str | os.PathLike, *, error: type[BurnishError] = InputEr
     if len(data) > limit:  # it grew while we read it
         raise error(f"{what} is more than the {limit} bytes a {what} may be", path=path)
     return data
+
+
+MAX_NESTING = 32
+"""The deepest nesting of tables and lists a recipe or sidecar may have (a real one has 4)."""
+
+
+class TooDeep(ValueError):
+    """Data nested deeper than :data:`MAX_NESTING`."""
+
+
+def parse_data(text: str, *, kind: str) -> object:
+    """Parse JSON or TOML text (``kind``: ``"json"`` or ``"toml"``) into Python data nested at
+    most :data:`MAX_NESTING` deep; any problem is a ``ValueError`` with one line of text.
+
+    The depth is checked here, once, so that no later step (validation, hashing, writing a
+    sidecar) can meet a ``RecursionError``.
+    """
+    try:
+        if kind == "json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except RecursionError:
+        raise TooDeep(f"nested more than {MAX_NESTING} levels deep") from None
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"not valid {kind.upper()}: {error}") from None
+    depth = _nesting(data)
+    if depth > MAX_NESTING:
+        raise TooDeep(f"nested {depth} levels deep; at most {MAX_NESTING} are allowed")
+    return data
+
+
+def _nesting(data: object) -> int:
+    """How deep lists and tables nest in ``data`` (iteratively: no recursion to overflow)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            return depth  # deep enough to refuse; no need to walk the rest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

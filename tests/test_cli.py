@@ -198,10 +198,31 @@ def test_unwritable_output_folder(monkeypatch, capsys, tmp_path, photo_png):
     assert_one_line_error(code, err, "locked")
 
 
-def test_several_inputs_need_an_existing_folder(monkeypatch, capsys, tmp_path, photo_png):
-    code, _, err = run_cli(monkeypatch, capsys, "upscale", photo_png, photo_png, "-o",
-                           tmp_path / "missing_dir")
-    assert_one_line_error(code, err, "missing_dir", "folder")
+@pytest.mark.parametrize("command", [["upscale"], ["remove", "--box", "2,2,6,6"]])
+@pytest.mark.parametrize("how", ["several inputs", "trailing slash"])
+def test_output_folder_rule_is_one_for_all_commands(monkeypatch, capsys, tmp_path, rng,
+                                                      command, how):
+    """Several inputs, or a trailing slash, mean a folder, created if missing (as `run`)."""
+    first = save_png(tmp_path / "one.png", random_image(rng, 40, 36, 3))
+    second = save_png(tmp_path / "two.png", random_image(rng, 40, 36, 3))
+    inputs = [first, second] if how == "several inputs" else [first]
+    folder = tmp_path / "new" / "deeper"
+    target = f"{folder}/" if how == "trailing slash" else folder
+    code, _, err = run_cli(monkeypatch, capsys, command[0], *inputs, *command[1:], "-o", target,
+                           "--quiet")
+    assert code == 0, err
+    suffix = "_x4" if command[0] == "upscale" else "_removed"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{p.stem}{suffix}.png"
+                                                              for p in inputs)
+
+
+def test_output_that_is_a_file_where_a_folder_is_needed(monkeypatch, capsys, tmp_path,
+                                                        photo_png):
+    plain = tmp_path / "plain"
+    plain.write_text("not a folder")
+    code, _, err = run_cli(monkeypatch, capsys, "upscale", photo_png, photo_png, "-o", plain)
+    assert_one_line_error(code, err, "plain", "not a folder")
+    assert plain.read_text() == "not a folder"
 
 
 def test_input_is_never_overwritten(monkeypatch, capsys, photo_png):

@@ -4,6 +4,7 @@ nothing in a recipe can run code or name a file outside the output folder."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,65 @@ def test_every_mistake_is_one_line_naming_the_step_and_key(tmp_path, text, expec
 
 def test_bad_json_and_unreadable_recipes(tmp_path):
     assert "not valid JSON" in _error(tmp_path, '{"steps": [', ".json")
-    with pytest.raises(OptionError, match="cannot read recipe"):
+    with pytest.raises(OptionError, match="no such recipe"):
         load_recipe(tmp_path / "absent.toml")
+
+
+def _nested(kind: str, depth: int) -> str:
+    if kind == "json":
+        return '{"steps": [{"op": "adjust", "exposure": ' + "[" * depth + "]" * depth + "}]}"
+    return '[[steps]]\nop = "adjust"\nexposure = ' + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize("kind", ["json", "toml"])
+@pytest.mark.parametrize("depth", [40, 5000, 200_000])
+def test_deeply_nested_recipes_are_one_line(tmp_path, kind, depth):
+    """Nesting deep enough to overflow a recursive parser or walker is refused by depth."""
+    path = tmp_path / f"deep.{kind}"
+    path.write_text(_nested(kind, depth))
+    with pytest.raises(OptionError) as caught:
+        load_recipe(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "nested" in message and "\n" not in message
+
+
+def test_nesting_within_the_limit_reaches_the_checks(tmp_path):
+    """Below the limit the recipe is parsed and checked as usual (the depth rule is not a
+    blanket refusal of lists)."""
+    path = tmp_path / "shallow.toml"
+    path.write_text(_nested("toml", 3))
+    with pytest.raises(OptionError, match="exposure"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "folder"])
+def test_a_recipe_that_is_not_a_regular_file_is_refused_at_once(tmp_path, special):
+    import threading
+
+    if special == "fifo":
+        path = tmp_path / "recipe.toml"
+        os.mkfifo(path)
+    elif special == "folder":
+        path = tmp_path / "recipe.toml"
+        path.mkdir()
+    else:
+        path = Path(special)
+        if not path.exists():
+            pytest.skip("no /dev/zero here")
+    outcome = {}
+
+    def load():
+        try:
+            load_recipe(path)
+        except OptionError as error:
+            outcome["error"] = str(error)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=20)  # a regression would block (FIFO) or read forever (/dev/zero)
+    assert not worker.is_alive(), "loading the recipe did not return"
+    assert outcome["error"].startswith(str(path))
+    assert "folder" in outcome["error"] if special == "folder" else "not a regular file" in outcome["error"]
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "sub/dir", "..", ".hidden",

@@ -252,11 +252,11 @@ def test_output_names_stay_in_the_folder_and_never_collide(tmp_path, rng):
     first = _images(tmp_path / "a", rng, 1)
     second = _images(tmp_path / "b", rng, 1)
     recipe = load_recipe(_recipe(tmp_path))
-    with pytest.raises(OptionError, match="would both be written to img00_done.png"):
+    with pytest.raises(OptionError, match="img00_done.png: both .* would be written to this file"):
         run_recipe(recipe, first + second, RunOptions(output=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
     # nor over an input
-    with pytest.raises(OptionError, match="would be overwritten by its own output"):
+    with pytest.raises(OptionError, match="its own output would overwrite this input"):
         run_recipe(recipe_from_data({"steps": [{"op": "adjust", "exposure": 1.0}]},
                                     base=tmp_path), first, RunOptions(output=tmp_path / "a"))
     # a recipe cannot name a file outside the output folder, whatever the input is called
@@ -312,7 +312,7 @@ def test_batch_level_errors_come_before_any_work(tmp_path, rng, invoke):
     assert output.strip().endswith("step 1 (adjust): unknown parameter 'exposur' (did you "
                                           "mean 'exposure'?); adjust takes exposure, temperature, "
                                           "tint, saturation, contrast, mask, boxes, polygons, "
-                                          "key, key_tolerance, feather")
+                                          "key, key_tolerance, feather, coordinates")
     assert len(output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 

@@ -16,6 +16,7 @@ from burnish.cli import models as models_command
 from burnish.cli import remove as remove_command
 from burnish.cli import run as run_command
 from burnish.cli import upscale as upscale_command
+from burnish.cli.render import CommandWithPlainUsage, log_to_stderr, usage_error_line
 from burnish.errors import BurnishError
 
 app = typer.Typer(name="burnish", no_args_is_help=True, add_completion=False,
@@ -34,30 +35,41 @@ def main_options(version: Annotated[bool, typer.Option(
     """burnish: upscale images, remove objects, and finish them."""
 
 
-app.command("upscale")(upscale_command.upscale)
-app.command("remove")(remove_command.remove)
-app.command("run")(run_command.run)
-app.command("edit")(edit_command.edit)
-app.command("history")(edit_command.history)
-app.command("revert")(edit_command.revert)
-app.command("ops")(run_command.ops)
-app.command("export")(export_command.export)
+app.command("upscale", cls=CommandWithPlainUsage)(upscale_command.upscale)
+app.command("remove", cls=CommandWithPlainUsage)(remove_command.remove)
+app.command("run", cls=CommandWithPlainUsage)(run_command.run)
+app.command("edit", cls=CommandWithPlainUsage)(edit_command.edit)
+app.command("history", cls=CommandWithPlainUsage)(edit_command.history)
+app.command("revert", cls=CommandWithPlainUsage)(edit_command.revert)
+app.command("ops", cls=CommandWithPlainUsage)(run_command.ops)
+app.command("export", cls=CommandWithPlainUsage)(export_command.export)
 app.add_typer(models_command.app, name="models")
-app.command("info")(info_command.info)
+app.command("info", cls=CommandWithPlainUsage)(info_command.info)
 
 
 def main() -> None:
-    """Console entry point: one line per error, a traceback only with BURNISH_DEBUG=1."""
+    """Console entry point: one line per error (exit 1; usage errors exit 2), a traceback only
+    with BURNISH_DEBUG=1."""
+    log_to_stderr()
     try:
-        app()
+        code = app(standalone_mode=False)
     except BurnishError as error:
         if os.environ.get("BURNISH_DEBUG"):
             raise
         typer.echo(f"burnish: error: {error}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except typer.TyperException as error:  # a usage error, found before any work
+        if os.environ.get("BURNISH_DEBUG"):
+            raise
+        if type(error).__name__ == "NoArgsIsHelpError":  # `burnish` alone: the help
+            error.show()
+        else:
+            typer.echo(f"burnish: error: {usage_error_line(error)}", err=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("burnish: interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from burnish.cli.render import CommandWithPlainUsage
+
 app = typer.Typer(no_args_is_help=True, help="List and inspect models.")
 
 
@@ -23,7 +25,7 @@ def _render(descriptor) -> None:
         typer.echo(f"{key + ':':<14} {value}")
 
 
-@app.command("list")
+@app.command("list", cls=CommandWithPlainUsage)
 def list_models() -> None:
     """The shipped models and classical resamplers, by name."""
     from burnish.models.registry import CLASSICAL, shipped_models
@@ -35,7 +37,7 @@ def list_models() -> None:
         typer.echo(f"{name:<14} classical resampling, any integer scale")
 
 
-@app.command("inspect")
+@app.command("inspect", cls=CommandWithPlainUsage)
 def inspect(model: Annotated[str, typer.Argument(
         help="A shipped name, or an .onnx, .engine, .pth or .safetensors file.",
         show_default=False)]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -25,4 +26,24 @@ MaxPixels = Annotated[int | None, typer.Option(
     "decompression bombs; default 400000000). Raise it for real print work.")]
 Quality = Annotated[int, typer.Option("--quality", "-q", min=1, max=100,
                                       help="JPEG/WebP quality (100 = lossless WebP).")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+
+
+def _quiet_logs(quiet: bool) -> bool:
+    if quiet:  # notes (first-use compiling, cleaned-up files) go; warnings stay
+        from burnish.cli.render import log_to_stderr
+
+        log_to_stderr(logging.WARNING)
+    return quiet
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", callback=_quiet_logs,
+                                     help="No progress bar and no notes (warnings stay).")]
+
+
+def output_file_or_folder(default: str):
+    """``-o``: a file for one input, or a folder. A string, not a ``Path``: ``Path`` drops
+    the trailing slash that says "a folder"."""
+    return Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="PATH", help="Output file for one input, or a folder (ends "
+        "with /, is an existing folder, or there are several inputs; created if missing); "
+        f"default: {default} beside each input.")]

@@ -30,9 +30,7 @@ def remove(
     key_tolerance: Annotated[float, typer.Option(
         "--key-tolerance", min=0, help="How far (0-255, per channel) a pixel may be from the "
         "--key colour.")] = 12.0,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Output file for one input, or an existing folder; default: "
-        "NAME_removed.EXT beside each input.")] = None,
+    output: opt.output_file_or_folder("NAME_removed.EXT") = None,
     method: Annotated[str, typer.Option(
         "--method", help="patchmatch (texture from the image, no weights), telea (fast, "
         "smooth: scratches and spots), or a path to an ONNX inpainting model with LaMa's "
@@ -47,7 +45,7 @@ def remove(
     patch: Annotated[int, typer.Option(
         "--patch", min=3, help="PatchMatch patch side (odd); larger keeps larger structures "
         "and costs more.")] = 7,
-    seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same bytes.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="The same seed gives the same bytes.")] = 0,
     device: opt.Device = "auto",
     max_pixels: opt.MaxPixels = None,
     quality: opt.Quality = 95,

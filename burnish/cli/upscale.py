@@ -14,9 +14,7 @@ from burnish.cli import options as opt
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
                                                  show_default=False)],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Output file for one input, or an existing folder; default: "
-        "NAME_x4.EXT beside each input.")] = None,
+    output: opt.output_file_or_folder("NAME_x4.EXT") = None,
     scale: opt.Scale = 4,
     model: opt.Model = None,
     tile: opt.Tile = None,

@@ -24,6 +24,8 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from burnish import __version__
+from burnish.errors import BurnishError
+from burnish.files import parse_data, read_limited
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 COMPOSITE = IPTC + "compositeWithTrainedAlgorithmicMedia"
@@ -141,9 +143,9 @@ def _jsonable(value):
 def read_sidecar(output: Path) -> dict | None:
     """The sidecar of ``output``, or None when it is missing or unreadable."""
     try:
-        with open(sidecar_path(output), encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, ValueError):
+        data = parse_data(read_limited(sidecar_path(output), what="sidecar").decode("utf-8"),
+                          kind="json")
+    except (BurnishError, ValueError):  # missing, not a regular file, too big, too deep, ...
         return None
     return data if isinstance(data, dict) and data.get("format") == SIDECAR_FORMAT else None
 

@@ -48,11 +48,7 @@ from burnish.engine.ops.params import (
     template_fields,
 )
 from burnish.errors import OptionError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
+from burnish.files import TooDeep, parse_data, read_limited
 
 TOP_LEVEL_KEYS = ("name", "description", "steps")
 MAX_RECIPE_BYTES = 1 << 20
@@ -115,19 +111,15 @@ def _digest(data) -> str:
 def load_recipe(path: str | os.PathLike) -> Recipe:
     """Read and check a recipe file (``.toml``, or ``.json``)."""
     path = Path(path)
+    raw = read_limited(path, error=OptionError, what="recipe", limit=MAX_RECIPE_BYTES)
     try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
-            raise OptionError("recipe is larger than 1 MiB: not a recipe", path=path)
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise OptionError(f"cannot read recipe: {error.strerror or error}", path=path) from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise OptionError("recipe is not UTF-8 text", path=path) from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise OptionError(f"not valid {kind}: {error}", path=path) from None
+        data = parse_data(text, kind="json" if path.suffix.lower() == ".json" else "toml")
+    except ValueError as error:
+        raise OptionError(str(error), path=path) from None
     return recipe_from_data(data, base=path.resolve().parent, origin=str(path))
 
 
@@ -193,9 +185,11 @@ def parse_step(text: str, base: Path) -> Step:
         if not sep or not key:
             raise OptionError(f"step {text!r}: {word!r} is not KEY=VALUE")
         try:
-            raw[key] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            raw[key] = value
+            raw[key] = parse_data(f"v = {value}", kind="toml")["v"]
+        except TooDeep as error:
+            raise OptionError(f"step {text!r}: {key}: {error}") from None
+        except ValueError:
+            raw[key] = value  # a bare word is a string
     try:
         return check_step(raw, Context(base))
     except ValueError as error:

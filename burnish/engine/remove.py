@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.engine.batch import FileResult, check_not_input, run_batch
+from burnish.engine.batch import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.pixels import check_dtype, from_float, to_float
 from burnish.errors import InputError, OptionError
 
@@ -182,10 +182,13 @@ def _checked_mask(mask, shape: tuple[int, int]) -> np.ndarray:
         raise OptionError(str(error)) from None
 
 
-def check_edges(dilate: float, feather: float) -> None:
-    """Refuse a negative growth or feather (before any file is read or model opened)."""
-    if dilate < 0 or feather < 0:
-        raise OptionError("--dilate and --feather must be >= 0")
+def check_edges(dilate: float, feather: float, seed: int = 0) -> None:
+    """Refuse a negative growth, feather or seed (before any file is read or model opened)."""
+    for name, value in (("dilate", dilate), ("feather", feather)):
+        if value < 0:
+            raise OptionError(f"{name} must be >= 0, not {value}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise OptionError(f"seed must be a non-negative integer, not {seed!r}")
 
 
 def composite_weight(mask: np.ndarray, *, dilate: int = DEFAULT_DILATE,
@@ -252,7 +255,7 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     if pixels.shape[2] not in (1, 2, 3, 4):
         raise OptionError(f"image has {pixels.shape[2]} channels: 1 to 4 are supported")
     hole = _checked_mask(mask, pixels.shape[:2])
-    check_edges(dilate, feather)
+    check_edges(dilate, feather, seed)
     owned = not isinstance(method, Reconstructor)
     # Built before the empty-mask shortcut, so that a bad method fails whatever the mask.
     reconstructor = Reconstructor(method, patch_size=patch_size, device=device) if owned else method
@@ -297,7 +300,7 @@ def remove_file(input_path: str | os.PathLike, output_path: str | os.PathLike, m
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
 
     input_path, output_path = Path(input_path), Path(output_path)
-    check_not_input(input_path, output_path)
+    check_plan([PlannedOutput(input_path, output_path)], [input_path])
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     try:
         mask = masks.build(pixels)
@@ -326,7 +329,7 @@ def remove_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike 
     :class:`~burnish.errors.BurnishError` before any file is read.
     """
     masks.check()
-    check_edges(dilate, feather)
+    check_edges(dilate, feather, seed)
     with Reconstructor(method, patch_size=patch_size, device=device) as reconstructor:
         def job(input_path: Path, target: Path) -> str | None:
             return remove_file(input_path, target, masks, reconstructor=reconstructor,

@@ -29,7 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from burnish.engine.batch import FileResult
+from burnish.engine.batch import (
+    FileResult,
+    PlannedOutput,
+    check_plan,
+    make_folder,
+    remove_stale_partials,
+    unique_inputs,
+)
 from burnish.engine.ops.encode import suffix_for
 from burnish.engine.ops.params import (
     File,
@@ -41,6 +48,7 @@ from burnish.engine.ops.params import (
 from burnish.engine.provenance import sidecar_path
 from burnish.engine.recipe import Recipe
 from burnish.errors import BurnishError, InputError, OptionError, OutputError
+from burnish.files import check_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,8 @@ def expand_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
             if not found:
                 raise OptionError("no image files (PNG, JPEG, TIFF, WebP) in this folder",
                                   path=path)
+        elif not path.exists() and text.endswith((os.sep, "/")):
+            raise OptionError("no such folder", path=text)
         elif any(c in text for c in GLOB_CHARACTERS) and not path.exists():
             found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
             if not found:
@@ -86,49 +96,28 @@ def expand_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
         else:
             found = [path]
         paths.extend(found)
-    seen, unique = set(), []
-    for path in paths:
-        key = os.path.abspath(path)
-        if key not in seen:
-            seen.add(key)
-            unique.append(path)
+    unique = unique_inputs(paths)
     if not unique:
         raise OptionError("no input files given")
     return unique
 
 
-def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
-    """``(input, target)`` pairs; names are checked to stay in ``output`` and be distinct."""
+def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[PlannedOutput]:
+    """Each input's output (named by the encode step) and sidecar in ``output``, checked as
+    a whole (:func:`~burnish.engine.batch.check_plan`): names stay in the folder, fit its file
+    system, and no file is an input or written twice."""
     encode = recipe.encode
-    taken: dict[str, Path] = {}
-    pairs = []
+    plan = []
     for path in inputs:
         try:
             name = check_file_name(render_template(encode["name"], path))
         except ValueError as error:
             raise OptionError(f"output name for {path}: {error}") from None
-        name += suffix_for(encode, path.suffix)
-        if name in taken:
-            raise OptionError(f"{taken[name]} and {path} would both be written to {name}: put "
-                              "{name} or a folder-unique part in the encode step's name")
-        taken[name] = path
-        target = output / name
-        if os.path.realpath(target) == os.path.realpath(path):
-            raise OptionError(f"{path} would be overwritten by its own output: choose another "
-                              "output folder or an encode name such as '{stem}_final'")
-        pairs.append((path, target))
-    return pairs
-
-
-def remove_stale_partials(targets: Sequence[Path]) -> int:
-    """Delete the temporary files an interrupted run left for these targets."""
-    removed = 0
-    for target in targets:
-        for name in (target.name, sidecar_path(target).name):
-            for stale in target.parent.glob(f".{glob.escape(name)}.partial-*"):
-                stale.unlink(missing_ok=True)
-                removed += 1
-    return removed
+        target = output / (name + suffix_for(encode, path.suffix))
+        plan.append(PlannedOutput(path, target, companions=(sidecar_path(target),)))
+    check_plan(plan, inputs, hint="choose another output folder, or an encode name with a "
+               "part that differs, such as '{stem}_final' or '{name}'")
+    return plan
 
 
 def _check_signing(options: RunOptions) -> None:
@@ -155,14 +144,12 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     paths = expand_inputs(inputs)
     output = Path(options.output)
     if output.exists() and not output.is_dir():
-        raise OutputError("the output must be a folder", path=output)
-    pairs = plan_outputs(recipe, paths, output)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the output folder: {error.strerror}",
-                          path=output) from None
-    removed = remove_stale_partials([target for _, target in pairs])
+        raise OutputError("is a file: burnish run writes into an output folder", path=output)
+    plan = plan_outputs(recipe, paths, output)
+    make_folder(output)
+    pairs = [(item.input, item.target) for item in plan]
+    written = [path for item in plan for path in item.written]
+    removed = remove_stale_partials(written)
     if removed:
         log.info("removed %d temporary files left by an interrupted run", removed)
     if on_plan is not None:
@@ -171,7 +158,7 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     if jobs == 1:
         results = _run_here(recipe, options, pairs, on_done)
     else:
-        results = _run_in_workers(recipe, options, pairs, jobs, on_done)
+        results = _run_in_workers(recipe, options, pairs, jobs, on_done, written)
     order = {path: i for i, (path, _) in enumerate(pairs)}
     return sorted(results, key=lambda r: order[r.input])
 
@@ -189,7 +176,7 @@ def _run_here(recipe, options, pairs, on_done) -> list[FileResult]:
     return results
 
 
-def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
+def _run_in_workers(recipe, options, pairs, jobs, on_done, written) -> list[FileResult]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -220,7 +207,7 @@ def _run_in_workers(recipe, options, pairs, jobs, on_done) -> list[FileResult]:
                         on_done(result)
         except BaseException:  # Ctrl-C: stop now, not after every queued or running file
             _stop_workers(pool)
-            remove_stale_partials([target for _, target in pairs])
+            remove_stale_partials(written)
             raise
     return results
 
@@ -388,8 +375,7 @@ class Worker:
     def _input_sha256(self, input_path: Path) -> str:
         from burnish.models.descriptor import file_sha256
 
-        if not input_path.is_file():
-            raise InputError("no such file", path=input_path)
+        check_regular_file(input_path, what="image")  # before hashing: a FIFO would block
         try:
             return file_sha256(input_path)
         except OSError as error:

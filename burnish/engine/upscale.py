@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.engine.batch import FileResult, check_not_input, run_batch
+from burnish.engine.batch import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.pixels import check_dtype
 from burnish.engine.scheduler import (
     ArraySink,
@@ -145,7 +145,7 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image
 
     input_path, output_path = Path(input_path), Path(output_path)
-    check_not_input(input_path, output_path)
+    check_plan([PlannedOutput(input_path, output_path)], [input_path])
     _scheduler_options(tile, batch_size, runner)  # a bad option fails before the file is read
     pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     height, width, channels = pixels.shape

@@ -38,9 +38,9 @@ def check_scale(runner: Runner, scale: int) -> None:
     """Raise :class:`OptionError` unless ``runner``'s model can deliver ``scale``."""
     d = runner.descriptor
     if scale < 1 or d.scale % scale:
-        raise OptionError(f"scale {scale} is not available from model {d.name} (scale "
-                          f"{d.scale}); choose a divisor of {d.scale}, or --model lanczos for "
-                          "any scale")
+        divisors = ", ".join(str(n) for n in range(d.scale, 0, -1) if d.scale % n == 0)
+        raise OptionError(f"scale {scale} is not available from model {d.name}: it gives "
+                          f"{divisors}; the 'lanczos' model gives any integer scale")
 
 
 @dataclass
