@@ -14,6 +14,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
+import burnish
 from burnish.engine.imageio import (
     ImageHeader,
     ImageMeta,
@@ -344,7 +345,7 @@ def test_icc_and_exif_are_carried(tmp_path, rng, srgb_icc, exif_bytes, fmt, dtyp
     assert meta.icc_profile == srgb_icc
     tags = exif_tags(meta.exif)
     assert tags[271] == "Burnish Camera Co"
-    assert tags[305] == "burnish-test 1.0"
+    assert tags[305] == f"burnish {burnish.__version__}"  # the output's software, not the input's
 
 
 def test_png_metadata_chunks_are_read_by_pillow(tmp_path, rng, srgb_icc, exif_bytes):
@@ -448,7 +449,14 @@ def test_orientation_16bit_png_and_tiff(tmp_path, rng):
     pixels = random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint16)
     exif = Image.Exif()
     exif[274] = 8
-    write_image(tmp_path / "eight.png", pixels, meta=ImageMeta("PNG", exif=exif.tobytes()))
+    # burnish writes upright pixels with orientation 1, so the eXIf chunk is put in by hand,
+    # right after the signature and IHDR (8 + 25 bytes)
+    write_image(tmp_path / "upright.png", pixels)
+    upright = (tmp_path / "upright.png").read_bytes()
+    body = exif.tobytes()[len(b"Exif\x00\x00") :]
+    chunk = struct.pack(">I4s", len(body), b"eXIf") + body
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    (tmp_path / "eight.png").write_bytes(upright[:33] + chunk + upright[33:])
     tifffile.imwrite(
         tmp_path / "eight.tif", pixels, photometric="rgb", extratags=[(274, "H", 1, 8, True)]
     )

@@ -254,7 +254,9 @@ def test_write_image_with_a_too_large_jpeg_xmp_leaves_nothing(tmp_path, rng):
     target = tmp_path / "too-much.jpg"
     with pytest.raises(OutputError, match="JPEG APP1 segment"):
         write_image(
-            target, random_pixels(rng, 3, np.uint8), meta=ImageMeta("JPEG", xmp=b"x" * 70_000)
+            target,
+            random_pixels(rng, 3, np.uint8),
+            meta=ImageMeta("JPEG", xmp=PACKET + b" " * 70_000),  # a packet that parses
         )
     assert leftovers(tmp_path) == []
 

@@ -52,7 +52,7 @@ def main() -> None:
     with BURNISH_DEBUG=1."""
     log_to_stderr()
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="burnish", standalone_mode=False)
     except BurnishError as error:
         if os.environ.get("BURNISH_DEBUG"):
             raise

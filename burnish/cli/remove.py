@@ -18,9 +18,9 @@ def remove(
         "--mask", help="Mask image of the input's size: grey (or alpha) above half scale is "
         "removed.")] = None,
     box: Annotated[list[str] | None, typer.Option(
-        "--box", help="Box to remove, x,y,w,h in pixels; repeat for several.")] = None,
+        "--box", metavar="X,Y,W,H", help="Box to remove, x,y,w,h in pixels; repeat for several.")] = None,
     polygon: Annotated[list[str] | None, typer.Option(
-        "--polygon", help="Polygon to remove, \"x1,y1 x2,y2 x3,y3 ...\"; repeat for several.")]
+        "--polygon", metavar='"X1,Y1 X2,Y2 ..."', help="Polygon to remove, \"x1,y1 x2,y2 x3,y3 ...\"; repeat for several.")]
     = None,
     alpha: Annotated[bool, typer.Option(
         "--alpha", help="Remove (fill) where the input is more than half transparent; the "

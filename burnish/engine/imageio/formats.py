@@ -22,7 +22,7 @@ _SUFFIX_FORMATS = {
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 
 # What each output format can hold: channel counts and dtypes. WebP has no grey mode: grey
-# is written as RGB (and reads back as RGB).
+# is written as RGB (and reads back as RGB), see _stores_grey.
 _WRITABLE_CHANNELS = {
     "PNG": {1, 2, 3, 4},
     "TIFF": {1, 2, 3, 4},
@@ -85,6 +85,11 @@ def output_format(path, format: str | None = None) -> str:  # noqa: A002 - the i
     return _SUFFIX_FORMATS[suffix]
 
 
+def _stores_grey(fmt: str, channels: int) -> bool:
+    """Whether the file holds grey samples (else RGB): grey in, grey out, except in WebP."""
+    return channels <= 2 and fmt != "WEBP"
+
+
 def _check_writable(
     path,
     fmt: str,
@@ -93,7 +98,6 @@ def _check_writable(
     channels: int,
     dtype: np.dtype,
     quality: int,
-    xmp: bytes | None,
 ) -> None:
     """Refuse what the format cannot hold, and a folder that cannot take the file."""
     if int(width) != width or int(height) != height or width < 1 or height < 1:
@@ -118,12 +122,6 @@ def _check_writable(
             "write PNG or TIFF",
             path=path,
         )
-    if fmt == "JPEG" and xmp and len(xmp) > _JPEG_MAX_XMP:
-        raise OutputError(
-            f"XMP packet is {len(xmp):,} bytes, more than the {_JPEG_MAX_XMP:,} a JPEG APP1 "
-            "segment holds; write PNG, TIFF or WEBP to keep it",
-            path=path,
-        )
     if fmt in ("JPEG", "WEBP") and not 0 <= quality <= 100:
         raise OptionError(f"quality must be between 0 and 100, got {quality}")
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
@@ -133,3 +131,13 @@ def _check_writable(
         raise OutputError("output folder is not a directory", path=path)
     if os.path.isdir(path):
         raise OutputError("is a directory", path=path)
+
+
+def _check_xmp_fits(path, fmt: str, xmp: bytes | None) -> None:
+    """Refuse an XMP packet larger than one JPEG segment (the packet as it will be written)."""
+    if fmt == "JPEG" and xmp and len(xmp) > _JPEG_MAX_XMP:
+        raise OutputError(
+            f"XMP packet is {len(xmp):,} bytes, more than the {_JPEG_MAX_XMP:,} a JPEG APP1 "
+            "segment holds; write PNG, TIFF or WEBP to keep it",
+            path=path,
+        )

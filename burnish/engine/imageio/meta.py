@@ -24,8 +24,10 @@ class ImageMeta:
         Horizontal and vertical resolution in dots per inch.
     xmp : bytes or None
         The raw XMP packet (UTF-8 XML, ``<?xpacket begin=...?>`` through
-        ``<?xpacket end=...?>`` when the file has the wrapper) exactly as stored in the file:
-        kept as bytes, never parsed, so that a round trip gives the same bytes back.
+        ``<?xpacket end=...?>`` when the file has the wrapper) exactly as stored in the file.
+        Writing parses it to bring the properties that describe the pixels (size,
+        orientation, software) up to date; a packet with none of them is written with the
+        same bytes.
     """
 
     format: str

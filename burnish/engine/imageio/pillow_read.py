@@ -157,8 +157,6 @@ def _read_pillow(path, fmt: str, max_pixels: int) -> tuple[np.ndarray, ImageMeta
             _pillow_layout(source)  # refuse an unsupported mode before decoding
         except _Unsupported as error:
             raise InputError(str(error), path=path) from None
-        if getattr(source, "n_frames", 1) > 1:
-            log.info("%s: %d frames; reading the first", path, source.n_frames)
         source.load()  # the full decode: a truncated file raises here
         exif = _image_exif(source)  # after load: a PNG may keep its eXIf after the pixel data
         icc = source.info.get("icc_profile") or None

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from burnish.engine.imageio.exif import _exif_with_prefix
+from burnish.engine.imageio.formats import _stores_grey
 
 # ---- JPEG and WebP: buffered, encoded by Pillow at close ------------------------------------
 
@@ -48,7 +49,7 @@ class _PillowEncoder:
         if pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
-        if self._format == "WEBP" and image.mode in ("L", "LA"):
+        if image.mode in ("L", "LA") and not _stores_grey(self._format, self._pixels.shape[2]):
             image = image.convert("RGB" if image.mode == "L" else "RGBA")
         image.save(self._file, format=self._format, **self._options)
         self._pixels = None

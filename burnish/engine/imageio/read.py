@@ -10,6 +10,7 @@ from PIL import Image
 
 from burnish.engine.imageio.common import _one_line, _Unsupported
 from burnish.engine.imageio.exif import _apply_orientation
+from burnish.engine.imageio.frames import _warn_if_several_frames
 from burnish.engine.imageio.meta import ImageHeader, ImageMeta
 from burnish.engine.imageio.pillow_read import _pillow_format_name, _probe_pillow, _read_pillow
 from burnish.engine.imageio.png_chunks import _png_is_cut_short
@@ -78,9 +79,11 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
     pixels : numpy.ndarray
         ``H x W x C``, C-contiguous and writable; C is 1 (grey), 2 (grey + alpha), 3 (RGB) or
         4 (RGBA). ``uint8`` for 8-bit (and 1-bit) files, ``uint16`` for 16-bit files,
-        ``float32`` for float TIFFs. EXIF orientation is applied. Palette images become RGB,
-        or RGBA when they have transparency; 1-bit images become grey 0/255; CMYK JPEGs become
-        RGB (through their ICC profile when they carry one).
+        ``float32`` for float TIFFs. EXIF orientation is applied. Of an animated PNG or WebP
+        or a multi-page TIFF only the first frame (page) is read, with one warning naming the
+        file and the count (reduced-resolution TIFF previews are not counted). Palette
+        images become RGB, or RGBA when they have transparency; 1-bit images become grey
+        0/255; CMYK JPEGs become RGB (through their ICC profile when they carry one).
     meta : ImageMeta
 
     Raises
@@ -115,6 +118,7 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
     except Exception as error:  # noqa: BLE001 - any decoder failure on a bad file is the file's fault
         raise _decode_error(path, fmt, error) from error
     pixels = _apply_orientation(pixels, orientation)
+    _warn_if_several_frames(path, fmt)
     return pixels, meta
 
 

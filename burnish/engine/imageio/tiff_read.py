@@ -78,8 +78,6 @@ def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         _check_size(path, page.imagewidth, page.imagelength, max_pixels)
-        if len(tif.pages) > 1:
-            log.info("%s: several pages; reading the first", path)
         try:
             layout = _tifffile_layout(page)
         except _Unsupported as error:

@@ -9,8 +9,9 @@ import secrets
 import numpy as np
 
 from burnish.engine.imageio.common import _one_line, log
-from burnish.engine.imageio.formats import _check_writable, output_format
+from burnish.engine.imageio.formats import _check_writable, _check_xmp_fits, output_format
 from burnish.engine.imageio.meta import ImageMeta
+from burnish.engine.imageio.output_meta import _meta_for_output
 from burnish.engine.imageio.pillow_write import _PillowEncoder
 from burnish.engine.imageio.png_write import _PngEncoder
 from burnish.engine.imageio.tiff_write import _TiffEncoder
@@ -44,12 +45,15 @@ def open_writer(
         ``uint8``; ``uint16`` for PNG and TIFF; ``float32`` for TIFF. The file's bit depth
         follows the dtype, never the values.
     meta : ImageMeta, optional
-        ICC profile, EXIF, dpi and XMP to embed. TIFF keeps only the EXIF tags that are plain
-        TIFF tags (ImageDescription, Make, Model, Software, DateTime, Artist, HostComputer,
-        Copyright): the Exif sub-IFD (camera settings) and GPS are dropped. WebP has no dpi.
-        The XMP packet is written as given: a PNG iTXt chunk ``XML:com.adobe.xmp``
-        (uncompressed, before the pixel data), a JPEG APP1 segment, TIFF tag 700 (BYTE) or
-        a WebP ``XMP `` chunk.
+        ICC profile, EXIF, dpi and XMP to embed, first brought up to date with the image
+        written (:mod:`.output_meta`): EXIF and XMP sizes become ``width x height``,
+        orientation 1 and Software ``burnish <version>``; an ICC profile that does not parse
+        or fit the channels, and an XMP packet that does not parse, are dropped with a
+        warning; dpi is kept as given. TIFF keeps only the EXIF tags that are plain TIFF tags
+        (ImageDescription, Make, Model, Software, DateTime, Artist, HostComputer, Copyright):
+        the Exif sub-IFD (camera settings) and GPS are dropped. WebP has no dpi. The XMP
+        packet goes in a PNG iTXt chunk ``XML:com.adobe.xmp`` (uncompressed, before the pixel
+        data), a JPEG APP1 segment, TIFF tag 700 (BYTE) or a WebP ``XMP `` chunk.
     format : str, optional
         Overrides the format told from the suffix (see :func:`output_format`).
     quality : int
@@ -71,8 +75,9 @@ def open_writer(
     """
     fmt = output_format(path, format)
     dtype = np.dtype(dtype)
-    meta = meta if meta is not None else ImageMeta(format=fmt)
-    _check_writable(path, fmt, width, height, channels, dtype, quality, meta.xmp)
+    _check_writable(path, fmt, width, height, channels, dtype, quality)
+    meta = _meta_for_output(meta or ImageMeta(format=fmt), path, fmt, width, height, channels)
+    _check_xmp_fits(path, fmt, meta.xmp)
     temp_path, file = create_temp(path)
     try:
         encoder = _make_encoder(fmt, file, width, height, channels, dtype, meta, quality)
@@ -300,23 +305,9 @@ def remove_quietly(path: str) -> None:
 
 
 def _make_encoder(fmt, file, width, height, channels, dtype, meta: ImageMeta, quality: int):
-    icc = meta.icc_profile if _icc_fits(meta.icc_profile, channels) else None
-    exif, dpi, xmp = meta.exif, meta.dpi, meta.xmp
+    icc, exif, dpi, xmp = meta.icc_profile, meta.exif, meta.dpi, meta.xmp
     if fmt == "PNG":
         return _PngEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
     if fmt == "TIFF":
         return _TiffEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
     return _PillowEncoder(file, fmt, width, height, channels, dtype, icc, exif, dpi, xmp, quality)
-
-
-def _icc_fits(icc: bytes | None, channels: int) -> bool:
-    """An ICC profile's colour space (bytes 16-19) must match grey or RGB output."""
-    if not icc:
-        return False
-    space = icc[16:20]
-    fits = space == (b"GRAY" if channels <= 2 else b"RGB ")
-    if not fits:
-        log.warning(
-            "dropping an ICC profile for colour space %r from a %d-channel output", space, channels
-        )
-    return fits

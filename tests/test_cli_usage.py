@@ -1,0 +1,67 @@
+"""Usage errors are one line naming the option (exit code 2), and help shows what to type."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from burnish.cli.app import app, main
+
+COMMANDS = sorted(name for name in (c.name for c in app.registered_commands) if name)
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["burnish", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    captured = capsys.readouterr()
+    return stop.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(("args", "named", "says"), [
+    (["upscale", "x.png", "--scale", "0"], "--scale", "0 is not in the range x>=1"),
+    (["upscale", "x.png", "--tile", "-5"], "--tile", "-5 is not in the range x>=0"),
+    (["upscale", "x.png", "--quality", "101"], "--quality", "101 is not in the range"),
+    (["upscale", "x.png", "--batch", "two"], "--batch", "'two'"),
+    (["remove", "x.png", "--dilate", "-1"], "--dilate", "-1 is not in the range x>=0"),
+    (["remove", "x.png", "--patch", "2"], "--patch", "2 is not in the range x>=3"),
+    (["remove", "x.png", "--seed", "text"], "--seed", "'text'"),
+    (["remove", "x.png", "--seed=-1"], "--seed", "-1 is not in the range x>=0"),
+    (["remove", "x.png", "--feather", "lots"], "--feather", "'lots'"),
+    (["run", "r.toml", "in/", "-o", "out", "--jobs", "0"], "--jobs", "0 is not in the range"),
+    (["run", "r.toml", "in/"], "--output", "missing"),
+    (["upscale"], "INPUTS", "missing"),
+    (["revert", "x.png", "--to", "-3"], "--to", "-3 is not in the range"),
+    (["upscale", "x.png", "--no-such-option"], "--no-such-option", "no such option"),
+    (["no-such-command"], "no-such-command", "no such command"),
+])
+def test_usage_errors_are_one_line_with_exit_code_two(monkeypatch, capsys, args, named, says):
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("burnish: error: ")
+    assert named in lines[0] and says in lines[0], lines[0]
+    assert "╭" not in err and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_words_not_python_types(monkeypatch, capsys, command):
+    code, out, _ = run_cli(monkeypatch, capsys, command, "--help")
+    assert code == 0
+    for python_type in ("<bool>", "<list[", "{inputs}", "{recipe}", "{image}"):
+        assert python_type not in out, f"{command} --help shows {python_type}"
+
+
+def test_usage_shows_arguments_as_words(monkeypatch, capsys):
+    _, out, _ = run_cli(monkeypatch, capsys, "run", "--help")
+    assert "Usage: burnish run [OPTIONS] RECIPE INPUTS..." in out
+
+
+def test_a_real_process_prints_one_line_and_exits_two(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "burnish.cli.app", "upscale", "x.png",
+                           "--scale", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "burnish: error: --scale: 0 is not in the range x>=1"
