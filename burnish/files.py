@@ -41,7 +41,7 @@ def check_regular_file(path: str | os.PathLike, *, error: type[BurnishError] = I
     except OSError as failure:
         raise error(f"cannot read {what}: {failure.strerror or failure}", path=path) from None
     if stat.S_ISDIR(info.st_mode):
-        raise error(f"is a folder, not a {what}", path=path)
+        raise error(f"is a directory, not a {what}", path=path)
     if not stat.S_ISREG(info.st_mode):
         # a FIFO blocks until a writer comes; a device such as /dev/zero never ends
         raise error(f"not a regular file (a pipe, socket or device): refusing to read it as a "

@@ -160,7 +160,7 @@ def test_a_recipe_that_is_not_a_regular_file_is_refused_at_once(tmp_path, specia
     worker.join(timeout=20)  # a regression would block (FIFO) or read forever (/dev/zero)
     assert not worker.is_alive(), "loading the recipe did not return"
     assert outcome["error"].startswith(str(path))
-    assert "folder" in outcome["error"] if special == "folder" else "not a regular file" in outcome["error"]
+    assert "directory" in outcome["error"] if special == "folder" else "not a regular file" in outcome["error"]
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "sub/dir", "..", ".hidden",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
-
 import numpy as np
 from PIL import Image
 
@@ -17,6 +14,7 @@ from burnish.engine.imageio.png_chunks import _png_is_cut_short
 from burnish.engine.imageio.png_read import _probe_png, _read_png
 from burnish.engine.imageio.tiff_read import _probe_tiff, _read_tiff
 from burnish.errors import InputError
+from burnish.files import check_regular_file
 
 DEFAULT_MAX_PIXELS: int = 400_000_000
 """Largest input (width x height) read without ``--max-pixels``: a decompression-bomb guard."""
@@ -124,21 +122,7 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
 
 def _identify(path) -> str:
     """Check that ``path`` is a readable, non-empty file and tell its format from its content."""
-    try:
-        info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError("no such file", path=path) from None
-    except OSError as error:
-        raise InputError(
-            f"cannot read file: {_one_line(error.strerror or error)}", path=path
-        ) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError("is a directory, not an image file", path=path)
-    if not stat.S_ISREG(info.st_mode):
-        # a FIFO or a device would block or never end
-        raise InputError("not a regular file", path=path)
-    if info.st_size == 0:
-        raise InputError("empty file", path=path)
+    check_regular_file(path)
     try:
         with open(path, "rb") as file:
             head = file.read(16)
