@@ -65,3 +65,48 @@ def test_a_real_process_prints_one_line_and_exits_two(tmp_path):
                            "--scale", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == "burnish: error: --scale: 0 is not in the range x>=1"
+
+
+def _raised_texts(path):
+    """The string constants inside every ``raise`` of a module."""
+    import ast
+
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            for inner in ast.walk(node.exc):
+                if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+                    yield node.lineno, inner.value
+
+
+# MaskSpec is the command line's own description of `burnish remove`'s flags.
+FLAG_MENTIONS_ALLOWED = {("engine/remove.py", "say what to remove: --mask, --box, --polygon, "
+                          "--alpha or --key")}
+
+
+def test_library_errors_name_options_as_python_does():
+    """Library code raises errors that read right from Python, recipes and every command:
+    an option is named as the API spells it, in parentheses ("(max_pixels)"), and only the
+    command line turns that into a flag. A "--flag" in library text is a CLI hint leaking."""
+    import re
+    from pathlib import Path
+
+    import burnish
+
+    root = Path(burnish.__file__).parent
+    leaks = []
+    for package in ("engine", "models", "kernels", "export"):
+        for path in sorted((root / package).rglob("*.py")):
+            relative = str(path.relative_to(root))
+            for line, text in _raised_texts(path):
+                if re.search(r"(^|[\s(])--[a-z]", text) and (relative, text) not in FLAG_MENTIONS_ALLOWED:
+                    leaks.append(f"{relative}:{line}: {text!r}")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_command_line_spells_option_mentions_as_flags():
+    from burnish.cli.render import command_line_spelling
+
+    assert command_line_spelling("raise the limit (max_pixels)") == "raise the limit (--max-pixels)"
+    assert command_line_spelling("run on the CPU (device cpu)") == "run on the CPU (--device cpu)"
+    assert command_line_spelling("a word (not an option) (colour)") == "a word (not an option) (colour)"

@@ -747,11 +747,11 @@ BAD_INPUTS = {
     ),
     "absurd png": (
         lambda tmp: (tmp / "bad").write_bytes(with_png_size(good_png(tmp), 100_000, 100_000)),
-        "--max-pixels",
+        "(max_pixels)",
     ),
     "absurd jpeg": (
         lambda tmp: (tmp / "bad").write_bytes(with_jpeg_size(good_jpeg(tmp), 65_000, 65_000)),
-        "--max-pixels",
+        "(max_pixels)",
     ),
     "gif": (
         lambda tmp: Image.new("P", (4, 4)).save(tmp / "bad", format="GIF"),
@@ -830,7 +830,7 @@ def test_max_pixels_is_checked_before_decoding(tmp_path, rng, fmt, monkeypatch):
     with pytest.raises(InputError, match="37 x 23 = 851 pixels") as error:
         read_image(target, max_pixels=850)
 
-    assert "--max-pixels" in assert_one_line_error(error, target)
+    assert "(max_pixels)" in assert_one_line_error(error, target)
 
 
 def test_pillow_pixel_limit_is_not_in_the_way_and_is_restored(tmp_path, rng, monkeypatch):

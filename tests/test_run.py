@@ -305,7 +305,7 @@ def test_batch_level_errors_come_before_any_work(tmp_path, rng, invoke):
     recipe = _recipe(tmp_path)
     code, output = invoke("run", recipe, *inputs, "-o", tmp_path / "out", "--sign-cert",
                           tmp_path / "cert.pem")
-    assert code == 1 and "needs both --sign-cert and --sign-key" in output
+    assert code == 1 and "needs both a certificate chain (--sign-cert) and its key (--sign-key)" in output
     bad = _recipe(tmp_path, '[[steps]]\nop = "adjust"\nexposur = 1\n', "bad.toml")
     code, output = invoke("run", bad, *inputs, "-o", tmp_path / "out")
     assert code == 1

@@ -16,7 +16,12 @@ from burnish.cli import models as models_command
 from burnish.cli import remove as remove_command
 from burnish.cli import run as run_command
 from burnish.cli import upscale as upscale_command
-from burnish.cli.render import CommandWithPlainUsage, log_to_stderr, usage_error_line
+from burnish.cli.render import (
+    CommandWithPlainUsage,
+    command_line_spelling,
+    log_to_stderr,
+    usage_error_line,
+)
 from burnish.errors import BurnishError
 
 app = typer.Typer(name="burnish", no_args_is_help=True, add_completion=False,
@@ -56,7 +61,7 @@ def main() -> None:
     except BurnishError as error:
         if os.environ.get("BURNISH_DEBUG"):
             raise
-        typer.echo(f"burnish: error: {error}", err=True)
+        typer.echo(f"burnish: error: {command_line_spelling(str(error))}", err=True)
         sys.exit(1)
     except typer.TyperException as error:  # a usage error, found before any work
         if os.environ.get("BURNISH_DEBUG"):

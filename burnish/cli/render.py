@@ -3,7 +3,9 @@ and help that shows what to type (``RECIPE INPUT...``, ``--tile N``), not Python
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 
 import typer
 from typer.core import TyperArgument, TyperCommand
@@ -112,3 +114,42 @@ def log_to_stderr(level: int = logging.INFO) -> None:
         logger.addHandler(OneLineLog())
     logger.setLevel(level)
     logger.propagate = False
+
+
+# An option named in a library message: "(max_pixels)", "(device cpu)"
+_OPTION_MENTION = re.compile(r"\((?P<name>[a-z][a-z_]*)(?P<value> [^()]*)?\)")
+
+
+def command_line_spelling(text: str) -> str:
+    """A library message as the command line says it.
+
+    Library messages name an option as the Python API does, in parentheses (``raise the limit
+    (max_pixels)``, ``run on the CPU (device cpu)``), so they read right from Python, in
+    recipes and from every command. Here, where the flags are known, each such mention of a
+    real option becomes its flag: ``(--max-pixels)``, ``(--device cpu)``.
+    """
+    flags = _option_flags()
+
+    def spelled(match: re.Match) -> str:
+        flag = flags.get(match["name"])
+        return f"({flag}{match['value'] or ''})" if flag else match[0]
+
+    return _OPTION_MENTION.sub(spelled, text)
+
+
+@functools.cache
+def _option_flags() -> dict[str, str]:
+    """Every command's options: Python name -> long flag (``max_pixels`` -> ``--max-pixels``)."""
+    import typer.main
+
+    from burnish.cli.app import app
+
+    flags: dict[str, str] = {}
+    commands = [typer.main.get_command(app)]
+    while commands:
+        command = commands.pop()
+        for param in command.params:
+            if param.param_type_name == "option" and param.name:
+                flags.setdefault(param.name, max(param.opts, key=len))
+        commands.extend(getattr(command, "commands", {}).values())
+    return flags

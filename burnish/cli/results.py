@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from burnish.cli.render import command_line_spelling
+
 
 def report(results) -> None:
     """One line per file (errors on stderr), a count when there were several; exit code 1 when
@@ -15,7 +17,7 @@ def report(results) -> None:
             note = f"; {result.note}" if result.note else ""
             typer.echo(f"{result.input} -> {result.output} ({result.seconds:.1f} s{note})")
         else:
-            typer.echo(f"burnish: error: {result.error}", err=True)
+            typer.echo(f"burnish: error: {command_line_spelling(result.error)}", err=True)
     if len(results) > 1:
         written = len(results) - len(failed) - len(skipped)
         also = f", {len(skipped)} already complete" if skipped else ""

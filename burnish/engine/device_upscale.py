@@ -99,7 +99,7 @@ def upscale_on_device(pixels: np.ndarray, runner: Runner, scale: int, sink: RowS
                 except BackendOutOfMemory:
                     if batch_size == 1:
                         raise BurnishError("out of GPU memory with one tile per call; use a "
-                                           "smaller --tile") from None
+                                           "smaller tile size (tile)") from None
                     batch_size //= 2
                     log.info("out of memory: %d tiles per call", batch_size)
                     continue

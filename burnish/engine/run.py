@@ -122,7 +122,7 @@ def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[P
 
 def _check_signing(options: RunOptions) -> None:
     if (options.sign_cert is None) != (options.sign_key is None):
-        raise OptionError("signing needs both --sign-cert and --sign-key")
+        raise OptionError("signing needs both a certificate chain (sign_cert) and its key (sign_key)")
     for path in (options.sign_cert, options.sign_key):
         if path is not None and not Path(path).is_file():
             raise OptionError("no such file", path=path)
@@ -139,7 +139,7 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     rest. Problems with the batch as a whole raise :class:`~burnish.errors.BurnishError`
     before any file is touched. Results are in input order."""
     if options.jobs < 1:
-        raise OptionError("--jobs must be at least 1")
+        raise OptionError("at least one worker is needed (jobs)")
     _check_signing(options)
     paths = expand_inputs(inputs)
     output = Path(options.output)

@@ -316,8 +316,8 @@ def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span
                     cols: Span) -> np.ndarray:
     """Recompute one tile as four smaller tiles (each with its full halo): its planar core."""
     if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < SMALLEST_TILE:
-        raise BurnishError("out of memory even with the smallest tiles; free memory or use "
-                           "--device cpu")
+        raise BurnishError("out of memory even with the smallest tiles; free memory or run "
+                           "on the CPU (device cpu)")
     log.info("out of memory on a %dx%d tile: splitting it", cols.core_stop - cols.core_start,
              rows.core_stop - rows.core_start)
     s = op.scale

@@ -23,7 +23,7 @@ def _check_size(path, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise InputError(
             f"image is {width} x {height} = {width * height:,} pixels, more than the limit of "
-            f"{max_pixels:,}; raise the limit with --max-pixels if you trust this file",
+            f"{max_pixels:,}; raise the limit (max_pixels) if you trust this file",
             path=path,
         )
 

@@ -160,7 +160,7 @@ def _sniff(head: bytes) -> str | None:
 def _decode_error(path, fmt: str, error: Exception) -> InputError:
     """Turn a decoder's exception into one line that says what is wrong with the file."""
     if isinstance(error, Image.DecompressionBombError):
-        return InputError(f"image too large: {_one_line(error)}; see --max-pixels", path=path)
+        return InputError(f"image too large: {_one_line(error)}; raise the limit (max_pixels) if you trust this file", path=path)
     message = _one_line(error) or type(error).__name__
     lowered = message.lower()
     truncated = isinstance(error, EOFError) or any(
