@@ -41,11 +41,11 @@ def check_regular_file(path: str | os.PathLike, *, error: type[BurnishError] = I
     except OSError as failure:
         raise error(f"cannot read {what}: {failure.strerror or failure}", path=path) from None
     if stat.S_ISDIR(info.st_mode):
-        raise error(f"is a directory, not a {what}", path=path)
+        raise error(f"is a directory, not {_a(what)}", path=path)
     if not stat.S_ISREG(info.st_mode):
         # a FIFO blocks until a writer comes; a device such as /dev/zero never ends
-        raise error(f"not a regular file (a pipe, socket or device): refusing to read it as a "
-                    f"{what}", path=path)
+        raise error(f"not a regular file (a pipe, socket or device): refusing to read it as "
+                    f"{_a(what)}", path=path)
     if info.st_size == 0:
         raise error(f"empty {what}", path=path)
     return info
@@ -56,7 +56,7 @@ def read_limited(path: str | os.PathLike, *, error: type[BurnishError] = InputEr
     """The bytes of a small regular file, refusing one larger than ``limit``."""
     info = check_regular_file(path, error=error, what=what)
     if info.st_size > limit:
-        raise error(f"{what} is {info.st_size} bytes, more than the {limit} a {what} may be",
+        raise error(f"{what} is {info.st_size} bytes, more than the {limit} {_a(what)} may be",
                     path=path)
     try:
         with open(path, "rb") as file:
@@ -64,8 +64,12 @@ def read_limited(path: str | os.PathLike, *, error: type[BurnishError] = InputEr
     except OSError as failure:
         raise error(f"cannot read {what}: {failure.strerror or failure}", path=path) from None
     if len(data) > limit:  # it grew while we read it
-        raise error(f"{what} is more than the {limit} bytes a {what} may be", path=path)
+        raise error(f"{what} is more than the {limit} bytes {_a(what)} may be", path=path)
     return data
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 MAX_NESTING = 32

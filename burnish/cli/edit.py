@@ -3,6 +3,7 @@ image, with every version kept in a ``.burnish/`` folder beside it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -42,8 +43,13 @@ def history(image: Image) -> None:
         marker = "*" if version.head else " "
         note = f"  ({version.note})" if version.note else ""
         typer.echo(f"{marker} v{version.number:<3} {version.summary:<{width}}  "
-                   f"{version.result_sha256[:12]}  {version.created}{note}")
+                   f"{version.result_sha256[:12]}  {local_time(version.created)}{note}")
     typer.echo(f"working copy: {catalogue.working_copy(image)}")
+
+
+def local_time(moment: datetime) -> str:
+    """When a version was made, in this machine's time zone, to the second."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def revert(
