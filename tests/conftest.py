@@ -27,6 +27,21 @@ def default_runner():
         yield runner
 
 
+def run_cli(monkeypatch, capsys, *args):
+    """Run ``burnish ARGS`` in-process through the real entry point; (exit code, out, err)."""
+    import sys
+
+    from burnish.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["burnish", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    captured = capsys.readouterr()
+    code = stop.value.code
+    code = code if isinstance(code, int) else (0 if code is None else 1)
+    return code, captured.out, captured.err
+
+
 def random_image(rng, height, width, channels, dtype=np.uint8):
     """Random pixels over the dtype's whole range (float32 in [0, 1])."""
     if np.dtype(dtype) == np.float32:

@@ -4,7 +4,6 @@ whole batch before any work, for every command that writes files (upscale, remov
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from burnish.cli.app import main
 from burnish.engine.batch import (
     TEMP_NAME_EXTRA,
     PlannedOutput,
@@ -25,15 +23,7 @@ from burnish.engine.recipe import recipe_from_data
 from burnish.engine.run import plan_outputs
 from burnish.errors import BurnishError, OptionError, OutputError
 
-from conftest import random_image
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["burnish", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
+from conftest import random_image, run_cli
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

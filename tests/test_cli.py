@@ -12,19 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from burnish.cli.app import main
-
-from conftest import random_image
-
-
-def run_cli(monkeypatch, capsys, *args):
-    """Run ``burnish ARGS`` in-process through the real entry point; (exit code, out, err)."""
-    monkeypatch.setattr(sys, "argv", ["burnish", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    code = stop.value.code if isinstance(stop.value.code, int) else (0 if stop.value.code is None else 1)
-    return code, captured.out, captured.err
+from conftest import random_image, run_cli
 
 
 def assert_one_line_error(code, err, path, *phrases):

@@ -7,17 +7,13 @@ import sys
 
 import pytest
 
-from burnish.cli.app import app, main
+from burnish.cli.app import app
+
+from conftest import run_cli
 
 COMMANDS = sorted(name for name in (c.name for c in app.registered_commands) if name)
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["burnish", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(("args", "named", "says"), [

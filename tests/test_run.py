@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import run_cli
 
 from burnish.engine.imageio import read_image, write_image
 from burnish.engine.ops.params import Context
@@ -27,7 +26,7 @@ from burnish.engine.run import RunOptions, expand_inputs, run_recipe
 from burnish.errors import OptionError
 from burnish.models.descriptor import file_sha256
 
-from conftest import random_image
+from conftest import random_image, run_cli
 
 UPSCALE_AND_FILL = """
 name = "test"
