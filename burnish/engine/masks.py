@@ -2,15 +2,27 @@
 
 Every builder returns a bool ``H x W`` mask, True where the image is to be edited, and
 raises :class:`~burnish.errors.OptionError` (bad option text) or
-:class:`~burnish.errors.InputError` (a mask file that is unreadable or of the wrong size)
-with one line that says what is wrong. Geometry is in pixel coordinates with the origin at
-the top-left corner of the top-left pixel: pixel ``(x, y)`` covers ``[x, x + 1) x [y, y + 1)``
-and is inside a shape when its centre ``(x + 0.5, y + 0.5)`` is.
+:class:`~burnish.errors.InputError` (a region that misses this image, a mask file that is
+unreadable or of the wrong size) with one line that says what is wrong. Geometry is in pixel
+coordinates with the origin at the top-left corner of the top-left pixel: pixel ``(x, y)``
+covers ``[x, x + 1) x [y, y + 1)`` and is inside a shape when its centre
+``(x + 0.5, y + 0.5)`` is.
+
+A box or polygon that covers no pixel of the image (wholly outside it, or thinner than a
+pixel between two centres) is an error naming the region and the image's size: it is a
+mistake in the region, never "nothing to do". A key colour that matches nothing or an
+all-zero mask file is not: a key may rightly match nothing in some images of a batch.
+
+:class:`Frame` says where a region given in one image's coordinates lands in another's (the
+input's coordinates moved through an upscale, a resize or a crop); :func:`build_mask` takes
+one so that a region can be given in the input's coordinates.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -25,6 +37,11 @@ def _numbers(text: str, what: str, example: str) -> list[float]:
     if not all(np.isfinite(values)):
         raise OptionError(f"{what} {text!r} has a value that is not finite")
     return values
+
+
+def _show(values) -> str:
+    """Numbers as a user would write them: ``10,20.5,30,40``."""
+    return ",".join(f"{float(v):g}" for v in values)
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -60,24 +77,48 @@ def parse_polygon(text: str) -> np.ndarray:
     return points
 
 
-def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
-    """Pixels whose centres lie inside ``box`` (clipped to the image)."""
+def _missed(shape: tuple[int, int], label: str, bounds: tuple[float, float, float, float]):
+    """The error for a shape (``bounds``: left, top, right, bottom) that covers no pixel."""
+    height, width = shape
+    left, top, right, bottom = bounds
+    outside = right <= 0 or bottom <= 0 or left >= width or top >= height
+    where = "lies outside" if outside else "covers no pixel centre of"
+    return InputError(f"{label} {where} the {width}x{height} image")
+
+
+def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float], *,
+             label: str | None = None) -> np.ndarray:
+    """Pixels whose centres lie inside ``box`` (clipped to the image).
+
+    A box that covers no pixel is an :class:`~burnish.errors.InputError` naming it (as
+    ``label``, by default its numbers) and the image's size.
+    """
     height, width = shape
     x, y, w, h = box
-    mask = np.zeros((height, width), bool)
     # Pixel centres c + 0.5 inside [x, x + w): c from ceil(x - 0.5) to ceil(x + w - 0.5) - 1.
     left, right = (int(np.clip(np.ceil(v - 0.5), 0, width)) for v in (x, x + w))
     top, bottom = (int(np.clip(np.ceil(v - 0.5), 0, height)) for v in (y, y + h))
+    if left >= right or top >= bottom:
+        raise _missed(shape, label or f"box {_show(box)}", (x, y, x + w, y + h))
+    mask = np.zeros((height, width), bool)
     mask[top:bottom, left:right] = True
     return mask
 
 
-def polygon_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
-    """Pixels whose centres lie inside the polygon (even-odd rule), one scanline per row."""
+def polygon_mask(shape: tuple[int, int], points: np.ndarray, *,
+                 label: str | None = None) -> np.ndarray:
+    """Pixels whose centres lie inside the polygon (even-odd rule), one scanline per row.
+
+    A polygon that covers no pixel is an :class:`~burnish.errors.InputError` naming it (as
+    ``label``, by default its points) and the image's size.
+    """
     height, width = shape
     mask = np.zeros((height, width), bool)
     start, end = points, np.roll(points, -1, axis=0)
-    for row in range(height):
+    # Only the rows the polygon spans can have centres inside it.
+    first = max(0, int(np.floor(points[:, 1].min())))
+    last = min(height, int(np.ceil(points[:, 1].max())) + 1)
+    for row in range(first, last):
         centre_y = row + 0.5
         # Edges crossing this scanline, half-open in y so a vertex on it counts once.
         crossing = (start[:, 1] <= centre_y) != (end[:, 1] <= centre_y)
@@ -89,6 +130,10 @@ def polygon_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
             # Centres c + 0.5 in [x0, x1): the same half-open rule as boxes.
             left, right = (int(np.clip(np.ceil(v - 0.5), 0, width)) for v in (x0, x1))
             mask[row, left:right] = True
+    if not mask.any():
+        shown = " ".join(_show(point) for point in points)
+        raise _missed(shape, label or f'polygon "{shown}"',
+                      (*points.min(axis=0), *points.max(axis=0)))
     return mask
 
 
@@ -127,14 +172,166 @@ def key_mask(image: np.ndarray, colour: tuple[int, int, int], tolerance: float =
     return (np.abs(scaled - np.asarray(colour, np.float32)) <= tolerance + 1e-3).all(axis=2)
 
 
-def mask_from_file(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
-    """A mask image (grey, or the alpha of an image with alpha), set where above half scale."""
+def mask_from_file(path: str | os.PathLike, shape: tuple[int, int], *,
+                   image: str = "the image") -> np.ndarray:
+    """A mask image (grey, or the alpha of an image with alpha), set where above half scale;
+    it must have ``shape`` (the size of ``image``, as the error names it)."""
     from burnish.engine.imageio import read_image
 
-    image, _ = read_image(path)  # a missing or broken file is an InputError naming it
-    if image.shape[:2] != tuple(shape):
-        raise InputError(f"mask is {image.shape[1]}x{image.shape[0]}, the image is "
+    pixels, _ = read_image(path)  # a missing or broken file is an InputError naming it
+    if pixels.shape[:2] != tuple(shape):
+        raise InputError(f"mask is {pixels.shape[1]}x{pixels.shape[0]}, {image} is "
                          f"{shape[1]}x{shape[0]}", path=path)
-    plane = image[..., -1] if image.shape[2] in (2, 4) else image[..., 0]
+    plane = pixels[..., -1] if pixels.shape[2] in (2, 4) else pixels[..., 0]
     top = np.iinfo(plane.dtype).max if plane.dtype.kind == "u" else 1.0
     return plane > top / 2
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where the pixel coordinates of one image (``source``, its height and width) land on
+    another (``target``): ``x' = scale_x * x + offset_x`` and ``y' = scale_y * y + offset_y``.
+
+    An upscale, a resize and a crop each declare one; :meth:`then` chains them, so a point
+    of a recipe's input can be found at any step (``coordinates = "input"``) and a step's
+    region followed to the output (provenance). The numbers are exact fractions: every
+    scale is a ratio of two image sizes, so chaining and mapping pixel centres never round.
+    """
+
+    source: tuple[int, int]
+    target: tuple[int, int]
+    scale_x: Fraction = Fraction(1)
+    scale_y: Fraction = Fraction(1)
+    offset_x: Fraction = Fraction(0)
+    offset_y: Fraction = Fraction(0)
+
+    @classmethod
+    def identity(cls, shape: tuple[int, int]) -> Frame:
+        return cls(tuple(shape), tuple(shape))
+
+    @classmethod
+    def resampled(cls, source: tuple[int, int], target: tuple[int, int]) -> Frame:
+        """The whole of ``source`` stretched over the whole of ``target``."""
+        return cls(tuple(source), tuple(target), Fraction(target[1], source[1]),
+                   Fraction(target[0], source[0]))
+
+    def cropped(self, left: int, top: int, width: int, height: int) -> Frame:
+        """This frame, then keeping only the box ``left, top, width, height`` of its target."""
+        return self.then(Frame(self.target, (height, width), offset_x=Fraction(-left),
+                               offset_y=Fraction(-top)))
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Frame.identity(self.source)
+
+    def then(self, after: Frame) -> Frame:
+        """This map followed by ``after`` (whose source is this one's target)."""
+        if after.source != self.target:
+            raise ValueError(f"cannot chain a frame onto {after.source}, it ends at {self.target}")
+        return Frame(self.source, after.target, after.scale_x * self.scale_x,
+                     after.scale_y * self.scale_y, after.scale_x * self.offset_x + after.offset_x,
+                     after.scale_y * self.offset_y + after.offset_y)
+
+    def box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """A box ``x, y, w, h`` of the source, in the target's coordinates."""
+        x, y, w, h = (Fraction(v) for v in box)
+        return (float(self.scale_x * x + self.offset_x), float(self.scale_y * y + self.offset_y),
+                float(self.scale_x * w), float(self.scale_y * h))
+
+    def points(self, points: np.ndarray) -> np.ndarray:
+        """``N x 2`` points ``x, y`` of the source, in the target's coordinates."""
+        return np.array([[float(self.scale_x * Fraction(x) + self.offset_x),
+                          float(self.scale_y * Fraction(y) + self.offset_y)]
+                         for x, y in points.tolist()], np.float64).reshape(-1, 2)
+
+    def warp(self, mask: np.ndarray) -> np.ndarray:
+        """A mask of the source's size resampled onto the target: each target pixel takes the
+        source pixel under its centre (nearest neighbour, so a bool mask stays exact and an
+        integer upscale repeats pixels); pixels that come from outside the source are 0."""
+        if mask.shape[:2] != self.source:
+            raise ValueError(f"a mask of {mask.shape[:2]} given to a frame of {self.source}")
+        rows = _source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
+        cols = _source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
+        if (rows.size, cols.size) == self.target:  # all from inside: no border to clear
+            return cols.gather(rows.gather(mask, axis=0), axis=1)
+        out = np.zeros(self.target + mask.shape[2:], mask.dtype)
+        if rows.size and cols.size:
+            out[rows.start:rows.start + rows.size, cols.start:cols.start + cols.size] = (
+                cols.gather(rows.gather(mask, axis=0), axis=1))
+        return out
+
+
+@dataclass(frozen=True)
+class _Indices:
+    """The target positions ``start .. start + size`` that come from inside the source, and
+    the source index each one takes."""
+
+    start: int
+    indices: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.indices)
+
+    def gather(self, array: np.ndarray, axis: int) -> np.ndarray:
+        """``array`` indexed by :attr:`indices` along ``axis``. The indices never decrease, so
+        this is a repeat of each source line by how often it is taken (0 drops it): as fast
+        as ``np.repeat`` for an integer upscale, and several times faster than fancy indexing."""
+        first, last = int(self.indices[0]), int(self.indices[-1])
+        counts = np.bincount(self.indices - first, minlength=last - first + 1)
+        span = [slice(None)] * array.ndim
+        span[axis] = slice(first, last + 1)
+        return np.repeat(array[tuple(span)], counts, axis=axis)
+
+
+def _source_indices(target: int, source: int, scale: Fraction, offset: Fraction) -> _Indices:
+    """For target pixels ``0 .. target - 1``, the source pixel under each centre:
+    ``floor((c + 1/2 - offset) / scale)``, in exact integer arithmetic."""
+    # (c + 1/2 - a/b) / (p/q) = ((2c + 1) b - 2a) q / (2 b p)
+    p, q = scale.numerator, scale.denominator
+    a, b = offset.numerator, offset.denominator
+    indices = [((2 * c + 1) * b - 2 * a) * q // (2 * b * p) for c in range(target)]
+    inside = [c for c, index in enumerate(indices) if 0 <= index < source]
+    if not inside:
+        return _Indices(0, np.zeros(0, np.int64))
+    # Indices grow with c, so the positions inside the source are one run.
+    return _Indices(inside[0], np.array(indices[inside[0]:inside[-1] + 1], np.int64))
+
+
+def build_mask(image: np.ndarray, *, mask_file: str | os.PathLike | None = None,
+               boxes=(), polygons=(), alpha: bool = False, key: str | None = None,
+               key_tolerance: float = 0.0, frame: Frame | None = None) -> np.ndarray:
+    """The union of every region source given, as a bool mask of ``image`` (``H x W x C``).
+
+    ``boxes`` and ``polygons`` are the texts a user gives (:func:`parse_box`,
+    :func:`parse_polygon`), ``key`` a colour (:func:`parse_colour`). With ``frame`` (whose
+    target is ``image``'s size), boxes, polygons and the mask file are in the coordinates of
+    ``frame.source`` (say the recipe's input): shapes are moved by it and the mask file, of
+    the source's size, is resampled by :meth:`Frame.warp`. Alpha and key are read from
+    ``image`` itself.
+    """
+    shape = image.shape[:2]
+    frame = frame or Frame.identity(shape)
+    if frame.target != tuple(shape):
+        raise ValueError(f"the frame ends at {frame.target}, the image is {shape}")
+    moved = not frame.is_identity
+    mask = np.zeros(shape, bool)
+    if mask_file is not None:
+        if moved:
+            mask |= frame.warp(mask_from_file(mask_file, frame.source, image="the input image"))
+        else:
+            mask |= mask_from_file(mask_file, shape)
+    for text in boxes:
+        box = frame.box(parse_box(text))
+        label = f"box {text}" + (f" (at this step {_show(box)})" if moved else "")
+        mask |= box_mask(shape, box, label=label)
+    for text in polygons:
+        points = frame.points(parse_polygon(text))
+        shown = " ".join(_show(point) for point in points)
+        label = f'polygon "{text}"' + (f' (at this step "{shown}")' if moved else "")
+        mask |= polygon_mask(shape, points, label=label)
+    if alpha:
+        mask |= alpha_mask(image)
+    if key is not None:
+        mask |= key_mask(image, parse_colour(key), key_tolerance)
+    return mask

@@ -88,19 +88,9 @@ class MaskSpec:
         from burnish.engine import masks
 
         self.check()
-        shape = image.shape[:2]
-        mask = np.zeros(shape, bool)
-        if self.mask_file is not None:
-            mask |= masks.mask_from_file(self.mask_file, shape)
-        for box in self.boxes:
-            mask |= masks.box_mask(shape, masks.parse_box(box))
-        for polygon in self.polygons:
-            mask |= masks.polygon_mask(shape, masks.parse_polygon(polygon))
-        if self.alpha:
-            mask |= masks.alpha_mask(image)
-        if self.key is not None:
-            mask |= masks.key_mask(image, masks.parse_colour(self.key), self.key_tolerance)
-        return mask
+        return masks.build_mask(image, mask_file=self.mask_file, boxes=self.boxes,
+                                polygons=self.polygons, alpha=self.alpha, key=self.key,
+                                key_tolerance=self.key_tolerance)
 
 
 class Reconstructor:

@@ -331,15 +331,28 @@ class Worker:
 
     def _process(self, input_path: Path, target: Path, input_sha256: str, key: str,
                  started: float) -> str | None:
-        from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image, write_image
+        from burnish.engine.imageio import (
+            DEFAULT_MAX_PIXELS,
+            open_writer,
+            probe_image,
+            read_image,
+            write_image,
+        )
         from burnish.engine.ops.encode import convert_for_output, output_dtype
-        from burnish.engine.pipeline import apply_steps
+        from burnish.engine.pipeline import apply_steps, plan_geometry
         from burnish.engine.provenance import sidecar, write_json_atomically
         from burnish.models.descriptor import file_sha256
 
-        pixels, meta = read_image(input_path, max_pixels=self.options.max_pixels
-                                  or DEFAULT_MAX_PIXELS)
+        max_pixels = self.options.max_pixels or DEFAULT_MAX_PIXELS
         encode, edits = self.recipe.encode, self.recipe.edits
+        # Every step's size from the header, before the pixels are decoded: an absurd resize
+        # or upscale is refused before any work.
+        header = probe_image(input_path, max_pixels=max_pixels)
+        try:
+            plan_geometry((header.height, header.width), edits, max_pixels=max_pixels)
+        except BurnishError as error:
+            raise type(error)(error.problem, path=error.path or input_path) from None
+        pixels, meta = read_image(input_path, max_pixels=max_pixels)
 
         def output_meta(applied):
             return replace(meta, xmp=self._xmp(applied, input_sha256),
@@ -353,7 +366,8 @@ class Worker:
         may_stream = output_dtype(encode, input_path.suffix, pixels.dtype) == pixels.dtype
         applied = apply_steps(pixels, edits, self.resources, image=input_path,
                               context=self.recipe.context,
-                              open_sink=open_output if may_stream else None)
+                              open_sink=open_output if may_stream else None,
+                              max_pixels=max_pixels)
         notes = [r.note for r in applied.records if r.note]
         if applied.pixels is not None:  # not streamed
             output, note = convert_for_output(applied.pixels, encode, input_path.suffix)

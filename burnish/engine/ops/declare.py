@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.engine.masks import Frame
 from burnish.engine.ops.params import Context, Kind
 
 REQUIRED = object()  # a parameter without a default must be given
@@ -35,14 +36,13 @@ class Outcome:
     """What one step did to an image.
 
     ``edited`` is the bool mask of the pixels the step changed on purpose, in the step's
-    output coordinates; ``None`` means the whole image. ``remap`` moves masks of earlier steps
-    into this step's output coordinates (geometry ops: upscale, resize, crop). ``fill`` says
-    the step made up content (a removal), which decides the IPTC digital source type.
+    output coordinates; ``None`` means the whole image. ``fill`` says the step made up
+    content (a removal), which decides the IPTC digital source type. (Where earlier regions
+    go when a step changes the geometry is its op's :attr:`Op.geometry`, not its outcome.)
     """
 
     pixels: np.ndarray
     edited: np.ndarray | None = None
-    remap: Callable[[np.ndarray], np.ndarray] | None = None
     fill: bool = False
     model: dict | None = None
     note: str | None = None
@@ -56,6 +56,10 @@ class StepInput:
     resources: object  # burnish.engine.resources.Resources
     image: Path  # the input file, for per-image templates
     context: Context
+    # From the run's input image to the pixels this step receives (through the geometry of
+    # the steps before it); None: the pixels are the input (a region's coordinates = "input"
+    # then means this image).
+    frame: Frame | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ class Op:
 
     ``role`` is ``"edit"`` for ops that change pixels and ``"encode"`` for the one that only
     says how the result is written (it must come last).
+
+    ``geometry(shape, params)``, for ops that change the image's size or placement (upscale,
+    resize, crop), says from the input's ``(height, width)`` alone, before any pixel is
+    touched, where the step puts its input: a :class:`~burnish.engine.masks.Frame` onto its
+    output. A run plans every step's size with it first (and refuses absurd ones), regions
+    given in the input's coordinates are moved with it, and the provenance moves earlier
+    steps' regions with it. Ops without it keep the image's size and place.
     """
 
     name: str
@@ -76,6 +87,7 @@ class Op:
     # As a recipe's last edit, write the result straight into a sink opened by
     # ``open_sink(height, width, channels, dtype)`` (a file writer), never holding it whole.
     stream: Callable[[np.ndarray, StepInput, Callable], Outcome] | None = None
+    geometry: Callable[[tuple[int, int], dict], Frame] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.masks import parse_box
+from burnish.engine.masks import Frame, parse_box
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, Number, Text
 from burnish.engine.ops.region import BOX
@@ -13,6 +13,9 @@ from burnish.errors import InputError, OptionError
 FITS = ("contain", "cover", "stretch")
 FILTERS = {"lanczos": 1, "bicubic": 3, "bilinear": 2, "nearest": 0}  # PIL.Image.Resampling
 GRAVITIES = ("center", "top", "bottom", "left", "right")
+# No delivery needs a side longer than this; a longer one is a typo, refused in the recipe.
+# (Sizes that are absurd only for some inputs are refused by the run's plan, before any step.)
+MAX_SIDE = 1_000_000
 
 
 def _resized(pixels: np.ndarray, width: int, height: int, resample: int) -> np.ndarray:
@@ -33,10 +36,9 @@ def _resized(pixels: np.ndarray, width: int, height: int, resample: int) -> np.n
 
 
 def _nearest(array: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Nearest-neighbour resampling (pixel centres), also used to move masks."""
-    rows = ((np.arange(height) + 0.5) * array.shape[0] / height).astype(np.int64)
-    cols = ((np.arange(width) + 0.5) * array.shape[1] / width).astype(np.int64)
-    return np.ascontiguousarray(array[rows][:, cols])
+    """Nearest-neighbour resampling: each output pixel takes the input pixel under its centre
+    (the same rule as :meth:`~burnish.engine.masks.Frame.warp`, which moves masks)."""
+    return Frame.resampled(array.shape[:2], (height, width)).warp(array)
 
 
 def _target_size(shape: tuple[int, int], p: dict) -> tuple[int, int, tuple | None]:
@@ -61,12 +63,13 @@ def _target_size(shape: tuple[int, int], p: dict) -> tuple[int, int, tuple | Non
 def _resize(pixels: np.ndarray, step: StepInput) -> Outcome:
     width, height, crop = _target_size(pixels.shape[:2], step.params)
     out = _resized(pixels, width, height, FILTERS[step.params["filter"]])
+    return Outcome(out if crop is None else _cut(out, crop))
 
-    def remap(mask: np.ndarray) -> np.ndarray:
-        moved = _nearest(mask, width, height)
-        return moved if crop is None else _cut(moved, crop)
 
-    return Outcome(out if crop is None else _cut(out, crop), remap=remap)
+def _resize_geometry(shape: tuple[int, int], p: dict) -> Frame:
+    width, height, crop = _target_size(shape, p)
+    frame = Frame.resampled(shape, (height, width))
+    return frame if crop is None else frame.cropped(*crop)
 
 
 def _cut(array: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -109,7 +112,11 @@ def _crop(pixels: np.ndarray, step: StepInput) -> Outcome:
         box = _crop_box(pixels.shape[:2], step.params)
     except InputError as error:
         raise InputError(error.problem, path=step.image) from None
-    return Outcome(_cut(pixels, box), remap=lambda mask: _cut(mask, box))
+    return Outcome(_cut(pixels, box))
+
+
+def _crop_geometry(shape: tuple[int, int], p: dict) -> Frame:
+    return Frame.identity(shape).cropped(*_crop_box(shape, p))
 
 
 def _check_resize(p: dict) -> None:
@@ -125,14 +132,15 @@ def _check_crop(p: dict) -> None:
 
 RESIZE = Op(
     "resize", "Resize to a width and/or height (fit contain, cover or stretch) or by a scale.",
-    (Param("width", Number(1, 1 << 20, integer=True), "Output width in pixels.", None),
-     Param("height", Number(1, 1 << 20, integer=True), "Output height in pixels.", None),
+    (Param("width", Number(1, MAX_SIDE, integer=True), "Output width in pixels.", None),
+     Param("height", Number(1, MAX_SIDE, integer=True), "Output height in pixels.", None),
      Param("scale", Number(0.001, 64), "Scale factor (instead of width and height).", None),
      Param("fit", Choice(FITS), "With both width and height: contain (inside), cover (fill, "
            "then centre-crop) or stretch.", "contain"),
      Param("filter", Choice(tuple(FILTERS)), "Resampling filter.", "lanczos")),
     _resize,
     check_together=_check_resize,
+    geometry=_resize_geometry,
 )
 CROP = Op(
     "crop", "Crop to a box, or to an aspect ratio placed by gravity.",
@@ -142,4 +150,5 @@ CROP = Op(
      Param("gravity", Choice(GRAVITIES), "Where an aspect crop sits.", "center")),
     _crop,
     check_together=_check_crop,
+    geometry=_crop_geometry,
 )

@@ -74,9 +74,11 @@ def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
 def _lut(pixels: np.ndarray, step: StepInput) -> Outcome:
     from burnish.kernels import apply_lut
 
-    lut = step.resources.lut(resolve_file(step.params["file"], step.context))
-    return graded(pixels, step, lambda colour: apply_lut(
-        _rgb(colour, "lut"), lut, step.params["interpolation"]))
+    def grade(colour: np.ndarray) -> np.ndarray:
+        lut = step.resources.lut(resolve_file(step.params["file"], step.context))
+        return apply_lut(_rgb(colour, "lut"), lut, step.params["interpolation"])
+
+    return graded(pixels, step, grade)
 
 
 def _adjust(pixels: np.ndarray, step: StepInput) -> Outcome:

@@ -4,6 +4,13 @@ A grade (colour match, grain, LUT, adjustments) acts on the whole image unless t
 gives a region; then the graded result is composited over the original with a feathered
 weight, so pixels outside the region (and its feather) stay bit-identical. Removal uses the
 same parameters to say what to remove.
+
+A region's numbers (and a mask file's size) are in the coordinates of the image as it is at
+its step, after any earlier upscale, resize or crop; with ``coordinates = "input"`` they are
+in the recipe's input image and are moved through those steps
+(:class:`~burnish.engine.masks.Frame`).
+A box or polygon that misses the image is an error; a key or mask that selects nothing is a
+note ("nothing matched; nothing done"), as a key may rightly match nothing in some images.
 """
 
 from __future__ import annotations
@@ -12,19 +19,21 @@ import numpy as np
 
 from burnish.engine import masks
 from burnish.engine.ops.declare import Outcome, Param, StepInput
-from burnish.engine.ops.params import File, Flag, Number, Text, TextList, resolve_file
+from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
 from burnish.errors import InputError
 
 BOX = Text(masks.parse_box, "10,20,300,200")
 POLYGON = Text(masks.parse_polygon, "0,0 100,0 50,80")
 COLOUR = Text(masks.parse_colour, "#00ff00")
+COORDINATES = ("step", "input")
+NOTHING_MATCHED = "the region selects no pixel (nothing matched); nothing done"
 
 
 def region_params(*, feather: float, what: str) -> tuple[Param, ...]:
     """The region parameters; ``what`` says what the region is for, in the help text."""
     return (
-        Param("mask", File(template=True), f"Mask image of the input's size: grey (or alpha) "
-              f"above half scale is {what}.", None),
+        Param("mask", File(template=True), f"Mask image of the image's size (see coordinates): "
+              f"grey (or alpha) above half scale is {what}.", None),
         Param("boxes", TextList(BOX), f"Boxes x,y,w,h in pixels: what is {what}.", []),
         Param("polygons", TextList(POLYGON), f"Polygons \"x1,y1 x2,y2 ...\": what is {what}.",
               []),
@@ -33,6 +42,10 @@ def region_params(*, feather: float, what: str) -> tuple[Param, ...]:
               "from the key colour.", 12.0),
         Param("feather", Number(0, 1000), "Soft edge, in pixels, outside the region.",
               feather),
+        Param("coordinates", Choice(COORDINATES), "What the mask, boxes and polygons are "
+              "measured in: step (the image as it is at this step, after any earlier upscale, "
+              "resize or crop) or input (the input image: moved through those steps; a mask "
+              "file then has the input's size and is resampled, nearest neighbour).", "step"),
     )
 
 
@@ -42,20 +55,20 @@ ALPHA = Param("alpha", Flag(), "Also where the image is more than half transpare
 
 def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
     """The step's region as a bool mask, or None when the step gives no region."""
-    from burnish.engine.remove import MaskSpec
-
     p = step.params
+    alpha = p.get("alpha", False)
+    if not (p["mask"] or p["boxes"] or p["polygons"] or alpha or p["key"]):
+        return None
     mask_file = None
     if p["mask"] is not None:
         try:
             mask_file = resolve_file(p["mask"], step.context, step.image)
         except ValueError as error:
             raise InputError(f"mask: {error}", path=step.image) from None
-    spec = MaskSpec(mask_file=mask_file, boxes=tuple(p["boxes"]), polygons=tuple(p["polygons"]),
-                    alpha=p.get("alpha", False), key=p["key"], key_tolerance=p["key_tolerance"])
-    if not (spec.mask_file or spec.boxes or spec.polygons or spec.alpha or spec.key):
-        return None
-    return spec.build(pixels)
+    frame = step.frame if p["coordinates"] == "input" else None
+    return masks.build_mask(pixels, mask_file=mask_file, boxes=p["boxes"],
+                            polygons=p["polygons"], alpha=alpha, key=p["key"],
+                            key_tolerance=p["key_tolerance"], frame=frame)
 
 
 def colour_channels(pixels: np.ndarray) -> int:
@@ -69,10 +82,12 @@ def graded(pixels: np.ndarray, step: StepInput, grade) -> Outcome:
     from burnish.engine.remove import composite_weight
     from burnish.kernels import blend
 
+    mask = region_mask(pixels, step)  # first: a region that misses fails before any work
+    if mask is not None and not mask.any():
+        return Outcome(pixels, edited=mask, note=NOTHING_MATCHED)
     n = colour_channels(pixels)
     changed = pixels.copy()
     changed[..., :n] = grade(np.ascontiguousarray(pixels[..., :n]))
-    mask = region_mask(pixels, step)
     if mask is None:
         return Outcome(changed)
     weight = composite_weight(mask, dilate=0, feather=step.params["feather"])

@@ -6,7 +6,7 @@ import numpy as np
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Flag, Method, Number
-from burnish.engine.ops.region import ALPHA, region_mask, region_params
+from burnish.engine.ops.region import ALPHA, NOTHING_MATCHED, region_mask, region_params
 from burnish.engine.remove import (
     DEFAULT_DILATE,
     DEFAULT_FEATHER,
@@ -26,7 +26,7 @@ def _remove(pixels: np.ndarray, step: StepInput) -> Outcome:
                  harmonize=p["harmonize"], seed=p["seed"], opaque=p["alpha"])
     edited = composite_weight(mask, dilate=p["dilate"], feather=p["feather"]) > 0
     model = step.resources.fill_record(reconstructor)
-    note = None if mask.any() else "the removal mask is empty: nothing removed"
+    note = None if mask.any() else NOTHING_MATCHED
     return Outcome(out, edited=edited, fill=bool(mask.any()), model=model, note=note)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from burnish.engine.masks import Frame
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import ModelSpec, Number
 
@@ -17,8 +18,7 @@ def _upscale_to(pixels: np.ndarray, step: StepInput, sink) -> Outcome:
     scale = step.params["scale"]
     runner = step.resources.runner(step.params["model"], scale, step.context.base)
     upscale_into(pixels, sink, runner=runner, scale=scale, tile=step.params["tile"])
-    return Outcome(None, remap=lambda mask: np.repeat(np.repeat(mask, scale, 0), scale, 1),
-                   model=step.resources.model_record(runner))
+    return Outcome(None, model=step.resources.model_record(runner))
 
 
 def _upscale(pixels: np.ndarray, step: StepInput) -> Outcome:
@@ -41,6 +41,11 @@ def _upscale_streamed(pixels: np.ndarray, step: StepInput, open_sink) -> Outcome
         return _upscale_to(pixels, step, sink)
 
 
+def _upscale_geometry(shape: tuple[int, int], params: dict) -> Frame:
+    height, width = shape
+    return Frame.resampled(shape, (height * params["scale"], width * params["scale"]))
+
+
 UPSCALE = Op(
     "upscale", "Upscale with a super-resolution model, tile by tile.",
     (
@@ -52,4 +57,5 @@ UPSCALE = Op(
     ),
     _upscale,
     stream=_upscale_streamed,
+    geometry=_upscale_geometry,
 )
