@@ -247,3 +247,15 @@ def test_recipe_data_in_memory():
     recipe = recipe_from_data({"steps": [{"op": "resize", "width": 10}]}, base=Path("."))
     assert recipe.steps[0].params["height"] is None
     assert np.isclose(recipe.steps[0].params["width"], 10)
+
+
+@pytest.mark.parametrize("template", ["{stem}/x", ".{stem}", "{name}\\y", "../{stem}", "{ext}/.."])
+def test_a_bad_name_template_is_named_as_written(tmp_path, template):
+    """The message quotes the template, not the sample file name it was tried on."""
+    from burnish.engine.ops.params import TEMPLATE_FIELDS
+
+    with pytest.raises(OptionError) as raised:
+        recipe_from_data({"steps": [{"op": "encode", "name": template}]}, base=tmp_path)
+    message = str(raised.value)
+    assert repr(template) in message
+    assert all(sample not in message.replace(template, "") for sample in TEMPLATE_FIELDS.values())

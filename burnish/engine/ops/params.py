@@ -251,17 +251,20 @@ class NameTemplate(Kind):
     def check(self, value, context: Context):
         text = _text(value)
         template_fields(text)
-        check_file_name(text.format(**TEMPLATE_FIELDS))
+        check_file_name(text.format(**TEMPLATE_FIELDS), template=text)
         return text
 
     def describe(self) -> str:
         return "file name template, e.g. '{stem}_final'"
 
 
-def check_file_name(name: str) -> str:
-    """Refuse a name that is not a plain file name inside the output folder."""
+def check_file_name(name: str, *, template: str | None = None) -> str:
+    """Refuse a name that is not a plain file name inside the output folder. ``template``:
+    the template ``name`` was made from, named in the message instead of the sample name (a
+    sample "cat" for ``{stem}`` would mean nothing to the reader)."""
+    shown = repr(template if template is not None else name)
     if "/" in name or "\\" in name or "\0" in name:
-        raise ValueError(f"{name!r} is a path: give a file name (no / or \\)")
+        raise ValueError(f"{shown} is a path: give a file name (no / or \\)")
     if name in ("", ".", "..") or name.startswith("."):
-        raise ValueError(f"{name!r} is not a usable file name (empty, or starts with '.')")
+        raise ValueError(f"{shown} is not a usable file name (empty, or starts with '.')")
     return name
