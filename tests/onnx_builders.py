@@ -1,4 +1,5 @@
-"""Tiny ONNX super-resolution graphs built in the tests (no weights shipped, no torch needed)."""
+"""Tiny ONNX graphs built in the tests (no weights shipped, no torch needed): super-resolution
+and inpainting-contract models, and hostile ones (downscalers, wrong shapes, NaN or Inf output)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,20 @@ def conv_pixelshuffle_model(path, *, rng, scale=2, features=4, convs=2, metadata
         channels_in = channels_out
     nodes.append(helper.make_node("DepthToSpace", [name_in], ["upscaled"], blocksize=scale,
                                   mode="CRD"))
+    return _save(path, nodes, [_image_input()], "upscaled", initializers, metadata)
+
+
+def _image_input(name="image", channels=3):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", channels, "h", "w"])
+
+
+def _save(path, nodes, inputs, output, initializers=(), metadata=None, output_rank=4):
+    """Save a graph whose output is the tensor named ``output`` (any sizes), with ``burnish.*``
+    (or any) metadata properties; returns the path."""
     graph = helper.make_graph(
-        nodes, "tiny-sr",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("upscaled", TensorProto.FLOAT, ["n", 3, "sh", "sw"])],
-        initializers)
+        nodes, "test-graph", inputs,
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [None] * output_rank)],
+        list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     for key, value in (metadata or {}).items():
@@ -44,3 +54,84 @@ def conv_pixelshuffle_model(path, *, rng, scale=2, features=4, convs=2, metadata
         entry.key, entry.value = key, str(value)
     onnx.save(model, str(path))
     return path
+
+
+POISONS = ("nan", "inf")
+
+
+def _poison_nodes(source, poison, threshold):
+    """Nodes that pass ``source`` through unchanged except where it exceeds ``threshold``,
+    which become NaN (``Sqrt`` of a negative number) or +Inf (``Reciprocal`` of zero): a real
+    graph that computes non-finite values on some inputs. Returns (nodes, initializers, name
+    of the result)."""
+    constants = [numpy_helper.from_array(np.float32(threshold), "threshold"),
+                 numpy_helper.from_array(np.float32(0.0 if poison == "nan" else 1e-6), "weight")]
+    nodes = [helper.make_node("Sub", ["threshold", source], ["headroom"])]
+    if poison == "nan":
+        nodes.append(helper.make_node("Sqrt", ["headroom"], ["poison"]))
+    elif poison == "inf":
+        nodes += [helper.make_node("Relu", ["headroom"], ["clamped"]),
+                  helper.make_node("Reciprocal", ["clamped"], ["poison"])]
+    else:
+        raise ValueError(poison)
+    nodes += [helper.make_node("Mul", ["poison", "weight"], ["weighted"]),
+              helper.make_node("Add", [source, "weighted"], ["poisoned"])]
+    return nodes, constants, "poisoned"
+
+
+def resize_model(path, *, scales=(2, 2), poison=None, threshold=0.99, metadata=None):
+    """Nearest-neighbour resize of the image by ``scales`` (height, width): an integer
+    upscaler, or with fractions a downscaler or a fractional scaler. With ``poison`` ("nan" or
+    "inf") input values above ``threshold`` come out non-finite (all of them for a threshold
+    below 0). Receptive radius 0."""
+    nodes, initializers, source = [], [], "image"
+    if poison is not None:
+        nodes, initializers, source = _poison_nodes("image", poison, threshold)
+    initializers.append(numpy_helper.from_array(np.array([1, 1, *scales], np.float32), "scales"))
+    nodes.append(helper.make_node("Resize", [source, "", "scales"], ["upscaled"],
+                                  mode="nearest"))
+    return _save(path, nodes, [_image_input()], "upscaled", initializers, metadata)
+
+
+def average_pool_model(path, *, metadata=None):
+    """A downscaler: 2 x 2 average pooling with stride 2."""
+    node = helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[2, 2],
+                            strides=[2, 2])
+    return _save(path, [node], [_image_input()], "pooled", metadata=metadata)
+
+
+def reduce_model(path, *, axes=(1,), keepdims=1, metadata=None):
+    """The mean over ``axes``: over channels it keeps the rank and changes the channel count;
+    without ``keepdims`` the output has fewer dimensions than the input."""
+    node = helper.make_node("ReduceMean", ["image"], ["reduced"], axes=list(axes),
+                            keepdims=keepdims)
+    return _save(path, [node], [_image_input()], "reduced", metadata=metadata,
+                 output_rank=4 if keepdims else 4 - len(axes))
+
+
+def identity_model(path, *, channels=3, metadata=None):
+    """The image unchanged, with a fixed channel count in the graph's input."""
+    node = helper.make_node("Identity", ["image"], ["same"])
+    return _save(path, [node], [_image_input(channels=channels)], "same", metadata=metadata)
+
+
+def inpaint_contract_model(path, *, scale=1.0, mask_first=False, names=("image", "mask"),
+                           channels=(3, 1), poison=None, threshold=-1.0, metadata=None):
+    """A LaMa-contract graph without PyTorch: ``image * scale + mask * 0.25`` (non-finite
+    where the result exceeds ``threshold`` with ``poison``)."""
+    image_name, mask_name = names
+    image = helper.make_tensor_value_info(image_name, TensorProto.FLOAT,
+                                          [1, channels[0], "h", "w"])
+    mask = helper.make_tensor_value_info(mask_name, TensorProto.FLOAT, [1, channels[1], "h", "w"])
+    nodes = [helper.make_node("Mul", [image_name, "scale"], ["scaled"]),
+             helper.make_node("Mul", [mask_name, "fill"], ["filled"]),
+             helper.make_node("Add", ["scaled", "filled"], ["inpainted"])]
+    initializers = [numpy_helper.from_array(np.float32(scale), "scale"),
+                    numpy_helper.from_array(np.float32(0.25), "fill")]
+    output = "inpainted"
+    if poison is not None:
+        more_nodes, more_initializers, output = _poison_nodes("inpainted", poison, threshold)
+        nodes += more_nodes
+        initializers += more_initializers
+    return _save(path, nodes, [mask, image] if mask_first else [image, mask], output,
+                 initializers, metadata)

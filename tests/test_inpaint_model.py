@@ -14,12 +14,14 @@ from types import SimpleNamespace
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from burnish.engine.model_fill import model_fill
 from burnish.engine.regions import hole_boxes
 from burnish.errors import ModelError
 from burnish.models.inpaint_model import CONTRACT, InpaintModel
+
+from onnx_builders import inpaint_contract_model
 
 # --- models ---------------------------------------------------------------------------------
 
@@ -73,27 +75,6 @@ class RecordingModel:
     def inpaint(self, image, hole):
         self.shapes.append(image.shape)
         return self.model.inpaint(image, hole)
-
-
-def helper_model(path, *, scale=1.0, mask_first=False, names=("image", "mask"),
-                 channels=(3, 1)):
-    """A LaMa-contract graph without PyTorch: ``image * scale + mask * 0.25``."""
-    image_name, mask_name = names
-    image = helper.make_tensor_value_info(image_name, TensorProto.FLOAT,
-                                          [1, channels[0], "h", "w"])
-    mask = helper.make_tensor_value_info(mask_name, TensorProto.FLOAT, [1, channels[1], "h", "w"])
-    nodes = [helper.make_node("Mul", [image_name, "scale"], ["scaled"]),
-             helper.make_node("Mul", [mask_name, "fill"], ["filled"]),
-             helper.make_node("Add", ["scaled", "filled"], ["inpainted"])]
-    graph = helper.make_graph(
-        nodes, "contract", [mask, image] if mask_first else [image, mask],
-        [helper.make_tensor_value_info("inpainted", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [numpy_helper.from_array(np.float32(scale), "scale"),
-         numpy_helper.from_array(np.float32(0.25), "fill")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def assert_one_line_model_error(error, path, text=""):
@@ -219,7 +200,7 @@ def test_global_context_fallback_exports(lama, tmp_path, rng):
     dict(names=("input_image", "hole_mask"), channels=("c", 1)),
 ])
 def test_inputs_are_found_by_channels_then_names(tmp_path, rng, layout):
-    path = helper_model(tmp_path / "contract.onnx", **layout)
+    path = inpaint_contract_model(tmp_path / "contract.onnx", **layout)
     image = rng.random((9, 14, 3), dtype=np.float32)
     hole = np.zeros((9, 14), bool)
     hole[2:5, 3:9] = True
@@ -231,12 +212,12 @@ def test_inputs_are_found_by_channels_then_names(tmp_path, rng, layout):
 
 
 def test_output_range_255_is_probed_on_a_plain_graph(tmp_path):
-    with InpaintModel(helper_model(tmp_path / "x255.onnx", scale=255.0), device="cpu") as model:
+    with InpaintModel(inpaint_contract_model(tmp_path / "x255.onnx", scale=255.0), device="cpu") as model:
         assert model.output_range == 255
 
 
 def test_unknown_output_range_is_a_model_error(tmp_path):
-    path = helper_model(tmp_path / "dim.onnx", scale=0.2)
+    path = inpaint_contract_model(tmp_path / "dim.onnx", scale=0.2)
     with pytest.raises(ModelError) as error:
         InpaintModel(path, device="cpu")
     assert_one_line_model_error(error, path, "cannot tell the output range")
@@ -251,7 +232,7 @@ def test_wrong_inputs_are_a_model_error(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(one_input))
-    two_images = helper_model(tmp_path / "two.onnx", names=("left", "right"), channels=(3, 3))
+    two_images = inpaint_contract_model(tmp_path / "two.onnx", names=("left", "right"), channels=(3, 3))
     for path in (one_input, two_images):
         with pytest.raises(ModelError) as error:
             InpaintModel(path, device="cpu")

@@ -250,12 +250,14 @@ def test_corrupt_sidecar_is_a_one_line_model_error(tmp_path, corruption):
 
 
 def test_building_without_tensorrt_is_a_one_line_error(tmp_path, without_tensorrt):
+    model = tmp_path / "model.onnx"
     with pytest.raises(ModelError) as caught:
-        build_engine(tmp_path / "model.onnx", profile=PROFILE, cache_dir=tmp_path)
-    assert str(caught.value) == BUILDER_MISSING
+        build_engine(model, profile=PROFILE, cache_dir=tmp_path)
+    assert str(caught.value) == f"{model}: {BUILDER_MISSING}"
     with pytest.raises(ModelError) as caught:
-        build_engine_for(tmp_path / "model.onnx", descriptor=DESCRIPTOR, cache_dir=tmp_path)
-    assert str(caught.value) == BUILDER_MISSING
+        build_engine_for(model, descriptor=DESCRIPTOR, cache_dir=tmp_path)
+    assert str(caught.value) == f"{model}: {BUILDER_MISSING}"
+    assert "pip install tensorrt" in BUILDER_MISSING
     assert list(tmp_path.iterdir()) == []
 
 
@@ -268,11 +270,12 @@ def test_runner_without_tensorrt_is_a_one_line_error(tmp_path, without_tensorrt)
     engine_path = written_sidecar(tmp_path)
     with pytest.raises(ModelError) as caught:
         TrtRunner(engine_path)
-    assert str(caught.value) == RUNTIME_MISSING
+    assert str(caught.value) == f"{engine_path}: {RUNTIME_MISSING}"
+    assert "pip install tensorrt" in RUNTIME_MISSING
 
 
 def test_runner_reports_a_missing_engine_or_sidecar(tmp_path):
-    with pytest.raises(ModelError, match="no such engine file"):
+    with pytest.raises(ModelError, match="no such engine"):
         TrtRunner(tmp_path / "absent.engine")
     lonely = tmp_path / "lonely.engine"
     lonely.write_bytes(b"engine")

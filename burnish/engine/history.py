@@ -361,7 +361,7 @@ class _Staging:
         ext = OBJECT_SUFFIXES[1] if pixels.dtype == np.float32 else OBJECT_SUFFIXES[0]
         encoded = self.path / f"encoded{ext}"
         write_image(encoded, pixels, meta=meta)
-        sha256 = file_sha256(encoded)
+        sha256 = file_sha256(encoded, error=OutputError, what="version")
         staged = self.path / f"{sha256}{ext}"
         try:
             os.replace(encoded, staged)

@@ -47,8 +47,7 @@ from burnish.engine.ops.params import (
 )
 from burnish.engine.provenance import sidecar_path
 from burnish.engine.recipe import Recipe
-from burnish.errors import BurnishError, InputError, OptionError, OutputError
-from burnish.files import check_regular_file
+from burnish.errors import BurnishError, OptionError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +376,7 @@ class Worker:
         credentials = self._sign(input_path, target, applied)
         record = sidecar(input_path=input_path, input_sha256=input_sha256,
                          input_shape=pixels.shape, output_path=target,
-                         output_sha256=file_sha256(target), recipe=self.recipe, job_key=key,
+                         output_sha256=file_sha256(target, error=OutputError, what="output"), recipe=self.recipe, job_key=key,
                          applied=applied,
                          environment={**self.environment(), "device requested":
                                       self.options.device, "backend requested":
@@ -389,11 +388,7 @@ class Worker:
     def _input_sha256(self, input_path: Path) -> str:
         from burnish.models.descriptor import file_sha256
 
-        check_regular_file(input_path, what="image")  # before hashing: a FIFO would block
-        try:
-            return file_sha256(input_path)
-        except OSError as error:
-            raise InputError(f"cannot read: {error.strerror}", path=input_path) from None
+        return file_sha256(input_path, what="image")  # refuses pipes and devices first
 
     def _xmp(self, applied, input_sha256: str) -> bytes:
         from burnish.engine.provenance import xmp_packet
@@ -421,6 +416,9 @@ def _complete(target: Path, key: str) -> bool:
     from burnish.models.descriptor import file_sha256
 
     record = read_sidecar(target)
-    if record is None or record.get("job_key") != key or not target.is_file():
+    if record is None or record.get("job_key") != key:
         return False
-    return file_sha256(target) == record.get("output", {}).get("sha256")
+    try:
+        return file_sha256(target, what="output") == record.get("output", {}).get("sha256")
+    except BurnishError:  # gone, emptied, replaced by a folder: not complete, redo it
+        return False

@@ -22,6 +22,7 @@ import numpy as np
 
 from burnish.errors import ModelError, OptionError, first_line
 from burnish.models.descriptor import ModelDescriptor, file_sha256, to_metadata
+from burnish.models.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         refuse it (:class:`ModelError`, no file written) if they differ by more than
         :data:`TOLERANCE`.
     """
-    import onnx
-    import torch
+    started = time.perf_counter()
+    checkpoint, output = Path(checkpoint), Path(output)
+    onnx, torch = require_extra("export", "onnx", "torch", purpose="exporting checkpoints to "
+                                "ONNX (burnish export)", path=checkpoint)
 
     from burnish.export.patches import traceable
     from burnish.models.checkpoint import load_checkpoint
     from burnish.models.torch_runner import TorchOptions, TorchRunner
 
-    started = time.perf_counter()
-    checkpoint, output = Path(checkpoint), Path(output)
     if output.suffix.lower() != ".onnx":
         raise OptionError(f"the export's output must be an .onnx file, not {output.name}")
     if opset < DEFAULT_OPSET:
@@ -144,7 +145,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
                              f"({first_line(error)})", path=checkpoint) from None
         graph = onnx.load(str(temporary))
         metadata = to_metadata(descriptor)
-        metadata["burnish.source_sha256"] = file_sha256(checkpoint)
+        metadata["burnish.source_sha256"] = file_sha256(checkpoint, error=ModelError,
+                                                        what="checkpoint")
         del graph.metadata_props[:]
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)
@@ -158,7 +160,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     finally:
         temporary.unlink(missing_ok=True)
         reference.close()
-    return ExportResult(output, replace(descriptor, sha256=file_sha256(output)), validation,
+    sha256 = file_sha256(output, error=ModelError, what="model file")
+    return ExportResult(output, replace(descriptor, sha256=sha256), validation,
                         time.perf_counter() - started)
 
 

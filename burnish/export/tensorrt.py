@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from burnish.engine.grid import padded_length
-from burnish.errors import ModelError, OptionError
+from burnish.errors import BurnishError, ModelError, OptionError, first_line
+from burnish.files import check_regular_file, read_limited
 from burnish.models.descriptor import (
     ModelDescriptor,
     file_sha256,
@@ -31,6 +32,7 @@ from burnish.models.descriptor import (
     metadata_fields,
     to_metadata,
 )
+from burnish.models.extras import missing_extra, require_extra
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,8 @@ WORKSPACE_BYTES = 2 * 2**30
 # cached by an older burnish are rebuilt rather than trusted.
 BUILD_RECIPE = 1
 SIDECAR_FORMAT = 1
-BUILDER_MISSING = ("TensorRT's builder is not installed (pip install tensorrt; the lean "
-                   "runtime cannot build engines)")
+BUILDING = "building TensorRT engines"
+BUILDER_MISSING = missing_extra("tensorrt", purpose=BUILDING).problem
 
 
 @dataclass(frozen=True)
@@ -178,23 +180,18 @@ def model_sha256(onnx_path: str | os.PathLike, model=None) -> str:
     Weights kept in external data change the engine as much as the graph does, so they are
     part of the model's identity. ``model`` is the already loaded proto, if there is one.
     """
-    import onnx
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
     onnx_path = Path(onnx_path)
+    onnx, external_data = require_extra("export", "onnx", "onnx.external_data_helper",
+                                        purpose=BUILDING, path=onnx_path)
     if model is None:
         model = onnx.load(str(onnx_path), load_external_data=False)
     files = [onnx_path]
     for tensor in model.graph.initializer:
-        if uses_external_data(tensor):
-            location = onnx_path.parent / ExternalDataInfo(tensor).location
+        if external_data.uses_external_data(tensor):
+            location = onnx_path.parent / external_data.ExternalDataInfo(tensor).location
             if location not in files:
                 files.append(location)
-    try:
-        return file_sha256(*files)
-    except OSError as error:
-        raise ModelError(f"cannot read {Path(error.filename).name} ({error.strerror})",
-                         path=onnx_path) from None
+    return file_sha256(*files, error=ModelError, what="model file")
 
 
 def onnx_descriptor(onnx_path: str | os.PathLike) -> ModelDescriptor:
@@ -211,10 +208,8 @@ def onnx_descriptor(onnx_path: str | os.PathLike) -> ModelDescriptor:
 
 def _load_onnx(onnx_path: Path):
     """The model proto (weights left on disk) and its metadata properties."""
-    import onnx
-
-    if not onnx_path.is_file():
-        raise ModelError("no such model file", path=onnx_path)
+    check_regular_file(onnx_path, error=ModelError, what="model file")
+    onnx = require_extra("export", "onnx", purpose=BUILDING, path=onnx_path)
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError and friends: all mean "not ONNX"
@@ -235,10 +230,7 @@ def _descriptor_from_model(onnx_path: Path, model, metadata: dict[str, str]
 
         with OrtRunner(onnx_path, options=OrtOptions(device="cpu")) as runner:
             base = runner.descriptor
-    try:
-        descriptor = from_metadata(metadata, base)
-    except ValueError as error:
-        raise ModelError(str(error), path=onnx_path) from None
+    descriptor = from_metadata(metadata, base, path=onnx_path)
     return replace(descriptor, sha256=model_sha256(onnx_path, model))
 
 
@@ -285,27 +277,40 @@ def read_engine_descriptor(engine_path: str | os.PathLike) -> tuple[ModelDescrip
     """
     engine_path = Path(engine_path)
     path = sidecar_path(engine_path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelError("missing: the engine's descriptor must lie beside it (rebuild the "
                          "engine with burnish)", path=path)
+    data = read_limited(path, error=ModelError, what="engine descriptor")
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-        if content.get("format") != SIDECAR_FORMAT:
-            raise ValueError(f"format {content.get('format')!r}, expected {SIDECAR_FORMAT}")
-        metadata, stated = content["metadata"], metadata_fields(content["metadata"])
+        content = json.loads(data.decode("utf-8"))
+        if not isinstance(content, dict) or content.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"format {_format_of(content)!r}, expected {SIDECAR_FORMAT}")
+        metadata = content["metadata"]
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata is not a mapping")
+        stated = metadata_fields(metadata)
         if "scale" not in stated or "halo" not in stated:
             raise ValueError("no scale or halo")
+        profile = content["profile"]
+        if not isinstance(profile, dict) or not all(
+                type(value) is int for value in profile.values()):
+            raise ValueError("the profile's sizes are not integers")
         base = ModelDescriptor(name=str(content["name"]), scale=1, halo=0,
-                               source=str(engine_path), sha256=content["onnx_sha256"])
-        descriptor = from_metadata(metadata, base)
+                               source=str(engine_path), sha256=str(content["onnx_sha256"]))
+        descriptor = from_metadata(metadata, base, path=path)
         info = {k: v for k, v in content.items() if k not in ("name", "metadata")}
-        info["profile"] = ShapeProfile(**content["profile"])
-    except (ValueError, KeyError, TypeError, AttributeError, OptionError) as error:
-        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors.
-        reason = error.problem if isinstance(error, OptionError) else str(error).split("\n")[0]
-        raise ModelError(f"corrupt engine descriptor ({type(error).__name__}: {reason})",
-                         path=path) from None
+        info["profile"] = ShapeProfile(**profile)
+    except (ValueError, KeyError, TypeError, RecursionError, BurnishError) as error:
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors; a field out of bounds
+        # is from_metadata's ModelError, a bad profile ShapeProfile's OptionError.
+        reason = (error.problem if isinstance(error, BurnishError)
+                  else f"{type(error).__name__}: {first_line(error)}")
+        raise ModelError(f"corrupt engine descriptor ({reason})", path=path) from None
     return descriptor, info
+
+
+def _format_of(content) -> object:
+    return content.get("format") if isinstance(content, dict) else type(content).__name__
 
 
 def _write_atomically(path: Path, data) -> None:
@@ -322,14 +327,11 @@ def _write_atomically(path: Path, data) -> None:
         raise
 
 
-def import_tensorrt_builder():
-    """The ``tensorrt`` module, or a one-line ModelError when it is not installed (the lean
-    runtime installs ``tensorrt_lean``, which has no builder)."""
-    try:
-        import tensorrt
-    except ImportError:
-        raise ModelError(BUILDER_MISSING) from None
-    return tensorrt
+def import_tensorrt_builder(path: str | os.PathLike | None = None):
+    """The ``tensorrt`` module, or a one-line ModelError naming ``path`` (the model to build)
+    when it is not installed (the lean runtime installs ``tensorrt_lean``, which has no
+    builder)."""
+    return require_extra("tensorrt", "tensorrt", purpose=BUILDING, path=path)
 
 
 def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
@@ -370,7 +372,7 @@ def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
         raise OptionError(f"unknown precision {precision!r}; choose one of "
                           f"{', '.join(PRECISIONS)}")
     onnx_path = Path(onnx_path)
-    trt = import_tensorrt_builder()
+    trt = import_tensorrt_builder(onnx_path)
     from burnish.models.trt_runner import cuda_device_name
 
     gpu_name = cuda_device_name(device_id)
@@ -452,7 +454,7 @@ def build_engine_for(onnx_path: str | os.PathLike, *, descriptor: ModelDescripto
     fp16 where the model lists it among its precisions, else fp32.
     """
     onnx_path = Path(onnx_path)
-    import_tensorrt_builder()  # before probing the model: without a builder it is wasted
+    import_tensorrt_builder(onnx_path)  # before probing the model: without a builder it is wasted
     if descriptor is None:
         descriptor = onnx_descriptor(onnx_path)
     if precision is None:

@@ -23,7 +23,9 @@ import zipfile
 from pathlib import Path
 
 from burnish.errors import ModelError, first_line
+from burnish.files import check_regular_file
 from burnish.models.descriptor import ModelDescriptor
+from burnish.models.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ TASKS = {"SR": "super-resolution", "Restoration": "super-resolution",
 # Tile advice for architectures spandrel says tile badly (attention over large windows):
 # bigger tiles cost more halo recomputation but fewer seams for the model to see.
 DISCOURAGED_TILE = 512
+# What needs the export extra, in the error when it is not installed.
+PURPOSE = "reading PyTorch checkpoints"
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -42,12 +46,10 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _registry():
-    """spandrel's registry, with the extra architectures when their package is installed."""
-    try:
-        import spandrel
-    except ImportError:
-        raise ModelError("PyTorch checkpoints need the export extra: pip install "
-                         "'burnish[export]'") from None
+    """spandrel's registry, with the extra architectures when their package is installed
+    (call after :func:`require_extra` has found spandrel)."""
+    import spandrel
+
     try:
         import spandrel_extra_arches
 
@@ -59,17 +61,15 @@ def _registry():
 
 def load_state_dict(path: str | os.PathLike) -> dict:
     """The tensors of a checkpoint, loaded without running any code it contains."""
-    import torch
-    from safetensors.torch import load_file
-
     path = Path(path)
-    if not path.is_file():
-        raise ModelError("no such checkpoint file", path=path)
+    check_regular_file(path, error=ModelError, what="checkpoint")
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         raise ModelError(f"not a checkpoint ({', '.join(CHECKPOINT_SUFFIXES)})", path=path)
+    torch, safetensors_torch = require_extra("export", "torch", "safetensors.torch",
+                                             purpose=PURPOSE, path=path)
     if path.suffix.lower() == ".safetensors":
         try:
-            return load_file(str(path), device="cpu")
+            return safetensors_torch.load_file(str(path), device="cpu")
         except Exception as error:  # a damaged header can fail in the parser in any way
             raise ModelError(f"corrupt safetensors file ({first_line(error)})", path=path) from None
     if _is_torchscript(path):
@@ -107,14 +107,13 @@ def _is_torchscript(path: Path) -> bool:
 
 def load_checkpoint(path: str | os.PathLike):
     """A spandrel model descriptor (the network, eval mode, on the CPU) for a checkpoint."""
-    from spandrel import UnsupportedModelError, canonicalize_state_dict
-
     path = Path(path)
-    registry = _registry()
-    state_dict = canonicalize_state_dict(load_state_dict(path))
+    check_regular_file(path, error=ModelError, what="checkpoint")
+    spandrel = require_extra("export", "spandrel", purpose=PURPOSE, path=path)
+    state_dict = spandrel.canonicalize_state_dict(load_state_dict(path))
     try:
-        model = registry.load(state_dict)
-    except UnsupportedModelError:
+        model = _registry().load(state_dict)
+    except spandrel.UnsupportedModelError:
         raise ModelError("not an architecture spandrel knows (installing "
                          "spandrel_extra_arches adds more)", path=path) from None
     except Exception as error:  # an architecture's loader choking on odd tensors

@@ -2,7 +2,12 @@
 
 Exported models carry their descriptor with them as ``burnish.*`` string properties (ONNX
 metadata, or the JSON beside a TensorRT engine); :func:`to_metadata` and
-:func:`from_metadata` are the one place that format is written and read.
+:func:`from_metadata` are the one place that format is written and read, and
+:func:`read_field` the one reader of a property (inpainting models use it too).
+
+What each field may hold is stated once (:func:`field_problem`) and checked both when text is
+read from a file and whenever a :class:`ModelDescriptor` is made, from whatever source: a
+zero scale or multiple, a negative halo or an absurd size cannot reach the tile arithmetic.
 """
 
 from __future__ import annotations
@@ -10,10 +15,38 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field, fields, replace
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from burnish.errors import BurnishError, InputError, ModelError
+from burnish.files import check_regular_file
 
 METADATA_PREFIX = "burnish."
 PAD_MODES = ("edge", "reflect")
+TASKS = ("super-resolution", "inpainting")
+PRECISIONS = ("fp32", "fp16")
+CHANNELS = (1, 3)  # the engine runs RGB models, and grey models once per channel
+OUTPUT_RANGES = (1, 255)  # inpainting models: what the output is divided by
+
+# Bounds on what a model may state. Each is far beyond any published model, and small enough
+# that the tile arithmetic built on it stays sane: a wrong or hostile number is refused when
+# it is read instead of dividing by zero, allocating without end or tiling nonsense later.
+MAX_SCALE = 64          # models go up to x8; lanczos (pixel art, proofs) goes further
+MAX_HALO = 1024         # probing measures up to 512-pixel probes; attention models report that
+MAX_SIZE_MULTIPLE = 256  # windowed transformers need 8 to 64
+MAX_MIN_SIZE = 4096
+MAX_TILE = 16384
+MAX_TEXT = 200          # architecture names are shown in one-line messages
+
+# The one table of what each checked field may hold: an integer range, or a set of choices.
+_INTEGER_RANGES = {"scale": (1, MAX_SCALE), "halo": (0, MAX_HALO),
+                   "size_multiple": (1, MAX_SIZE_MULTIPLE), "min_size": (1, MAX_MIN_SIZE),
+                   "tile": (0, MAX_TILE)}
+_CHOICES = {"task": TASKS, "channels": CHANNELS, "pad_mode": PAD_MODES,
+            "output_range": OUTPUT_RANGES}
+_INTEGER_FIELDS = (*_INTEGER_RANGES, "channels", "output_range")
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,76 @@ class ModelDescriptor:
     tile: int = 0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
+    def __post_init__(self):
+        # Every descriptor is checked when it is made, whatever made it (metadata, a
+        # manifest, spandrel, probing), so no later arithmetic meets a zero scale or multiple.
+        for name in _INTEGER_RANGES:
+            if isinstance(getattr(self, name), np.integer):  # a probe's measurement
+                object.__setattr__(self, name, int(getattr(self, name)))
+        if isinstance(self.precisions, list):  # from JSON
+            object.__setattr__(self, "precisions", tuple(self.precisions))
+        for name in _CHECKED:
+            problem = field_problem(name, getattr(self, name))
+            if problem is not None:  # named by its file, or by its name if it has none
+                raise ModelError(f"{name} is {_shown(getattr(self, name))}: {problem}",
+                                 path=self.name if self.source == "builtin" else self.source)
+
+
+_CHECKED = ("task", "scale", "halo", "channels", "size_multiple", "min_size", "precisions",
+            "architecture", "pad_mode", "tile", "extra")
+_UNPARSED = object()  # what the text of a property that does not parse reads as
+
+
+def field_problem(name: str, value) -> str | None:
+    """What is wrong with a (typed) descriptor value, or None when it is acceptable.
+
+    The one statement of what each field may hold, used for descriptors made in code and for
+    values read from a model file (:func:`read_field`).
+
+    >>> field_problem("scale", 0)
+    'must be an integer from 1 to 64'
+    >>> field_problem("halo", 3) is None
+    True
+    """
+    return None if _acceptable(name, value) else _rule(name)
+
+
+def _acceptable(name: str, value) -> bool:
+    if name in _INTEGER_FIELDS and (isinstance(value, bool) or not isinstance(value, int)):
+        return False
+    if name in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[name]
+        return low <= value <= high
+    if name in _CHOICES:
+        return value in _CHOICES[name]
+    if name == "precisions":
+        return (isinstance(value, tuple) and len(value) > 0
+                and all(isinstance(p, str) and p in PRECISIONS for p in value))
+    if name == "architecture":
+        return isinstance(value, str) and len(value) <= MAX_TEXT and value.isprintable()
+    if name == "extra":
+        return isinstance(value, dict)
+    return True
+
+
+def _rule(name: str) -> str:
+    if name in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[name]
+        return f"must be an integer from {low} to {high}"
+    if name in _CHOICES:
+        return f"must be one of {', '.join(map(str, _CHOICES[name]))}"
+    if name == "precisions":
+        return f"must list one or more of {', '.join(PRECISIONS)}"
+    if name == "architecture":
+        return f"must be one line of at most {MAX_TEXT} printable characters"
+    return "must be a JSON object"  # extra
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A value as it appears in a one-line message (repr escapes line breaks), shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 # Fields that travel with an exported model (``name``, ``source`` and ``sha256`` describe the
 # file itself and are recomputed when it is opened).
@@ -94,45 +197,77 @@ def metadata_fields(metadata: dict[str, str]) -> dict[str, str]:
             if k.startswith(METADATA_PREFIX)}
 
 
-def from_metadata(metadata: dict[str, str], base: ModelDescriptor) -> ModelDescriptor:
+def read_field(stated: dict[str, str], name: str, *, path: str | os.PathLike):
+    """The checked value of one ``burnish.*`` property (``stated`` from
+    :func:`metadata_fields`): the one reader of model metadata.
+
+    Raises :class:`~burnish.errors.ModelError` naming ``path``, the property and its value
+    when the text does not parse or the value is out of bounds (:func:`field_problem`).
+
+    >>> read_field({"scale": " 4 "}, "scale", path="m.onnx")
+    4
+    >>> read_field({"scale": "2.5"}, "scale", path="m.onnx")
+    Traceback (most recent call last):
+    ...
+    burnish.errors.ModelError: m.onnx: burnish.scale is '2.5': must be an integer from 1 to 64
+    """
+    text = stated[name]
+    value = _parse(name, text)
+    problem = field_problem(name, value)
+    if problem is not None:
+        raise ModelError(f"{METADATA_PREFIX}{name} is {_shown(text)}: {problem}", path=path)
+    return value
+
+
+def _parse(name: str, text: str):
+    """A property's text as a typed value, or :data:`_UNPARSED`."""
+    if not isinstance(text, str):
+        return _UNPARSED
+    if name in _INTEGER_FIELDS:
+        # Plain decimal digits only (int() also takes "1_000" and other scripts' digits);
+        # at most 9 of them, so a thousand-digit number is not converted at all.
+        digits = text.strip()
+        return int(digits) if re.fullmatch(r"[+-]?[0-9]{1,9}", digits) else _UNPARSED
+    if name == "precisions":
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+    if name == "extra":
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            return _UNPARSED
+    return text
+
+
+def from_metadata(metadata: dict[str, str], base: ModelDescriptor, *,
+                  path: str | os.PathLike) -> ModelDescriptor:
     """``base`` with every field the metadata states replaced by the stated value.
 
-    Raises ``ValueError`` naming the property when a value does not parse.
+    ``path`` is the file the metadata was read from (a model, or an engine's JSON). Raises
+    :class:`~burnish.errors.ModelError` naming it, the property and the value when a value
+    does not parse or is out of bounds (see :func:`read_field`).
     """
     stated = metadata_fields(metadata)
-    types = {f.name: f.type for f in fields(ModelDescriptor)}
-    changes: dict = {}
-    for name in _PORTABLE:
-        if name not in stated:
-            continue
-        text = stated[name]
-        try:
-            if name == "precisions":
-                value = tuple(p for p in text.split(",") if p)
-            elif types[name] == "int":
-                value = int(text)
-            else:
-                value = text
-        except ValueError:
-            raise ValueError(f"{METADATA_PREFIX}{name} is {text!r}, not a number") from None
-        changes[name] = value
-    if changes.get("pad_mode", base.pad_mode) not in PAD_MODES:
-        raise ValueError(f"{METADATA_PREFIX}pad_mode is {changes['pad_mode']!r}; expected "
-                         f"one of {', '.join(PAD_MODES)}")
-    if "extra" in stated:
-        try:
-            changes["extra"] = json.loads(stated["extra"])
-        except json.JSONDecodeError:
-            raise ValueError(f"{METADATA_PREFIX}extra is not JSON") from None
+    changes = {name: read_field(stated, name, path=path)
+               for name in (*_PORTABLE, "extra") if name in stated}
     return replace(base, **changes)
 
 
-def file_sha256(path: str | os.PathLike, *more: str | os.PathLike) -> str:
-    """The SHA-256 of a model file (and of files that belong to it, in order), read in
-    blocks: models can be gigabytes."""
+def file_sha256(path: str | os.PathLike, *more: str | os.PathLike,
+                error: type[BurnishError] = InputError, what: str = "file") -> str:
+    """The SHA-256 of a file (and of files that belong to it, in order), read in blocks:
+    models can be gigabytes.
+
+    Each file must be a regular, non-empty file (:func:`burnish.files.check_regular_file`):
+    a FIFO or a device such as ``/dev/zero`` is refused at once as ``error`` naming it,
+    instead of blocking or being read without end.
+    """
     digest = hashlib.sha256()
     for each in (path, *more):
-        with open(each, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
+        check_regular_file(each, error=error, what=what)
+        try:
+            with open(each, "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as failure:
+            raise error(f"cannot read {what}: {failure.strerror or failure}", path=each) from None
     return digest.hexdigest()

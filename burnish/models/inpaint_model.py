@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import ModelError
-from burnish.models.descriptor import metadata_fields
-from burnish.models.onnx_runner import choose_providers
+from burnish.models.descriptor import metadata_fields, read_field
+from burnish.models.onnx_runner import choose_providers, open_session
+from burnish.models.runner import check_finite
 
 log = logging.getLogger(__name__)
 
@@ -109,39 +110,20 @@ class InpaintModel:
     """
 
     def __init__(self, path: str | os.PathLike, *, device: str = "auto"):
-        import onnxruntime as ort
-
         self.path = Path(path)
-        providers = choose_providers(device)
-        try:
-            self.session = ort.InferenceSession(str(self.path), providers=providers)
-        except Exception as error:  # onnxruntime's errors are untyped by cause
-            reason = (str(error).split(":")[-1].strip().splitlines() or [type(error).__name__])[0]
-            raise ModelError(f"not a usable ONNX model ({reason})", path=self.path) from None
+        self.session = open_session(self.path, providers=choose_providers(device))
         self.providers = self.session.get_providers()
         self.image_name, self.mask_name, self.fixed_size = self._contract()
         self.output_name = self.session.get_outputs()[0].name
         metadata = self.session.get_modelmeta().custom_metadata_map
         fields = metadata_fields(metadata)
-        self.size_multiple = self._positive_int(fields, "size_multiple", DEFAULT_SIZE_MULTIPLE)
+        self.size_multiple = (read_field(fields, "size_multiple", path=self.path)
+                              if "size_multiple" in fields else DEFAULT_SIZE_MULTIPLE)
         if "output_range" in fields:
-            if fields["output_range"].strip() not in ("1", "255"):
-                raise ModelError(f"burnish.output_range metadata is {fields['output_range']!r};"
-                                 " use \"1\" or \"255\"", path=self.path)
-            self.output_range = int(fields["output_range"])
+            self.output_range = read_field(fields, "output_range", path=self.path)
         else:
             self.output_range = self._probe_output_range()
             log.info("%s: output range [0, %d] (probed)", self.path.name, self.output_range)
-
-    def _positive_int(self, fields: dict, key: str, default: int) -> int:
-        try:
-            value = int(fields.get(key, default))
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise ModelError(f"burnish.{key} metadata {fields[key]!r} is not a positive integer",
-                             path=self.path)
-        return value
 
     def _contract(self) -> tuple[str, str, tuple[int, int] | None]:
         """The image and mask input names, and the static size if there is one."""
@@ -201,7 +183,7 @@ class InpaintModel:
         if output.shape != image.shape:
             raise ModelError(f"output shape {tuple(output.shape)} for an input of "
                              f"{tuple(image.shape)}: {CONTRACT}", path=self.path)
-        return output
+        return check_finite(output, model=self.path, batch_shape=image.shape)
 
     def inpaint(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """Run the model once on exactly this crop.

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
+from burnish.files import check_regular_file
 from burnish.models.descriptor import ModelDescriptor, from_metadata, metadata_fields
-from burnish.models.runner import Runner
+from burnish.models.runner import DeviceRunner
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,25 @@ def choose_providers(device: str) -> list[str]:
     return gpu + ["CPUExecutionProvider"]
 
 
-class OrtRunner(Runner):
+def open_session(path: Path, *, providers: list[str], provider_options: list[dict] | None = None,
+                 session_options=None):
+    """An onnxruntime session for a model file, or a one-line ModelError naming it.
+
+    The file is checked first (:func:`burnish.files.check_regular_file`): onnxruntime would
+    block on a FIFO and read a device without end.
+    """
+    import onnxruntime as ort
+
+    check_regular_file(path, error=ModelError, what="model")
+    try:
+        return ort.InferenceSession(str(path), sess_options=session_options,
+                                    providers=providers, provider_options=provider_options)
+    except Exception as error:  # onnxruntime raises its own untyped-by-cause errors here
+        reason = (str(error).split(":")[-1].strip().splitlines() or [type(error).__name__])[0]
+        raise ModelError(f"not a usable ONNX model ({reason})", path=path) from None
+
+
+class OrtRunner(DeviceRunner):
     """Runs an ONNX super-resolution model with ONNX Runtime.
 
     The descriptor comes from the caller (shipped models carry it in their manifest), else
@@ -65,13 +84,9 @@ class OrtRunner(Runner):
         if options.intra_op_threads:
             session_options.intra_op_num_threads = options.intra_op_threads
         provider_options = [self._provider_options(p, options) for p in providers]
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=session_options,
-                                                providers=providers,
-                                                provider_options=provider_options)
-        except Exception as error:  # onnxruntime raises its own untyped-by-cause errors here
-            reason = str(error).split(":")[-1].strip() or type(error).__name__
-            raise ModelError(f"not a usable ONNX model ({reason})", path=self.path) from None
+        self.session = open_session(self.path, providers=providers,
+                                    provider_options=provider_options,
+                                    session_options=session_options)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
             raise ModelError("expected one N x C x H x W image input", path=self.path)
@@ -99,11 +114,7 @@ class OrtRunner(Runner):
         base = ModelDescriptor(name=self.path.stem, scale=1, halo=0,
                                channels=channels if isinstance(channels, int) else 3,
                                source=str(self.path), architecture="unknown (ONNX)")
-        try:
-            base = from_metadata(metadata, base)
-        except ValueError as error:
-            raise ModelError(f"bad burnish metadata: {error}", path=self.path) from None
-        self.descriptor = base
+        self.descriptor = base = from_metadata(metadata, base, path=self.path)
         if "scale" not in stated:
             self.descriptor = base = replace(base, scale=probe_scale(self))
         if "halo" not in stated:
@@ -112,7 +123,7 @@ class OrtRunner(Runner):
                  "" if "halo" in stated else " (probed)")
         return base
 
-    def run_tensor(self, batch):
+    def _run_tensor_impl(self, batch):
         """Run on a CUDA torch tensor without a trip through host memory (IO binding); for
         the GPU path. The output is a new float32 CUDA tensor."""
         import torch

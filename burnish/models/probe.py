@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from burnish.errors import ModelError
+from burnish.models.descriptor import MAX_SCALE
 from burnish.models.runner import Runner
 
 PROBE_SIZE = 64
@@ -25,12 +27,24 @@ def _probe_input(runner: Runner, size: int, seed: int) -> np.ndarray:
 
 
 def probe_scale(runner: Runner) -> int:
-    """The model's integer upscaling factor, from one small run."""
+    """The model's integer upscaling factor, from one small run.
+
+    Raises :class:`~burnish.errors.ModelError` naming the model when its output is not the
+    input enlarged by one positive integer factor along both axes, with the same batch and
+    channels (a downscaler, a fractional or anisotropic scale, another shape).
+    """
     probe = _probe_input(runner, 16, seed=0)
-    out = runner._infer_impl(probe)
-    scale = out.shape[2] // probe.shape[2]
-    if scale < 1 or out.shape[2] != scale * probe.shape[2] or out.shape[3] != scale * probe.shape[3]:
-        raise ValueError(f"model maps {probe.shape[2:]} to {out.shape[2:]}: not an integer scale")
+    out = runner._infer_checked(probe)  # a 4-dimensional, finite array
+    n, c, h, w = probe.shape
+    scale = out.shape[2] // h
+    maps = f"the model maps a {n} x {c} x {h} x {w} input to {' x '.join(map(str, out.shape))}"
+    if out.shape[:2] != (n, c):
+        raise ModelError(f"{maps}: another batch or channel count than its input",
+                         path=runner.model_name)
+    if not 1 <= scale <= MAX_SCALE or out.shape[2:] != (h * scale, w * scale):
+        raise ModelError(f"{maps}: not an upscale by a whole factor from 1 to {MAX_SCALE} "
+                         "(downscalers and fractional scales are not supported)",
+                         path=runner.model_name)
     return scale
 
 
@@ -49,6 +63,19 @@ def probe_receptive_radius(runner: Runner, size: int = PROBE_SIZE,
         size *= 2
 
 
+def _run(runner: Runner, probe: np.ndarray) -> np.ndarray:
+    """The model's finite output for a probe, refused unless it is the probe scaled by the
+    descriptor's scale: what the probes' index arithmetic relies on."""
+    out = runner._infer_checked(probe)
+    n, c, h, w = probe.shape
+    s = runner.descriptor.scale
+    if out.shape != (n, c, h * s, w * s):
+        raise ModelError(f"the model maps a {n} x {c} x {h} x {w} input to "
+                         f"{' x '.join(map(str, out.shape))}, not to that input scaled by {s}",
+                         path=runner.model_name)
+    return out
+
+
 def _impulse_extent(runner: Runner, size: int, seed: int) -> tuple[int, int]:
     """How far an impulse at the probe's centre changes the output, and how far it could."""
     scale = runner.descriptor.scale
@@ -57,7 +84,7 @@ def _impulse_extent(runner: Runner, size: int, seed: int) -> tuple[int, int]:
     centre = size // 2
     impulse = base.copy()
     impulse[:, :, centre, centre] = 1.0 - impulse[:, :, centre, centre]
-    changed = np.abs(runner._infer_impl(impulse) - runner._infer_impl(base)).max(axis=(0, 1)) > 0
+    changed = np.abs(_run(runner, impulse) - _run(runner, base)).max(axis=(0, 1)) > 0
     rows, cols = np.nonzero(changed)
     if rows.size == 0:
         return 0, centre
@@ -89,8 +116,8 @@ def probe_alignment(runner: Runner, halo: int) -> int:
         size = max(2 * halo + 2 * shift + 32, d.min_size)
         size += (-size) % shift
         image = rng.random((1, d.channels, size + shift, size + shift), dtype=np.float32)
-        first = runner._infer_impl(np.ascontiguousarray(image[:, :, :size, :size]))
-        second = runner._infer_impl(np.ascontiguousarray(image[:, :, shift:, shift:]))
+        first = _run(runner, np.ascontiguousarray(image[:, :, :size, :size]))
+        second = _run(runner, np.ascontiguousarray(image[:, :, shift:, shift:]))
         # Input rows [shift + halo, size - halo) lie away from both crops' edges.
         start, stop = (shift + halo) * s, (size - halo) * s
         if stop <= start:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from burnish.errors import ModelError, OptionError
+from burnish.files import check_regular_file
 from burnish.models.checkpoint import CHECKPOINT_SUFFIXES, is_checkpoint
 from burnish.models.descriptor import ModelDescriptor, file_sha256
 from burnish.models.runner import Runner
@@ -82,18 +83,17 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
         if path.suffix.lower() not in (".onnx", *ENGINE_SUFFIXES, *CHECKPOINT_SUFFIXES):
             raise ModelError(f"unknown model {name!r}: use one of {', '.join(model_names())} "
                              "or a path to an .onnx, .engine, .pth or .safetensors file")
-        if not path.is_file():
-            raise ModelError("no such model file", path=path)
+        check_regular_file(path, error=ModelError, what="model file")
     kind = ("engine" if path.suffix.lower() in ENGINE_SUFFIXES
             else "checkpoint" if is_checkpoint(path) else "onnx")
     chosen = {"engine": "trt", "checkpoint": "torch", "onnx": "ort"}[kind] if backend == "auto" else backend
     if kind == "checkpoint" and chosen != "torch":
-        raise OptionError(f"{path.name} is a PyTorch checkpoint: run it with --backend torch, "
-                          "or export it first (burnish export)")
+        raise OptionError(f"{path.name} is a PyTorch checkpoint: run it with PyTorch "
+                          "(backend torch), or export it first (burnish export)")
     if kind == "engine" and chosen != "trt":
-        raise OptionError(f"{path.name} is a TensorRT engine: only --backend trt runs it")
+        raise OptionError(f"{path.name} is a TensorRT engine: only TensorRT runs it (backend trt)")
     if kind == "onnx" and chosen == "torch":
-        raise OptionError(f"{path.name} is an ONNX file: --backend torch runs checkpoints")
+        raise OptionError(f"{path.name} is an ONNX file: PyTorch (backend torch) runs checkpoints")
     if chosen == "torch":
         from burnish.models.torch_runner import TorchOptions, TorchRunner
 
@@ -102,8 +102,8 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
         from burnish.models.trt_runner import TrtOptions, TrtRunner
 
         if device == "cpu":
-            raise OptionError("TensorRT runs on CUDA devices only: use --backend ort or "
-                              "torch for the CPU")
+            raise OptionError("TensorRT runs on CUDA devices only: on the CPU use ONNX Runtime "
+                              "(backend ort) or PyTorch (backend torch)")
         if kind == "onnx":
             from burnish.export.tensorrt import build_engine_for
 
@@ -125,8 +125,7 @@ def inspect_model(spec: str | os.PathLike) -> ModelDescriptor:
     if Path(name).suffix.lower() in ENGINE_SUFFIXES:
         from burnish.export.tensorrt import read_engine_descriptor
 
-        if not Path(name).is_file():
-            raise ModelError("no such model file", path=name)
+        check_regular_file(name, error=ModelError, what="model file")
         return read_engine_descriptor(name)[0]
     if name in CLASSICAL:
         raise ModelError(f"{name} is a classical resampler: any integer scale, no weights")
@@ -138,6 +137,6 @@ def _verify_hash(descriptor: ModelDescriptor) -> None:
     path = Path(descriptor.source)
     if not path.is_file():
         raise ModelError("shipped model file is missing from the installation", path=path)
-    if file_sha256(path) != descriptor.sha256:
+    if file_sha256(path, error=ModelError, what="shipped model") != descriptor.sha256:
         raise ModelError("shipped model file does not match its manifest hash (corrupt "
                          "installation)", path=path)

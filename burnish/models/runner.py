@@ -2,15 +2,42 @@
 
 Following Polygraphy's runners: the public :meth:`Runner.infer` validates, the private
 :meth:`Runner._infer_impl` computes. The tile scheduler knows runners only through this class.
+
+Every output passes :func:`check_finite` on its way out (of :meth:`Runner.infer`, of the
+probes, of :meth:`DeviceRunner.run_tensor`, of the inpainting model): a model that computes
+NaN or Inf is a one-line :class:`~burnish.errors.ModelError` naming it, never an image of
+black pixels written with exit status 0.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 
 import numpy as np
 
+from burnish.errors import ModelError
 from burnish.models.descriptor import ModelDescriptor
+
+
+def check_finite(output, *, model: str | os.PathLike, batch_shape: tuple[int, ...]):
+    """``output`` (a NumPy array, or a tensor on a device), refused when it holds NaN or Inf.
+
+    ``model`` names the model in the error (its file); ``batch_shape`` is the input's shape,
+    which says which call failed. One pass over the output: cheap beside the model's own
+    work. Tensors are checked with their own operations, on their device.
+    """
+    if isinstance(output, np.ndarray):
+        finite, has_nan = np.isfinite(output).all, lambda: np.isnan(output).any()
+    else:  # a torch tensor
+        finite, has_nan = output.isfinite().all, lambda: output.isnan().any()
+    if bool(finite()):
+        return output
+    kind = "NaN" if bool(has_nan()) else "infinite"
+    n, c, h, w = batch_shape
+    raise ModelError(f"the model produced {kind} values (on a batch of {n} tile"
+                     f"{'s' if n != 1 else ''} of {h}x{w} pixels, {c} channels); refusing to "
+                     "write an image from them", path=model)
 
 
 class Runner(abc.ABC):
@@ -47,7 +74,29 @@ class Runner(abc.ABC):
             raise ValueError(f"{height}x{width} is not a multiple of {d.size_multiple}")
         if min(height, width) < d.min_size:
             raise ValueError(f"{height}x{width} is below the minimum size {d.min_size}")
-        return self._infer_impl(np.ascontiguousarray(batch))
+        out = self._infer_checked(np.ascontiguousarray(batch))
+        expected = (batch.shape[0], d.channels, height * d.scale, width * d.scale)
+        if out.shape != expected:
+            raise ModelError(f"the model returned {' x '.join(map(str, out.shape))} for a "
+                             f"{' x '.join(map(str, batch.shape))} batch, not the input "
+                             f"scaled by {d.scale}", path=self.model_name)
+        return out
+
+    def _infer_checked(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`_infer_impl` with its output checked by :func:`check_finite`; for
+        :meth:`infer`, and for the probes, which run models whose descriptor is not yet
+        complete."""
+        out = self._infer_impl(batch)
+        if not isinstance(out, np.ndarray) or out.ndim != 4:
+            raise ModelError(f"the model returned {_described(out)}, not an N x C x H x W "
+                             "image batch", path=self.model_name)
+        return check_finite(out, model=self.model_name, batch_shape=batch.shape)
+
+    @property
+    def model_name(self) -> str:
+        """How errors name the model: its file, or its name for built-in ones."""
+        d = self.descriptor
+        return d.name if d.source == "builtin" else d.source
 
     @abc.abstractmethod
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
@@ -66,3 +115,24 @@ class Runner(abc.ABC):
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+class DeviceRunner(Runner):
+    """A runner that can also run on a tensor already on its device (the engine's GPU path
+    keeps tiles there between the model and the kernels)."""
+
+    def run_tensor(self, batch):
+        """The model on an ``N x C x H x W`` tensor on the runner's device, as a new tensor
+        on it; refused (:func:`check_finite`) when the output holds NaN or Inf."""
+        return check_finite(self._run_tensor_impl(batch), model=self.model_name,
+                            batch_shape=tuple(batch.shape))
+
+    @abc.abstractmethod
+    def _run_tensor_impl(self, batch):
+        """Compute on a tensor on the device."""
+
+
+def _described(value) -> str:
+    shape = getattr(value, "shape", None)
+    return (f"a {len(shape)}-dimensional {' x '.join(map(str, shape))} array"
+            if shape is not None else f"a {type(value).__name__}")

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
-from burnish.models.runner import Runner
+from burnish.models.extras import require_extra
+from burnish.models.runner import DeviceRunner
 
 PRECISIONS = ("auto", "fp32", "fp16")
 
@@ -36,9 +37,14 @@ class TorchOptions:
     compile: bool = False
 
 
+def _import_torch(path: str | os.PathLike | None = None):
+    return require_extra("export", "torch", purpose="running PyTorch models (backend torch)",
+                         path=path)
+
+
 def torch_device(device: str) -> str:
     """``"cpu"`` or ``"cuda"`` for a device request, from what this PyTorch can use."""
-    import torch
+    torch = _import_torch()
 
     if device not in ("auto", "cpu", "cuda"):
         raise OptionError(f"unknown device {device!r}; choose one of auto, cpu, cuda")
@@ -49,7 +55,7 @@ def torch_device(device: str) -> str:
     return device
 
 
-class TorchRunner(Runner):
+class TorchRunner(DeviceRunner):
     """Runs a spandrel image model (a loaded checkpoint) with PyTorch.
 
     Build it with :meth:`open` from a checkpoint file, or directly from an already loaded
@@ -58,7 +64,7 @@ class TorchRunner(Runner):
 
     def __init__(self, model, source: str | os.PathLike, *, options: TorchOptions = TorchOptions(),
                  halo: int | None = None):
-        import torch
+        torch = _import_torch(source)
 
         from burnish.models.checkpoint import spandrel_descriptor
         from burnish.models.probe import probe_alignment, probe_receptive_radius
@@ -72,8 +78,8 @@ class TorchRunner(Runner):
         self.torch_device = torch.device(torch_device(options.device))
         base = spandrel_descriptor(model, source)
         if base.task != "super-resolution":
-            raise ModelError(f"an {base.task} model: use it with burnish remove --method "
-                             "after exporting it", path=source)
+            raise ModelError(f"an {base.task} model: export it to ONNX, then use it as a "
+                             "removal method", path=source)
         on_gpu = self.torch_device.type == "cuda"
         precision = options.precision
         if precision == "auto":
@@ -104,19 +110,19 @@ class TorchRunner(Runner):
     def device(self) -> str:
         return "cuda" if self.torch_device.type == "cuda" else "cpu"
 
-    def run_tensor(self, batch):
+    def _run_tensor_impl(self, batch):
         """Run on a tensor already on the device, in the runner's dtype; for the GPU path."""
-        import torch
+        import torch  # a runner exists: PyTorch is installed
 
         with torch.inference_mode():
             return self.network(batch.contiguous(memory_format=self.memory_format))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        import torch
+        import torch  # a runner exists: PyTorch is installed
 
         try:
             tensor = torch.from_numpy(batch).to(self.torch_device, self.dtype)
-            return self.run_tensor(tensor).float().cpu().numpy()
+            return self._run_tensor_impl(tensor).float().cpu().numpy()
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             raise BackendOutOfMemory(f"out of memory for a {batch.shape} batch") from None

@@ -13,7 +13,6 @@ are reused, so steady-state tiling allocates nothing.
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -23,12 +22,14 @@ import numpy as np
 
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
 from burnish.export.tensorrt import read_engine_descriptor
+from burnish.files import check_regular_file
+from burnish.models.extras import missing_extra, require_extra
 from burnish.models.runner import Runner
 
 log = logging.getLogger(__name__)
 
-RUNTIME_MISSING = "TensorRT is not installed (pip install tensorrt, or tensorrt-lean to run " \
-                  "version-compatible engines)"
+RUNNING = "running TensorRT engines"
+RUNTIME_MISSING = missing_extra("tensorrt-runtime", purpose=RUNNING).problem
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,12 @@ class TrtOptions:
     device_id: int = 0
 
 
-@functools.cache
-def _cudart():
-    """cuda-python's runtime module (its home moved to ``cuda.bindings`` in 12.6)."""
-    try:
-        from cuda.bindings import runtime
-    except ImportError:
-        try:
-            from cuda import cudart as runtime
-        except ImportError:
-            raise ModelError("cuda-python is not installed (pip install burnish[gpu])") from None
-    return runtime
+def _cudart(path: str | os.PathLike | None = None):
+    """cuda-python's runtime module (its home moved to ``cuda.bindings`` in 12.6); ``path``
+    is the engine named when it is not installed. Once imported, this is a dictionary
+    lookup: cheap enough for every CUDA call."""
+    return require_extra("gpu", ("cuda.bindings.runtime", "cuda.cudart"),
+                         purpose=f"{RUNNING} (cuda-python)", path=path)
 
 
 def _check(result):
@@ -89,18 +85,10 @@ def cuda_device_name(device_id: int = 0) -> str:
     return f"{name.strip()} (sm_{properties.major}{properties.minor})"
 
 
-def _import_trt_runtime():
+def _import_trt_runtime(path: str | os.PathLike | None = None):
     """``tensorrt``, else the lean runtime ``tensorrt_lean`` (same API for running)."""
-    try:
-        import tensorrt
-        return tensorrt
-    except ImportError:
-        pass
-    try:
-        import tensorrt_lean
-        return tensorrt_lean
-    except ImportError:
-        raise ModelError(RUNTIME_MISSING) from None
+    return require_extra("tensorrt-runtime", ("tensorrt", "tensorrt_lean"), purpose=RUNNING,
+                         path=path)
 
 
 def check_profile_fit(shape: tuple[int, ...], min_shape: tuple[int, ...],
@@ -158,11 +146,10 @@ class TrtRunner(Runner):
         self._stream = None
         self._buffers: list[_GrowingBuffer] = []
         self.context = self.engine = self._runtime = None
-        if not self.path.is_file():
-            raise ModelError("no such engine file", path=self.path)
+        check_regular_file(self.path, error=ModelError, what="engine")
         self.descriptor, self.build_info = read_engine_descriptor(self.path)
-        trt = _import_trt_runtime()
-        cudart = _cudart()
+        trt = _import_trt_runtime(self.path)
+        cudart = _cudart(self.path)
         cuda_device_name(self._device_id)  # a clear error when there is no such GPU
         _check(cudart.cudaSetDevice(self._device_id))
         try:
