@@ -113,7 +113,8 @@ def log_to_stderr(level: int = logging.INFO) -> None:
     if not any(isinstance(handler, OneLineLog) for handler in logger.handlers):
         logger.addHandler(OneLineLog())
     logger.setLevel(level)
-    logger.propagate = False
+    # still propagating: the root logger has no handler in the CLI (so nothing prints twice),
+    # and handlers a host program or a test put there keep seeing burnish's records
 
 
 # An option named in a library message: "(max_pixels)", "(device cpu)"
