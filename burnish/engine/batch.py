@@ -16,6 +16,7 @@ the output file of the one input.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ from burnish.errors import BurnishError, OptionError, OutputError
 TEMP_NAME_EXTRA = len(".") + len(".partial-") + 8
 _FALLBACK_NAME_MAX = 255
 _FALLBACK_PATH_MAX = 4096
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,14 @@ def remove_stale_partials(paths: Sequence[Path]) -> int:
     return removed
 
 
+def clear_interrupted_run(paths: Sequence[Path]) -> None:
+    """Before a batch: remove what an interrupted earlier run left for these outputs, and say
+    so."""
+    removed = remove_stale_partials(paths)
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run", removed)
+
+
 def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None, *,
               suffix: str, job: Callable[[Path, Path], str | None],
               on_start: Callable[[Path, Path], None] | None = None,
@@ -178,8 +189,6 @@ def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | N
     write a file twice; an output folder that cannot be made) raise
     :class:`~burnish.errors.BurnishError` before any file is touched.
     """
-    import logging
-
     many = len(inputs) > 1
     paths = unique_inputs(inputs)
     if not paths:
@@ -189,10 +198,7 @@ def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | N
     check_plan(plan, paths, hint="give an output folder (-o DIR/) or another output name")
     if names_folder(output, many=many):
         make_folder(Path(output))
-    removed = remove_stale_partials(targets)
-    if removed:
-        logging.getLogger(__name__).info(
-            "removed %d temporary files left by an interrupted run", removed)
+    clear_interrupted_run(targets)
     results = []
     for item in plan:
         started = time.perf_counter()

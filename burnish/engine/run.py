@@ -33,6 +33,7 @@ from burnish.engine.batch import (
     FileResult,
     PlannedOutput,
     check_plan,
+    clear_interrupted_run,
     make_folder,
     remove_stale_partials,
     unique_inputs,
@@ -148,9 +149,7 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     make_folder(output)
     pairs = [(item.input, item.target) for item in plan]
     written = [path for item in plan for path in item.written]
-    removed = remove_stale_partials(written)
-    if removed:
-        log.info("removed %d temporary files left by an interrupted run", removed)
+    clear_interrupted_run(written)
     if on_plan is not None:
         on_plan(len(pairs))
     jobs = min(options.jobs, len(pairs))
