@@ -52,14 +52,14 @@ def main() -> int:
     # (two LLVMs in one process; numba-cuda 0.30.4, NVVM 13.0).
     launches: dict[str, tuple] = {}
 
-    def record_then_run_on_cpu(_device, cpu_driver, cuda_driver, _grid, *args):
+    def record_then_run_on_cpu(_device, cpu_driver, cuda_driver, grid, *args, cpu_items=None):
         values = [arg.array if isinstance(arg, device.Out) else arg for arg in args]
         # What a launch passes: C-contiguous device arrays, typed like contiguous NumPy ones.
         staged = [np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for v in values]
         launches.setdefault(cuda_driver.py_func.__qualname__,
                             (cuda_driver.py_func, tuple(numba.typeof(v) for v in staged)))
         if cpu_driver is not None:  # None: the CPU does this launch fused with another
-            cpu_driver(*values)
+            device.run("cpu", cpu_driver, cuda_driver, grid, *args, cpu_items=cpu_items)
 
     stand_ins = {"run": record_then_run_on_cpu, "check_device": lambda d: d,
                  "empty": lambda shape, dtype, _d: np.empty(shape, dtype),

@@ -3,14 +3,25 @@ through the CUDA drivers (small inputs there: the simulator runs each thread in 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2lab
 from skimage.exposure import match_histograms as skimage_match_histograms
 
 from burnish.kernels import colour
-from burnish.kernels.colour import EIGEN_FLOOR, match_histograms, mkl, reinhard
+from burnish.kernels.colour import (
+    EIGEN_FLOOR,
+    LAB_NOISE_FLOOR,
+    MAX_SPREAD_GAIN,
+    RGB_NOISE_FLOOR,
+    match_histograms,
+    mkl,
+    reinhard,
+)
 
 from conftest import assert_cuda_matches_cpu, random_image, random_size
 
@@ -70,9 +81,15 @@ def reference_reinhard(image, reference, mask, reference_mask, spread=True, meas
     t, r = lab[mask if measured is None else measured], reference_lab[reference_mask]
     t_std = t.std(axis=0)
     scale = np.where(t_std < 1e-9, 1.0, r.std(axis=0) / np.maximum(t_std, 1e-300))
+    scale = np.minimum(scale, stretch_limit(t_std, LAB_NOISE_FLOOR))
     scale = scale if spread else np.ones_like(scale)
     moved = (lab - t.mean(axis=0)) * scale + r.mean(axis=0)
     return stored(lab_to_srgb(moved), image, mask)
+
+
+def stretch_limit(std, noise_floor):
+    """The spread bound: no stretch up to the noise floor, then std / floor, at most 3x."""
+    return np.clip(std / noise_floor, 1.0, MAX_SPREAD_GAIN)
 
 
 def symmetric_power(matrix, power):
@@ -88,17 +105,25 @@ def reference_mkl(image, reference, mask, reference_mask):
     b = np.cov(r, rowvar=False, bias=True).reshape(3, 3)
     a_half, a_inv_half = symmetric_power(a, 0.5), symmetric_power(a, -0.5)
     transfer = a_inv_half @ symmetric_power(a_half @ b @ a_half, 0.5) @ a_inv_half
+    # Each eigenvalue is the gain along its eigenvector: bounded by the target's std there.
+    gains, directions = np.linalg.eigh(transfer)
+    for i in range(3):
+        direction = directions[:, i]
+        gains[i] = min(gains[i], stretch_limit(np.sqrt(direction @ a @ direction),
+                                               RGB_NOISE_FLOOR))
+    transfer = directions @ np.diag(gains) @ directions.T
     return stored((x - t.mean(axis=0)) @ transfer + r.mean(axis=0), image, mask)
 
 
 # --- inputs ----------------------------------------------------------------------------------
 
 
-def smooth_image(rng, height, width, dtype, low=0.0, high=1.0):
-    """Gaussian-filtered noise stretched per channel to [low, high]: correlated, non-trivial."""
+def smooth_image(rng, height, width, dtype, low=0.0, high=1.0, mixed=True):
+    """Gaussian-filtered noise stretched per channel to [low, high]: correlated (unless not
+    ``mixed``), non-trivial."""
     noise = gaussian_filter(rng.standard_normal((height, width, 3)), sigma=(3, 3, 0), mode="wrap")
-    # Mix channels so the covariance has off-diagonal terms.
-    noise = noise @ (np.eye(3) + 0.5 * rng.standard_normal((3, 3)))
+    if mixed:  # mix channels so the covariance has off-diagonal terms
+        noise = noise @ (np.eye(3) + 0.5 * rng.standard_normal((3, 3)))
     span = noise.max(axis=(0, 1)) - noise.min(axis=(0, 1))
     unit = (noise - noise.min(axis=(0, 1))) / np.where(span > 0, span, 1)
     unit = low + (high - low) * unit
@@ -395,8 +420,64 @@ def test_flat_target_moves_to_reference_mean(rng, transfer):
         np.testing.assert_allclose(out[0, 0], reference.reshape(-1, 3).mean(axis=0), atol=1e-6)
 
 
+def jpeg_sky(rng, height, width, quality):
+    """A nearly flat sky (a gradient of 10 levels, a level of noise), JPEG-compressed at
+    ``quality``: a std of a level or two, much of it 8 x 8 block noise."""
+    rows, columns = np.linspace(0, 10, height)[:, None, None], np.linspace(0, 5, width)[:, None]
+    sky = (np.array([110.0, 150.0, 205.0]) + rows + columns
+           + rng.normal(0, 1.0, (height, width, 3)))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(np.rint(sky), 0, 255).astype(np.uint8)).save(
+        buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def block_edge_energy(image):
+    """Mean absolute difference between neighbours across 8-pixel block boundaries (both
+    directions, all channels): what makes JPEG blocks visible."""
+    pixels = image.astype(np.float64)
+    across_columns = np.abs(pixels[:, 8::8] - pixels[:, 7:-1:8])
+    across_rows = np.abs(pixels[8::8] - pixels[7:-1:8])
+    return (across_columns.sum() + across_rows.sum()) / (across_columns.size + across_rows.size)
+
+
+def unbounded_reinhard(image, reference):
+    """Reinhard's rule without the spread bound (float64): the positive control."""
+    lab, reference_lab = srgb_to_lab(unit(image)), srgb_to_lab(unit(reference))
+    t, r = lab.reshape(-1, 3), reference_lab.reshape(-1, 3)
+    moved = (lab - t.mean(axis=0)) * r.std(axis=0) / t.std(axis=0) + r.mean(axis=0)
+    return stored(lab_to_srgb(moved), image, np.ones(image.shape[:2], bool))
+
+
+@pytest.mark.parametrize("transfer", [reinhard, mkl])
+@pytest.mark.parametrize("quality", [20, 50])
+def test_a_flat_jpeg_region_does_not_gain_visible_blocks(rng, transfer, quality):
+    """A flat sky matched to a busy reference moves to its colour, but the steps across its
+    block edges grow by at most half, where the unbounded rule makes them several times larger
+    (checked by hand: with the old rule this test fails, at 5-20x)."""
+    sky = jpeg_sky(rng, 64 + int(rng.integers(0, 8)), 96 + int(rng.integers(0, 8)), quality)
+    reference = smooth_image(rng, 50, 70, np.uint8)  # every channel spans 0..255
+    before = block_edge_energy(sky)
+    assert 0 < before < 2  # there are blocks to amplify, and the region is nearly flat
+    out = transfer(sky, reference)
+    assert block_edge_energy(out) <= 1.5 * before
+    # The colour moved all the same: the mean is the reference's (in Lab for Reinhard, in
+    # the encoded RGB for MKL), to within rounding.
+    space = srgb_to_lab if transfer is reinhard else (lambda rgb: rgb)
+    np.testing.assert_allclose(space(unit(out)).reshape(-1, 3).mean(axis=0),
+                               space(unit(reference)).reshape(-1, 3).mean(axis=0),
+                               atol=0.5 if transfer is reinhard else 2 / 255)
+    # The metric sees the amplification it guards against.
+    assert block_edge_energy(unbounded_reinhard(sky, reference)) > 3 * before
+
+
 def test_mkl_maps_mean_and_covariance(rng):
-    image = smooth_image(rng, 50, 40, np.float32, 0.35, 0.65)
+    """Exactly, where the spread bound does not apply: the target has spread in every
+    direction (its channels are not mixed), at least three noise floors, so that no gain up to
+    3x is limited, and the reference's (mixed) is no larger than the target's."""
+    image = smooth_image(rng, 50, 40, np.float32, 0.2, 0.8, mixed=False)
+    assert np.linalg.eigvalsh(np.cov(image.reshape(-1, 3), rowvar=False)).min() > (
+        3 * RGB_NOISE_FLOOR) ** 2
     reference = smooth_image(rng, 45, 45, np.float32, 0.4, 0.6)
     out = mkl(image, reference).reshape(-1, 3).astype(np.float64)
     assert 0 < out.min() and out.max() < 1  # nothing clipped

@@ -15,6 +15,7 @@ import pytest
 from scipy import ndimage
 
 from burnish.kernels.patchmatch import patchmatch_inpaint
+from burnish.kernels.threads import set_thread_count, thread_count
 
 from conftest import boxes_or_blob
 
@@ -224,15 +225,15 @@ def test_result_does_not_depend_on_the_thread_count(rng):
     hole = centred_box(72, 96, 30 + int(rng.integers(0, 8)), 60, top + 4, left + 4)
     seed = int(rng.integers(2**31))
     levels = []
-    saved = numba.get_num_threads()
+    saved = thread_count()
     try:
-        numba.set_num_threads(1)
+        set_thread_count(1)
         one = patchmatch_inpaint(image, hole, patch_size=3, seed=seed,
                                  progress=lambda done, total: levels.append(total))
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        set_thread_count(numba.config.NUMBA_NUM_THREADS)
         every = patchmatch_inpaint(image, hole, patch_size=3, seed=seed)
     finally:
-        numba.set_num_threads(saved)
+        set_thread_count(saved)
     assert levels[-1] >= 2
     assert one.tobytes() == every.tobytes()
 

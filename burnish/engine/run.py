@@ -234,9 +234,9 @@ def _start_worker(parent: int, recipe: Recipe, options: RunOptions, threads: int
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import numba
+    from burnish.kernels.threads import set_thread_count
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    set_thread_count(threads)
     _worker = Worker(recipe, options, threads=threads)
 
 

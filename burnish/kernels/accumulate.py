@@ -12,9 +12,10 @@ pixels with a raised cosine, so seams fade out smoothly and a lone tile still co
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import Out, check_device, run
+from burnish.kernels.threads import band_driver
 
 # The window never drops to zero, so every covered pixel has positive weight.
 WINDOW_FLOOR = 1e-3
@@ -46,10 +47,10 @@ def _normalised(total, weight):
     return total / weight if weight > 0 else np.float32(0)
 
 
-@njit(parallel=True, cache=True)
-def _accumulate_cpu(accumulator, weights, planar, window, top, left):
-    channels, height, width = planar.shape
-    for y in prange(height):
+@band_driver
+def _accumulate_cpu(accumulator, weights, planar, window, top, left, first_row, stop_row):
+    channels, width = planar.shape[0], planar.shape[2]
+    for y in range(first_row, stop_row):
         for x in range(width):
             w = window[y, x]
             weights[top + y, left + x] = _accumulated(weights[top + y, left + x], w, np.float32(1))
@@ -69,10 +70,10 @@ def _accumulate_cuda(accumulator, weights, planar, window, top, left):
                 accumulator[top + y, left + x, c], w, planar[c, y, x])
 
 
-@njit(parallel=True, cache=True)
-def _normalise_cpu(accumulator, weights, out):
-    height, width, channels = accumulator.shape
-    for y in prange(height):
+@band_driver
+def _normalise_cpu(accumulator, weights, out, first_row, stop_row):
+    width, channels = accumulator.shape[1], accumulator.shape[2]
+    for y in range(first_row, stop_row):
         for x in range(width):
             for c in range(channels):
                 out[y, x, c] = _normalised(accumulator[y, x, c], weights[y, x])

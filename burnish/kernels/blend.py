@@ -10,12 +10,13 @@ images have them, are mixed as they are).
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
+from burnish.kernels.threads import band_driver
 
 
 @njit(cache=True, inline="always")
@@ -48,8 +49,9 @@ def _blend_sample(fg, bg, alpha, top, rounded, linear, integer_path):
     return round_half_even(value) if rounded else value
 
 
-@njit(parallel=True, cache=True)
-def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels, integer_path):
+@band_driver
+def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels, integer_path, first_row,
+               stop_row):
     # Each row is run as one flat line of width x channels samples, with alpha spread over a
     # row of the same length first: the sample loop then has no channel loop inside it and
     # vectorises (a loop over 3 channels per pixel does not).
@@ -60,7 +62,7 @@ def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels, integer_path):
     linear = np.empty(samples, np.bool_)
     for i in range(samples):
         linear[i] = i % channels < linear_channels
-    for y in prange(height):
+    for y in range(first_row, stop_row):
         weights = np.empty(samples, np.float32)
         for x in range(width):
             for c in range(channels):

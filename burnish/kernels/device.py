@@ -1,7 +1,8 @@
 """Where a kernel runs: the device names, the one function that picks a driver, CUDA launches.
 
 Every kernel is written once, as a per-pixel (or per-line) *body*: an ``@njit`` function of
-scalars or 1-D lines. Two *drivers* run it: an ``@njit(parallel=True)`` loop on the CPU and a
+scalars or 1-D lines. Two *drivers* run it: a loop on the CPU (an ``@njit(nogil=True)`` band
+of rows run in threads by :mod:`~burnish.kernels.threads`, or ``@njit(parallel=True)``) and a
 ``@cuda.jit`` kernel on the GPU (one thread per pixel or per line, bounds-checked). The public
 function of each kernel validates its arguments and calls :func:`run`, the only place where
 the device decides which driver runs.
@@ -32,6 +33,8 @@ import math
 
 import numpy as np
 from numba import cuda
+
+from burnish.kernels.threads import is_band_driver, parallel_for
 
 DEVICES = ("cpu", "cuda")
 
@@ -98,18 +101,26 @@ def launch_shape(grid: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...
     return blocks, threads
 
 
-def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args) -> None:
+def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args,
+        cpu_items: int | None = None) -> None:
     """Run a kernel: ``cpu_driver(*args)``, or ``cuda_driver`` over ``grid`` threads.
 
     ``grid`` is the CUDA thread grid, ``(height, width)`` for per-pixel kernels or ``(n,)``
     for per-line ones; the CPU driver loops over the same range itself. Arguments are passed in
     order; :class:`Out`-wrapped arrays are the ones written. ``cpu_driver`` is None for a
     launch that the CPU driver does fused with another (where the GPU needs two launches).
+    A CPU driver made by :func:`~burnish.kernels.threads.band_driver` takes a band
+    ``first, stop`` of ``range(grid[0])`` (or of ``range(cpu_items)``, for a driver whose
+    parallel loop is not over the grid's first axis) after ``args``; the bands run in threads.
     """
     if device == "cpu":
         if cpu_driver is None:
             raise ValueError(f"{cuda_driver} has no CPU driver of its own")
-        cpu_driver(*(arg.array if isinstance(arg, Out) else arg for arg in args))
+        arrays = tuple(arg.array if isinstance(arg, Out) else arg for arg in args)
+        if is_band_driver(cpu_driver):
+            parallel_for(cpu_driver, grid[0] if cpu_items is None else cpu_items, *arrays)
+        else:
+            cpu_driver(*arrays)
         return
     if any(n == 0 for n in grid):
         return

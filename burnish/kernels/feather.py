@@ -25,11 +25,12 @@ throughout, so both devices give identical results.
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.morphology import distance_transform
+from burnish.kernels.threads import band_driver
 
 SIDES = ("inside", "outside", "center")
 
@@ -46,9 +47,9 @@ def _edge_sample(is_set, inside, outside, offset, width, ramp):
     return t * t * (np.float32(3) - np.float32(2) * t)
 
 
-@njit(parallel=True, cache=True)
-def _edge_cpu(binary, inside, outside, offset, width, ramp, out):
-    for y in prange(binary.shape[0]):
+@band_driver
+def _edge_cpu(binary, inside, outside, offset, width, ramp, out, first_row, stop_row):
+    for y in range(first_row, stop_row):
         for x in range(binary.shape[1]):
             out[y, x] = _edge_sample(binary[y, x], inside[y, x], outside[y, x], offset, width,
                                      ramp)

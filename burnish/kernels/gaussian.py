@@ -22,8 +22,8 @@ the coefficients are rounded to float32). Arithmetic is float32 throughout.
 Drivers. Both filters are separable: a vertical pass, then a horizontal one.
 
 - Recursive: the line body :func:`_deriche_lines` sweeps *lanes*, the columns of a 2-D array.
-  On the CPU each thread gives it a strip of adjacent columns of the plane (vertical pass),
-  or bands of rows transposed into a cache-sized tile (horizontal pass), so that its inner
+  On the CPU each thread gives it strips of adjacent columns of the plane (vertical pass),
+  or bands of rows transposed into a cache-sized tile of its own (horizontal pass), so that its inner
   loop runs across contiguous lanes and vectorises. On CUDA each thread sweeps one lane: one
   thread per column (adjacent threads read adjacent pixels), then one thread per row, which
   copies its row into a column of an image-sized transposed scratch plane and back (threads
@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import check_device, device_function, empty, run, to_host
+from burnish.kernels.threads import band_driver, parallel_for
 
 RECURSIVE_FROM_SIGMA = 2.0
 # Deriche's optimised 4th-order parameters: the impulse response is
@@ -62,8 +62,11 @@ _BAND = 16
 # The finite kernel's reach: 4 sigma, for sigmas below RECURSIVE_FROM_SIGMA.
 _FIR_RADIUS = math.ceil(4 * RECURSIVE_FROM_SIGMA)
 _FIR_TAPS = 2 * _FIR_RADIUS + 1
-# Work items of the finite kernel's CPU row pass, each allocating its own tiles once.
-_FIR_CHUNKS = 64
+
+
+def _bands(height: int) -> int:
+    """How many bands of _BAND rows cover ``height`` rows (the last one may be short)."""
+    return -(-height // _BAND)
 
 
 def _deriche_coefficients(sigma: float) -> np.ndarray:
@@ -125,13 +128,11 @@ def _deriche_lines(src, dst, state, first, stop, coefficients):
 _deriche_lines_device = device_function(_deriche_lines)
 
 
-@njit(parallel=True, cache=True)
-def _deriche_columns_cpu(src, dst, state, coefficients):
-    width = src.shape[1]
-    for strip in prange((width + _STRIP - 1) // _STRIP):
-        first = strip * _STRIP
-        _deriche_lines(src, dst, state, np.uint64(first), np.uint64(min(first + _STRIP, width)),
-                       coefficients)
+@band_driver
+def _deriche_columns_cpu(src, dst, state, coefficients, first_column, stop_column):
+    for first in range(first_column, stop_column, _STRIP):
+        _deriche_lines(src, dst, state, np.uint64(first),
+                       np.uint64(min(first + _STRIP, stop_column)), coefficients)
 
 
 @cuda.jit
@@ -163,18 +164,17 @@ def _store_band(tile, first_row, dst):
             dst[min(first_row + r, height - 1), x] = tile[x, r]
 
 
-@njit(parallel=True, cache=True)
-def _deriche_rows_cpu(src, dst, tiles_in, tiles_out, states, coefficients):
-    """Each worker transposes bands of rows into its tile, sweeps them and transposes back;
-    ``dst`` may be ``src`` (a band is read whole before it is written)."""
-    workers = tiles_in.shape[0]
-    bands = (src.shape[0] + _BAND - 1) // _BAND
-    for worker in prange(workers):
-        tile_in, tile_out, state = tiles_in[worker], tiles_out[worker], states[worker]
-        for first_row in range(worker * _BAND, bands * _BAND, workers * _BAND):
-            _load_band(src, first_row, tile_in)
-            _deriche_lines(tile_in, tile_out, state, np.uint64(0), np.uint64(_BAND), coefficients)
-            _store_band(tile_out, first_row, dst)
+@band_driver
+def _deriche_rows_cpu(src, dst, coefficients, first_band, stop_band):
+    """Bands ``first_band .. stop_band - 1`` of _BAND rows, each transposed into a tile, swept
+    and transposed back; ``dst`` may be ``src`` (a band is read whole before it is written)."""
+    tile_in = np.empty((src.shape[1], _BAND), np.float32)
+    tile_out = np.empty((src.shape[1], _BAND), np.float32)
+    state = np.empty((4, _BAND), np.float32)
+    for band in range(first_band, stop_band):
+        _load_band(src, band * _BAND, tile_in)
+        _deriche_lines(tile_in, tile_out, state, np.uint64(0), np.uint64(_BAND), coefficients)
+        _store_band(tile_out, band * _BAND, dst)
 
 
 @cuda.jit
@@ -197,13 +197,15 @@ def _deriche_blur(plane: np.ndarray, sigma: float, device: str) -> np.ndarray:
     out = empty((height, width), np.float32, device)
     run(device, _deriche_columns_cpu, _deriche_columns_cuda, (width,), plane, out,
         empty((4, width), np.float32, device), coefficients)
-    # Row-pass scratch: on the CPU one tile of _BAND transposed rows per worker thread; on
-    # CUDA one image-sized transposed plane, a column per thread (threads can't allocate).
-    tiles, lanes = (numba.get_num_threads(), _BAND) if device == "cpu" else (1, height)
-    tiles_in, tiles_out = (empty((tiles, width, lanes), np.float32, device) for _ in range(2))
-    states = empty((tiles, 4, lanes), np.float32, device)
-    run(device, _deriche_rows_cpu, _deriche_rows_cuda, (height,), out, out, tiles_in,
-        tiles_out, states, coefficients)
+    if device == "cpu":
+        parallel_for(_deriche_rows_cpu, _bands(height), out, out, coefficients)
+        return out
+    # On CUDA the row pass's scratch is one image-sized transposed plane, a column per thread
+    # (threads can't allocate).
+    tiles_in, tiles_out = (empty((1, width, height), np.float32, device) for _ in range(2))
+    states = empty((1, 4, height), np.float32, device)
+    run(device, None, _deriche_rows_cuda, (height,), out, out, tiles_in, tiles_out, states,
+        coefficients)
     return to_host(out)
 
 
@@ -226,28 +228,26 @@ def _fir_sample(src, y, x, taps, along_rows):
 _fir_sample_device = device_function(_fir_sample)
 
 
-@njit(parallel=True, cache=True)
-def _fir_cpu(src, dst, taps, along_rows):
-    """The column pass runs row by row (contiguous in x, vectorised); the row pass the same
-    way down the columns of transposed bands of rows."""
+@band_driver
+def _fir_cpu(src, dst, taps, along_rows, first_band, stop_band):
+    """Bands ``first_band .. stop_band - 1`` of _BAND rows. The column pass runs row by row
+    (contiguous in x, vectorised); the row pass the same way down the columns of the bands,
+    transposed into tiles."""
     height, width = src.shape
     if not along_rows:
-        for y in prange(height):
+        for y in range(first_band * _BAND, min(height, stop_band * _BAND)):
             for x in range(width):
                 dst[y, x] = _fir_sample(src, y, x, taps, False)
         return
-    bands = (height + _BAND - 1) // _BAND
-    chunks = min(bands, _FIR_CHUNKS)
-    for chunk in prange(chunks):  # runs of adjacent bands, which share one pair of tiles
-        tile_in = np.empty((width, _BAND), np.float32)
-        tile_out = np.empty((width, _BAND), np.float32)
-        for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
-            first_row = band * _BAND
-            _load_band(src, first_row, tile_in)
-            for x in range(width):
-                for r in range(_BAND):
-                    tile_out[x, r] = _fir_sample(tile_in, x, r, taps, False)
-            _store_band(tile_out, first_row, dst)
+    tile_in = np.empty((width, _BAND), np.float32)
+    tile_out = np.empty((width, _BAND), np.float32)
+    for band in range(first_band, stop_band):
+        first_row = band * _BAND
+        _load_band(src, first_row, tile_in)
+        for x in range(width):
+            for r in range(_BAND):
+                tile_out[x, r] = _fir_sample(tile_in, x, r, taps, False)
+        _store_band(tile_out, first_row, dst)
 
 
 @cuda.jit
@@ -263,8 +263,9 @@ def _fir_blur(plane: np.ndarray, sigma: float, device: str) -> np.ndarray:
     taps = np.where(np.abs(offsets) <= radius, np.exp(-0.5 * (offsets / sigma) ** 2), 0.0)
     taps = (taps / taps.sum()).astype(np.float32)
     columns, out = (empty(plane.shape, np.float32, device) for _ in range(2))
-    run(device, _fir_cpu, _fir_cuda, plane.shape, plane, columns, taps, False)
-    run(device, _fir_cpu, _fir_cuda, plane.shape, columns, out, taps, True)
+    bands = _bands(plane.shape[0])
+    run(device, _fir_cpu, _fir_cuda, plane.shape, plane, columns, taps, False, cpu_items=bands)
+    run(device, _fir_cpu, _fir_cuda, plane.shape, columns, out, taps, True, cpu_items=bands)
     return to_host(out)
 
 

@@ -34,7 +34,7 @@ inside); ``None`` is the whole image. Pixels outside the mask are returned bit f
 
 Devices (see :mod:`burnish.kernels.device`). ``synthesize_grain(device="cuda")`` adds the grain
 to the pixels on the GPU: one ``@njit`` body per output sample, driven by an
-``@njit(parallel=True)`` loop on the CPU and by a ``@cuda.jit`` kernel with one thread per
+loop over bands of rows in threads on the CPU and by a ``@cuda.jit`` kernel with one thread per
 pixel, calling the body's :func:`~burnish.kernels.device.device_function` twin because the body
 reads the sigma table. The noise field is made on the host for either device: the AR filter
 is a raster-order recursion, in which every pixel waits for the ones before it in its row and
@@ -53,13 +53,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import Out, check_device, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.primitives import clip_value, round_half_even
+from burnish.kernels.threads import band_driver, parallel_for
 
 SMOOTH_SIGMA = 2.0
 BLOCK = 16
@@ -151,11 +152,16 @@ def _ar_filter_plane(noise, ar, dy, dx):
             noise[y, x] = acc
 
 
-@njit(parallel=True, cache=True)
-def _ar_filter_cpu(noise, ar, dy, dx):
+@band_driver
+def _ar_filter_cpu(noise, ar, dy, dx, first_channel, stop_channel):
     """Channels are independent, so they are the parallel axis (``noise`` is C x H x W)."""
-    for c in prange(noise.shape[0]):
+    for c in range(first_channel, stop_channel):
         _ar_filter_plane(noise[c], ar[c], dy, dx)
+
+
+def _ar_filter(noise: np.ndarray, ar: np.ndarray) -> None:
+    """Filters ``noise`` (C x H x W, float64) in place by the AR coefficients ``ar[c]``."""
+    parallel_for(_ar_filter_cpu, noise.shape[0], noise, ar.astype(np.float64), _AR_DY, _AR_DX)
 
 
 @njit(cache=True, inline="always")
@@ -211,9 +217,9 @@ def _grain_sample(stored, noise, inside, c, levels, sigma, top, rounded):
 _grain_sample_gpu = device_function(_grain_sample)
 
 
-@njit(parallel=True, cache=True)
-def _add_grain_cpu(image, field, inside, levels, sigma, top, rounded, out):
-    for y in prange(image.shape[0]):
+@band_driver
+def _add_grain_cpu(image, field, inside, levels, sigma, top, rounded, out, first_row, stop_row):
+    for y in range(first_row, stop_row):
         for x in range(image.shape[1]):
             for c in range(image.shape[2]):
                 out[y, x, c] = _grain_sample(image[y, x, c], field[c, y, x], inside[y, x], c,
@@ -260,7 +266,7 @@ def _stable_ar(ar: np.ndarray) -> np.ndarray:
     probe = np.random.default_rng(0).standard_normal((1, 96, 96))
     for _ in range(50):
         field = probe.copy()
-        _ar_filter_cpu(field, ar[None].astype(np.float64), _AR_DY, _AR_DX)
+        _ar_filter(field, ar[None])
         if np.isfinite(field).all() and field[0, 48:].std() < 100:
             return ar
         ar = ar * 0.9
@@ -272,7 +278,7 @@ def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np
     rng = np.random.default_rng(seed)
     pad = _AR_WARMUP
     noise = rng.standard_normal((grain.channels, height + pad, width + 2 * pad))
-    _ar_filter_cpu(noise, grain.ar.astype(np.float64), _AR_DY, _AR_DX)
+    _ar_filter(noise, grain.ar)
     field = np.ascontiguousarray(noise[:, pad:, pad: pad + width], dtype=np.float32)
     for c in range(grain.channels):
         residual_std = float((field[c] - gaussian_blur(field[c], SMOOTH_SIGMA)).std())

@@ -22,7 +22,7 @@ Conventions shared by every function here:
 
 Kernels (see :mod:`burnish.kernels.device`): every public function takes ``device="cpu"`` or
 ``"cuda"`` and gives the same result on both. Each kernel is one ``@njit`` body called once per
-output value by two drivers, an ``@njit(parallel=True)`` loop over rows and a ``@cuda.jit``
+output value by two drivers, a loop over bands of rows in threads and a ``@cuda.jit``
 kernel with one thread per pixel. The adjustments mix channels (saturation), so their body
 returns a pixel's three samples; the LUT bodies return one sample and take the table itself,
 so the CUDA driver calls their :func:`~burnish.kernels.device.device_function` twins. For the
@@ -44,13 +44,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.errors import InputError
 from burnish.kernels.device import Out, check_device, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import clip_value, round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
+from burnish.kernels.threads import band_driver
 
 # Rec.709 / sRGB luminance weights of linear light.
 _LUMA_R, _LUMA_G, _LUMA_B = 0.2126, 0.7152, 0.0722
@@ -462,9 +463,10 @@ _lut1d_sample_gpu = device_function(_lut1d_sample)
 # ``mask`` is an empty stand-in when ``masked`` is False and is then never read.
 
 
-@njit(parallel=True, cache=True)
-def _lut3d_cpu(image, table, low, scale, mask, masked, out, top, rounded, tetrahedral):
-    for y in prange(image.shape[0]):
+@band_driver
+def _lut3d_cpu(image, table, low, scale, mask, masked, out, top, rounded, tetrahedral,
+               first_row, stop_row):
+    for y in range(first_row, stop_row):
         for x in range(image.shape[1]):
             r, g, b = image[y, x, 0], image[y, x, 1], image[y, x, 2]
             mask_value = mask[y, x] if masked else np.float32(1)
@@ -484,9 +486,9 @@ def _lut3d_cuda(image, table, low, scale, mask, masked, out, top, rounded, tetra
                                              top, rounded, tetrahedral)
 
 
-@njit(parallel=True, cache=True)
-def _lut1d_cpu(image, table, low, scale, mask, masked, out, top, rounded):
-    for y in prange(image.shape[0]):
+@band_driver
+def _lut1d_cpu(image, table, low, scale, mask, masked, out, top, rounded, first_row, stop_row):
+    for y in range(first_row, stop_row):
         for x in range(image.shape[1]):
             mask_value = mask[y, x] if masked else np.float32(1)
             for c in range(3):
@@ -504,9 +506,9 @@ def _lut1d_cuda(image, table, low, scale, mask, masked, out, top, rounded):
                                              scale, top, rounded)
 
 
-@njit(parallel=True, cache=True)
-def _adjust_cpu(image, mask, masked, out, top, rounded, op, p0, p1, p2):
-    for y in prange(image.shape[0]):
+@band_driver
+def _adjust_cpu(image, mask, masked, out, top, rounded, op, p0, p1, p2, first_row, stop_row):
+    for y in range(first_row, stop_row):
         for x in range(image.shape[1]):
             mask_value = mask[y, x] if masked else np.float32(1)
             out[y, x, 0], out[y, x, 1], out[y, x, 2] = _adjust_pixel(

@@ -29,10 +29,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import check_device, device_function, empty, run, to_host
 from burnish.kernels.masks import binary_mask
+from burnish.kernels.threads import band_driver, parallel_for
 
 # Stands for "no feature on this line" in the envelope: larger than any squared distance, and
 # finite so that no inf - inf appears.
@@ -71,16 +72,16 @@ def _column_sweeps(mask, top, bottom, x0, x1, invert, cap, distance):
             here[x] = _column_step_back(here[x], below[x])
 
 
-# Columns per thread in the CPU column pass over the whole image.
+# Columns swept together in the CPU column pass over the whole image (a band of columns is
+# swept a block at a time, so that the block's rows of distances stay in cache).
 _COLUMN_BLOCK = 256
 
 
-@njit(parallel=True, cache=True)
-def _column_distance_cpu(mask, invert, cap, distance):
-    height, width = mask.shape
-    for block in prange((width + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
-        x0, x1 = block * _COLUMN_BLOCK, min(width, (block + 1) * _COLUMN_BLOCK)
-        _column_sweeps(mask, 0, height, x0, x1, invert, cap, distance)
+@band_driver
+def _column_distance_cpu(mask, invert, cap, distance, first_column, stop_column):
+    for x0 in range(first_column, stop_column, _COLUMN_BLOCK):
+        x1 = min(stop_column, x0 + _COLUMN_BLOCK)
+        _column_sweeps(mask, 0, mask.shape[0], x0, x1, invert, cap, distance)
 
 
 @cuda.jit
@@ -126,8 +127,9 @@ def _cover_row(column_distance, half_width, invert, set_value, unset_value, out)
 _cover_row_device = device_function(_cover_row)
 
 
-@njit(parallel=True, cache=True)
-def _cover_strips_cpu(mask, invert, cap, half_width, set_value, unset_value, strip, out):
+@band_driver
+def _cover_strips_cpu(mask, invert, cap, half_width, set_value, unset_value, strip, out,
+                      first_strip, stop_strip):
     """Both passes, strip by strip of rows, each strip with its own column distances.
 
     Distances capped at ``cap`` depend only on the ``cap`` rows above and below, so a strip
@@ -136,7 +138,7 @@ def _cover_strips_cpu(mask, invert, cap, half_width, set_value, unset_value, str
     8 MB array alone cost 5 ms).
     """
     height, width = mask.shape
-    for s in prange((height + strip - 1) // strip):
+    for s in range(first_strip, stop_strip):
         y0, y1 = s * strip, min(height, (s + 1) * strip)
         top, bottom = max(0, y0 - cap), min(height, y1 + cap)
         distance = np.empty((bottom - top, width), np.asarray(cap).dtype)
@@ -194,9 +196,9 @@ def _envelope_row(column_distance, cap, sites, bounds, out):
 _envelope_row_device = device_function(_envelope_row)
 
 
-@njit(parallel=True, cache=True)
-def _envelope_rows_cpu(distance, cap, sites, bounds, out):
-    for y in prange(distance.shape[0]):
+@band_driver
+def _envelope_rows_cpu(distance, cap, sites, bounds, out, first_row, stop_row):
+    for y in range(first_row, stop_row):
         _envelope_row(distance[y], cap, sites[y], bounds[y], out[y])
 
 
@@ -270,8 +272,8 @@ def _cover(mask, radius: int, erode_: bool, device: str) -> np.ndarray:
         cap = _distance_type(radius + 1)(radius + 1)
         # Strips at least 4 margins tall keep the margins' extra column work at most half.
         strip = max(64, 4 * (radius + 1))
-        _cover_strips_cpu(binary.view(np.uint8), np.uint8(erode_), cap, half_widths, set_value,
-                          unset_value, strip, out)
+        parallel_for(_cover_strips_cpu, -(-binary.shape[0] // strip), binary.view(np.uint8),
+                     np.uint8(erode_), cap, half_widths, set_value, unset_value, strip, out)
         return out
     # On CUDA a thread sweeps a whole column, then one thread each row: two launches.
     distance = _column_distance(binary, erode_, radius + 1, device)

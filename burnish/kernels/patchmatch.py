@@ -43,10 +43,11 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.morphology import distance_transform
+from burnish.kernels.threads import band_driver, parallel_for
 
 # The coarsest level is reached when the hole's inradius is at most this many patch widths,
 # or when halving again would leave fewer than MIN_LEVEL_SIDE pixels a side.
@@ -162,11 +163,10 @@ def _onion_peel(image, hole):
         pending &= ~newly
 
 
-@njit(cache=True, parallel=True)
-def _random_field(target, source_y, source_x, key, field):
+@band_driver
+def _random_field(target, source_y, source_x, key, field, first_row, stop_row):
     height, width = target.shape
-    for row in prange(height):
-        y = np.int64(row)  # prange counts in uint64, and the bodies subtract from y
+    for y in range(first_row, stop_row):
         for x in range(width):
             if target[y, x]:
                 _, pick = _draw(_pixel_state(key, y, x, width), source_y.size)
@@ -174,14 +174,14 @@ def _random_field(target, source_y, source_x, key, field):
                 field[y, x, 1] = source_x[pick]
 
 
-@njit(cache=True, parallel=True)
-def _upsampled_field(coarse, target, source_ok, source_y, source_x, radius, key, field):
+@band_driver
+def _upsampled_field(coarse, target, source_ok, source_y, source_x, radius, key, field,
+                     first_row, stop_row):
     """Double the coarse field: pixel (y, x) takes 2 * match(y // 2, x // 2) + (y % 2, x % 2),
     moved inside the image; a random source where that is not a source patch."""
     height, width = target.shape
     coarse_height, coarse_width = coarse.shape[:2]
-    for row in prange(height):
-        y = np.int64(row)  # prange counts in uint64, and the bodies subtract from y
+    for y in range(first_row, stop_row):
         for x in range(width):
             if not target[y, x]:
                 continue
@@ -195,25 +195,24 @@ def _upsampled_field(coarse, target, source_ok, source_y, source_x, radius, key,
             field[y, x, 1] = sx
 
 
-@njit(cache=True, parallel=True)
-def _distances(image, target, field, radius, distance):
+@band_driver
+def _distances(image, target, field, radius, distance, first_row, stop_row):
     height, width = target.shape
-    for row in prange(height):
-        y = np.int64(row)  # prange counts in uint64, and the bodies subtract from y
+    for y in range(first_row, stop_row):
         for x in range(width):
             if target[y, x]:
                 distance[y, x] = _patch_distance(image, y, x, field[y, x, 0], field[y, x, 1],
                                                  radius, np.float32(np.inf))
 
 
-@njit(cache=True, parallel=True)
+@band_driver
 def _match_pass(image, target, source_ok, field, previous, distance, radius, strip_edges,
-                rows, reverse, key):
+                rows, reverse, key, first_strip, stop_strip):
     """One PatchMatch pass: propagation then random search, strips in parallel (module notes)."""
     height, width = target.shape
     step = -1 if reverse else 1
     largest = max(height, width)
-    for strip in prange(strip_edges.size - 1):
+    for strip in range(first_strip, stop_strip):
         left, right = strip_edges[strip], strip_edges[strip + 1]
         for i in range(rows[1] - rows[0]):
             y = rows[1] - 1 - i if reverse else rows[0] + i
@@ -269,15 +268,15 @@ def _target_mean_distances(distance, target, radius, channels):
     return out
 
 
-@njit(cache=True, parallel=True)
-def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner):
+@band_driver
+def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner, first_row,
+          stop_row):
     """Every hole pixel from the source pixels the patches covering it point at, weighted by
     the patch's ``confidence`` times ``exp(-(d - d_best) / 2 sigma^2)``: relative to the best
     covering patch, so that the weights never all underflow where every patch matches worse
     than the level's typical."""
     height, width, channels = image.shape
-    for row in prange(height):
-        y = np.int64(row)  # prange counts in uint64, and the body subtracts from y
+    for y in range(first_row, stop_row):
         total = np.empty(channels, np.float32)
         for x in range(width):
             if not hole[y, x]:
@@ -395,7 +394,8 @@ def _first_guess(level: _Level, seed: int, index: int) -> np.ndarray:
     """The coarsest level: the hole peeled in from its rim, every target matched at random."""
     _onion_peel(level.image, level.hole)
     field = np.zeros(level.hole.shape + (2,), np.int32)
-    _random_field(level.target, level.source_y, level.source_x, _key(seed, index, 0), field)
+    parallel_for(_random_field, field.shape[0], level.target, level.source_y, level.source_x,
+                 _key(seed, index, 0), field)
     return field
 
 
@@ -406,14 +406,14 @@ def _doubled_guess(level: _Level, coarse_image: np.ndarray, coarse_field: np.nda
     doubled = np.repeat(np.repeat(coarse_image, 2, axis=0), 2, axis=1)[:height, :width]
     level.image[level.hole] = doubled[level.hole]
     field = np.zeros((height, width, 2), np.int32)
-    _upsampled_field(coarse_field, level.target, level.source_ok, level.source_y,
-                     level.source_x, level.radius, _key(seed, index, 1), field)
+    parallel_for(_upsampled_field, height, coarse_field, level.target, level.source_ok,
+                 level.source_y, level.source_x, level.radius, _key(seed, index, 1), field)
     # Voting once through the doubled field replaces the blocky doubled pixels by this
     # level's own texture before any matching compares patches with them.
     distance = np.zeros((height, width), np.float32)
-    _distances(level.image, level.target, field, level.radius, distance)
-    _vote(level.image, level.hole, field, distance, level.confidence, level.radius,
-          _two_sigma2(level, distance), False)
+    parallel_for(_distances, height, level.image, level.target, field, level.radius, distance)
+    parallel_for(_vote, height, level.image, level.hole, field, distance, level.confidence,
+                 level.radius, _two_sigma2(level, distance), False)
     return field
 
 
@@ -422,17 +422,20 @@ def _refine(level: _Level, field: np.ndarray, seed: int, index: int, iterations:
     finest level's last vote takes each pixel from its heaviest patch alone: averaging
     overlapping patches blurs texture (energy ratio 0.4 against about 1 measured, see
     BENCHMARKS.md)."""
+    height = level.hole.shape[0]
     distance = np.zeros(level.hole.shape, np.float32)
     for iteration in range(iterations):
-        _distances(level.image, level.target, field, level.radius, distance)
+        parallel_for(_distances, height, level.image, level.target, field, level.radius,
+                     distance)
         for match in range(MATCH_PASSES):
             previous = field.copy()
-            _match_pass(level.image, level.target, level.source_ok, field, previous, distance,
-                        level.radius, level.strip_edges, level.rows, match % 2 == 1,
-                        _key(seed, index, iteration, match, 2))
+            parallel_for(_match_pass, level.strip_edges.size - 1, level.image, level.target,
+                         level.source_ok, field, previous, distance, level.radius,
+                         level.strip_edges, level.rows, match % 2 == 1,
+                         _key(seed, index, iteration, match, 2))
         last_of_finest = index == 0 and iteration == iterations - 1
-        _vote(level.image, level.hole, field, distance, level.confidence, level.radius,
-              _two_sigma2(level, distance), last_of_finest)
+        parallel_for(_vote, height, level.image, level.hole, field, distance, level.confidence,
+                     level.radius, _two_sigma2(level, distance), last_of_finest)
 
 
 def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int = 7,

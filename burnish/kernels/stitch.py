@@ -12,11 +12,12 @@ the CUDA driver with one thread per output pixel. The reference is :func:`burnis
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import cuda, njit
 
 from burnish.kernels.device import Out, check_device, run
 from burnish.kernels.dtypes import full_scale
 from burnish.kernels.primitives import round_half_even
+from burnish.kernels.threads import band_driver
 
 
 @njit(cache=True, inline="always")
@@ -30,10 +31,11 @@ def _quantise(value, top, rounded):
     return round_half_even(value * top) if rounded else value
 
 
-@njit(parallel=True, cache=True)
-def _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, rounded):
+@band_driver
+def _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, rounded,
+                first_row, stop_row):
     channels = planar.shape[0]
-    for y in prange(height):
+    for y in range(first_row, stop_row):
         for x in range(width):
             for c in range(channels):
                 band[y, dst_left + x, c] = _quantise(planar[c, src_top + y, src_left + x], top,
