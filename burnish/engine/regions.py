@@ -12,16 +12,21 @@ import numpy as np
 
 from burnish.errors import OptionError
 
+# Compile cost: these functions avoid what makes Numba compile far more than the loop itself,
+# slice assignment from an array (it compiles a formatted shape-mismatch error, string
+# machinery included: about 4 s on first use) and sorting (a merge sort: about 2 s); sorting and
+# boolean indexing are NumPy's, on the host.
+
 
 @numba.njit(cache=True)
-def _component_boxes(hole):
+def _component_boxes(hole, stack):
     """Bounding boxes ``(top, left, bottom, right)``, half-open, of the 8-connected components of
-    a bool mask, as a ``K x 4`` int64 array, by flood fill with an explicit, growing stack."""
+    a bool mask, as a ``K x 4`` int64 array, by flood fill with an explicit stack: ``stack``
+    holds flat pixel indices, each pushed at most once, so one slot per hole pixel suffices."""
     height, width = hole.shape
     seen = np.zeros((height, width), np.uint8)
     boxes = np.empty((16, 4), np.int64)
     count = 0
-    stack = np.empty(1024, np.int64)  # flat pixel indices, each pushed at most once
     for start_y in range(height):
         for start_x in range(width):
             if not hole[start_y, start_x] or seen[start_y, start_x]:
@@ -39,16 +44,14 @@ def _component_boxes(hole):
                     for nx in range(max(x - 1, 0), min(x + 2, width)):
                         if hole[ny, nx] and not seen[ny, nx]:
                             seen[ny, nx] = 1
-                            if size == stack.shape[0]:
-                                grown = np.empty(2 * size, np.int64)
-                                grown[:size] = stack
-                                stack = grown
                             stack[size] = ny * width + nx
                             size += 1
             if count == boxes.shape[0]:
-                grown_boxes = np.empty((2 * count, 4), np.int64)
-                grown_boxes[:count] = boxes
-                boxes = grown_boxes
+                grown = np.empty((2 * count, 4), np.int64)
+                for i in range(count):
+                    for j in range(4):
+                        grown[i, j] = boxes[i, j]
+                boxes = grown
             boxes[count, 0], boxes[count, 1] = top, left
             boxes[count, 2], boxes[count, 3] = bottom + 1, right + 1
             count += 1
@@ -67,7 +70,8 @@ def _merge_pass(boxes):
     overlapped. Each box absorbs, until none is left to absorb, the unions made so far whose
     rows still reach its top (the active ones); a union that grows sideways can overlap a box
     the sweep has already passed, which the next sweep catches. Only active unions are
-    compared, so many small holes cost about n log n, not n squared."""
+    compared, so many small holes cost about n log n, not n squared. The merged boxes are
+    ``unions[alive]``."""
     count = boxes.shape[0]
     unions = boxes.copy()
     active = np.empty(count, np.int64)
@@ -97,17 +101,17 @@ def _merge_pass(boxes):
             active_count = kept
         active[active_count] = index
         active_count += 1
-    return unions[alive].copy(), overlapped
+    return unions, alive, overlapped
 
 
-@numba.njit(cache=True)
-def _merge_overlapping(boxes):
+def _merge_overlapping(boxes: np.ndarray) -> np.ndarray:
     """Union boxes that overlap until none do. A sweep that finds no overlapping pair proves
     there is none: of any two overlapping boxes the lower one meets the other while active."""
     overlapped = True
     while overlapped:
-        boxes = boxes[np.argsort(boxes[:, 0], kind="mergesort")]
-        boxes, overlapped = _merge_pass(boxes)
+        boxes = boxes[np.argsort(boxes[:, 0], kind="stable")]
+        unions, alive, overlapped = _merge_pass(boxes)
+        boxes = unions[alive]
     return boxes
 
 
@@ -146,7 +150,7 @@ def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]
     if not hole.any():
         return []
     height, width = hole.shape
-    boxes = _component_boxes(hole)
+    boxes = _component_boxes(hole, np.empty(np.count_nonzero(hole), np.int64))
     boxes[:, :2] = np.maximum(boxes[:, :2] - margin, 0)
     boxes[:, 2] = np.minimum(boxes[:, 2] + margin, height)
     boxes[:, 3] = np.minimum(boxes[:, 3] + margin, width)

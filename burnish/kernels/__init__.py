@@ -17,6 +17,8 @@ only (their modules say why).
 | :mod:`~burnish.kernels.patchmatch` | multi-scale PatchMatch hole filling (CPU) |
 | :mod:`~burnish.kernels.telea` | Telea's fast-marching hole filling, as OpenCV's (CPU) |
 | :mod:`~burnish.kernels.device` | device names, driver dispatch, CUDA launches |
+| :mod:`~burnish.kernels.threads` | CPU drivers' parallel loops: bands of rows in threads |
+| :mod:`~burnish.kernels.compiling` | the one log line before a first-use compile |
 
 Images are ``H x W x C`` NumPy arrays and masks ``H x W`` (DESIGN.md); the public names below
 are what the engine, the CLI and outside scripts use.
@@ -25,6 +27,7 @@ are what the engine, the CLI and outside scripts use.
 from burnish.kernels.accumulate import accumulate_tile, blend_window, normalise
 from burnish.kernels.blend import blend
 from burnish.kernels.colour import match_histograms, mkl, reinhard
+from burnish.kernels.compiling import announce_first_compile
 from burnish.kernels.device import DEVICES
 from burnish.kernels.feather import feather, signed_edge_distance
 from burnish.kernels.gaussian import gaussian_blur
@@ -42,6 +45,10 @@ from burnish.kernels.morphology import dilate, distance_transform, erode
 from burnish.kernels.patchmatch import patchmatch_inpaint
 from burnish.kernels.stitch import stitch_tile
 from burnish.kernels.telea import telea_inpaint
+
+# Kernels compile on their first call, never at import: from here on a first-use compile is
+# announced in one log line.
+announce_first_compile()
 
 __all__ = [
     "DEVICES", "Grain", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",

@@ -135,30 +135,28 @@ def _try(image, source_ok, ty, tx, sy, sx, radius, best_y, best_x, best_d):
 
 # --- level drivers -------------------------------------------------------------------------
 
-@njit(cache=True)
-def _onion_peel(image, hole):
-    """Fill the hole ring by ring from its rim, each pixel the mean of its filled 8-neighbours."""
-    height, width, channels = image.shape
+def _onion_peel(image: np.ndarray, hole: np.ndarray) -> None:
+    """Fill the hole ring by ring from its rim, each pixel the mean of its filled 8-neighbours
+    (summed in raster order, in float32). NumPy, not Numba: it runs once, on the coarsest
+    level, as a few whole-array operations per ring, and compiling it cost 2 s on first use."""
+    height, width = hole.shape
     filled = ~hole
     pending = hole.copy()
     while pending.any():
-        newly = np.zeros_like(pending)
-        for y in range(height):
-            for x in range(width):
-                if not pending[y, x]:
-                    continue
-                count = 0
-                total = np.zeros(channels, np.float32)
-                for ny in range(max(0, y - 1), min(height, y + 2)):
-                    for nx in range(max(0, x - 1), min(width, x + 2)):
-                        if filled[ny, nx]:
-                            count += 1
-                            total += image[ny, nx]
-                if count:
-                    image[y, x] = total / np.float32(count)
-                    newly[y, x] = True
+        known_around = np.pad(filled, 1)
+        image_around = np.pad(image, ((1, 1), (1, 1), (0, 0)))
+        count = np.zeros((height, width), np.int32)
+        total = np.zeros(image.shape, np.float32)
+        for dy in range(3):
+            for dx in range(3):
+                known = known_around[dy: dy + height, dx: dx + width]
+                count += known
+                total += np.where(known[..., None], image_around[dy: dy + height, dx: dx + width],
+                                  np.float32(0))
+        newly = pending & (count > 0)
         if not newly.any():
             break  # unreachable pixels (no known pixel at all): left as they are
+        image[newly] = total[newly] / count[newly][:, None].astype(np.float32)
         filled |= newly
         pending &= ~newly
 
