@@ -46,6 +46,8 @@ def main() -> int:
     import burnish.kernels as k
     from burnish.kernels import device
 
+    device.bind_cuda_drivers()  # the drivers as CUDA dispatchers, for compile_ptx below
+
     # Two phases: first every call runs on the CPU while the CUDA launches it would make are
     # recorded; only then is anything compiled for the GPU. Loading NVVM while the CPU drivers
     # were still being compiled aborted the process on a corrupted heap in about half the runs

@@ -115,6 +115,13 @@ def _merge_overlapping(boxes: np.ndarray) -> np.ndarray:
     return boxes
 
 
+def component_boxes(mask: np.ndarray) -> np.ndarray:
+    """Bounding boxes ``(top, left, bottom, right)``, half-open, of the 8-connected components
+    of a bool ``H x W`` mask, as a ``K x 4`` int64 array in raster order of their first pixel."""
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    return _component_boxes(mask, np.empty(np.count_nonzero(mask), np.int64))
+
+
 def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]:
     """Boxes around the holes of a mask, with ``margin`` pixels of context, merged where they
     overlap.
@@ -150,7 +157,7 @@ def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]
     if not hole.any():
         return []
     height, width = hole.shape
-    boxes = _component_boxes(hole, np.empty(np.count_nonzero(hole), np.int64))
+    boxes = component_boxes(hole)
     boxes[:, :2] = np.maximum(boxes[:, :2] - margin, 0)
     boxes[:, 2] = np.minimum(boxes[:, 2] + margin, height)
     boxes[:, 3] = np.minimum(boxes[:, 3] + margin, width)

@@ -12,9 +12,9 @@ pixels with a raised cosine, so seams fade out smoothly and a lone tile still co
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.threads import band_driver
 
 # The window never drops to zero, so every covered pixel has positive weight.
@@ -59,7 +59,7 @@ def _accumulate_cpu(accumulator, weights, planar, window, top, left, first_row, 
                     accumulator[top + y, left + x, c], w, planar[c, y, x])
 
 
-@cuda.jit
+@cuda_kernel
 def _accumulate_cuda(accumulator, weights, planar, window, top, left):
     y, x = cuda.grid(2)
     if y < planar.shape[1] and x < planar.shape[2]:
@@ -79,7 +79,7 @@ def _normalise_cpu(accumulator, weights, out, first_row, stop_row):
                 out[y, x, c] = _normalised(accumulator[y, x, c], weights[y, x])
 
 
-@cuda.jit
+@cuda_kernel
 def _normalise_cuda(accumulator, weights, out):
     y, x = cuda.grid(2)
     if y < accumulator.shape[0] and x < accumulator.shape[1]:

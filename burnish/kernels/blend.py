@@ -10,9 +10,9 @@ images have them, are mixed as they are).
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
@@ -72,7 +72,7 @@ def _blend_cpu(fg, bg, alpha, out, top, rounded, linear_channels, integer_path, 
                                            rounded, linear[i], integer_path)
 
 
-@cuda.jit
+@cuda_kernel
 def _blend_cuda(fg, bg, alpha, out, top, rounded, linear_channels, integer_path):
     y, x = cuda.grid(2)
     if y < fg.shape[0] and x < fg.shape[1]:

@@ -76,9 +76,9 @@ import functools
 import math
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, device_function, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.primitives import round_half_even
@@ -376,7 +376,7 @@ def _lab_sums_cpu(image, decode, mask, whole, sums, first_row, stop_row):
         _row_sums(partial, pivot_l, pivot_a, pivot_b, sums[y])
 
 
-@cuda.jit
+@cuda_kernel
 def _lab_sums_cuda(image, decode, mask, whole, sums):
     y = cuda.grid(1)
     height, width, _ = image.shape
@@ -434,7 +434,7 @@ def _reinhard_cpu(image, decode, mask, whole, transfer, top, rounded, out, first
                     out_row[x, 2] = out.dtype.type(lab[2, i]) if inside else row[x, 2]
 
 
-@cuda.jit
+@cuda_kernel
 def _reinhard_cuda(image, decode, mask, whole, transfer, top, rounded, out):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:
@@ -463,7 +463,7 @@ def _affine_cpu(image, mask, whole, matrix, offset, top, rounded, out, first_row
                     matrix[2, c], offset[c], top, rounded) if inside else image[y, x, c]
 
 
-@cuda.jit
+@cuda_kernel
 def _affine_cuda(image, mask, whole, matrix, offset, top, rounded, out):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:
@@ -499,7 +499,7 @@ def _lookup_cpu(image, table, mask, whole, out, first_row, stop_row):
                 out_row[x, 2] = table[2, row[x, 2]] if inside else row[x, 2]
 
 
-@cuda.jit
+@cuda_kernel
 def _lookup_cuda(image, table, mask, whole, out):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:
@@ -525,7 +525,7 @@ def _search_cpu(image, keys, values, mask, whole, out, first_row, stop_row):
                                 else image[y, x, c])
 
 
-@cuda.jit
+@cuda_kernel
 def _search_cuda(image, keys, values, mask, whole, out):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:

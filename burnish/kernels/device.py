@@ -29,12 +29,34 @@ span several blocks.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+import threading
 
 import numpy as np
-from numba import cuda
 
 from burnish.kernels.threads import is_band_driver, parallel_for
+
+
+def _import_on_first_use(name: str):
+    """The module ``name``, bound now but imported at its first attribute access (the standard
+    library's LazyLoader); the module itself if it is imported already."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# numba.cuda costs about a second to import (ml_dtypes alone 0.7 s), which a process that never
+# touches a GPU should not pay. The kernel modules name it (``cuda.grid`` in their CUDA
+# drivers); it loads at the first CUDA use: check_device("cuda"), a launch, or
+# bind_cuda_drivers().
+cuda = _import_on_first_use("numba.cuda")
 
 DEVICES = ("cpu", "cuda")
 
@@ -55,9 +77,50 @@ def check_device(device: str) -> str:
     return device
 
 
-def device_function(body):
-    """The GPU twin of an ``@njit`` body: its Python source compiled as a CUDA device function."""
-    return cuda.jit(device=True)(body.py_func)
+class _CudaFunction:
+    """A CUDA kernel or device function before its ``cuda.jit``: the Python function, and the
+    CUDA dispatcher once :func:`bind_cuda_drivers` has made it."""
+
+    declared: list[_CudaFunction] = []
+
+    def __init__(self, py_func, device: bool):
+        self.py_func, self.device, self.dispatcher = py_func, device, None
+        _CudaFunction.declared.append(self)
+
+
+def cuda_kernel(function) -> _CudaFunction:
+    """Declares a CUDA driver (``cuda.jit`` of ``function``, made on the first CUDA use)."""
+    return _CudaFunction(function, device=False)
+
+
+def device_function(body) -> _CudaFunction:
+    """The GPU twin of an ``@njit`` body: its Python source, to be compiled as a CUDA device
+    function (``cuda.jit(device=True)``, made on the first CUDA use)."""
+    return _CudaFunction(body.py_func, device=True)
+
+
+_binding = threading.Lock()
+_bound = 0  # how many of _CudaFunction.declared are bound
+
+
+def bind_cuda_drivers() -> None:
+    """``cuda.jit`` every declared CUDA kernel and device function, and put each dispatcher in
+    place of its declaration in the burnish modules that name it: a kernel finds its device
+    functions there when Numba compiles it (still lazily, at its first launch)."""
+    global _bound
+    with _binding:
+        if _bound == len(_CudaFunction.declared):
+            return
+        for declared in _CudaFunction.declared:
+            if declared.dispatcher is None:
+                declared.dispatcher = cuda.jit(device=declared.device)(declared.py_func)
+        for name, module in list(sys.modules.items()):
+            if name.startswith("burnish."):
+                namespace = vars(module)
+                for key, value in list(namespace.items()):
+                    if isinstance(value, _CudaFunction):
+                        namespace[key] = value.dispatcher
+        _bound = len(_CudaFunction.declared)
 
 
 class Out:
@@ -124,6 +187,9 @@ def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args,
         return
     if any(n == 0 for n in grid):
         return
+    bind_cuda_drivers()
+    if isinstance(cuda_driver, _CudaFunction):  # named before the binding
+        cuda_driver = cuda_driver.dispatcher
     staged, written = [], []
     for arg in args:
         value = arg.array if isinstance(arg, Out) else arg

@@ -25,9 +25,9 @@ throughout, so both devices give identical results.
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.morphology import distance_transform
 from burnish.kernels.threads import band_driver
@@ -55,7 +55,7 @@ def _edge_cpu(binary, inside, outside, offset, width, ramp, out, first_row, stop
                                      ramp)
 
 
-@cuda.jit
+@cuda_kernel
 def _edge_cuda(binary, inside, outside, offset, width, ramp, out):
     y, x = cuda.grid(2)
     if y < binary.shape[0] and x < binary.shape[1]:

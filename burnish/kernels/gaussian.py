@@ -42,9 +42,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import check_device, device_function, empty, run, to_host
+from burnish.kernels.device import (
+    check_device,
+    cuda,
+    cuda_kernel,
+    device_function,
+    empty,
+    run,
+    to_host,
+)
 from burnish.kernels.threads import band_driver, parallel_for
 
 RECURSIVE_FROM_SIGMA = 2.0
@@ -135,7 +143,7 @@ def _deriche_columns_cpu(src, dst, state, coefficients, first_column, stop_colum
                        np.uint64(min(first + _STRIP, stop_column)), coefficients)
 
 
-@cuda.jit
+@cuda_kernel
 def _deriche_columns_cuda(src, dst, state, coefficients):
     x = cuda.grid(1)
     if x < src.shape[1]:
@@ -177,7 +185,7 @@ def _deriche_rows_cpu(src, dst, coefficients, first_band, stop_band):
         _store_band(tile_out, band * _BAND, dst)
 
 
-@cuda.jit
+@cuda_kernel
 def _deriche_rows_cuda(src, dst, tiles_in, tiles_out, states, coefficients):
     y = cuda.grid(1)
     if y < src.shape[0]:
@@ -250,7 +258,7 @@ def _fir_cpu(src, dst, taps, along_rows, first_band, stop_band):
         _store_band(tile_out, first_row, dst)
 
 
-@cuda.jit
+@cuda_kernel
 def _fir_cuda(src, dst, taps, along_rows):
     y, x = cuda.grid(2)
     if y < src.shape[0] and x < src.shape[1]:

@@ -53,9 +53,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, device_function, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask
@@ -226,7 +226,7 @@ def _add_grain_cpu(image, field, inside, levels, sigma, top, rounded, out, first
                                              levels, sigma, top, rounded)
 
 
-@cuda.jit
+@cuda_kernel
 def _add_grain_cuda(image, field, inside, levels, sigma, top, rounded, out):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:

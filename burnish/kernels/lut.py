@@ -44,10 +44,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
 from burnish.errors import InputError
-from burnish.kernels.device import Out, check_device, device_function, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import clip_value, round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
@@ -475,7 +475,7 @@ def _lut3d_cpu(image, table, low, scale, mask, masked, out, top, rounded, tetrah
                                              top, rounded, tetrahedral)
 
 
-@cuda.jit
+@cuda_kernel
 def _lut3d_cuda(image, table, low, scale, mask, masked, out, top, rounded, tetrahedral):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:
@@ -496,7 +496,7 @@ def _lut1d_cpu(image, table, low, scale, mask, masked, out, top, rounded, first_
                                              scale, top, rounded)
 
 
-@cuda.jit
+@cuda_kernel
 def _lut1d_cuda(image, table, low, scale, mask, masked, out, top, rounded):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:
@@ -516,7 +516,7 @@ def _adjust_cpu(image, mask, masked, out, top, rounded, op, p0, p1, p2, first_ro
                 op, p0, p1, p2)
 
 
-@cuda.jit
+@cuda_kernel
 def _adjust_cuda(image, mask, masked, out, top, rounded, op, p0, p1, p2):
     y, x = cuda.grid(2)
     if y < image.shape[0] and x < image.shape[1]:

@@ -29,9 +29,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import check_device, device_function, empty, run, to_host
+from burnish.kernels.device import (
+    check_device,
+    cuda,
+    cuda_kernel,
+    device_function,
+    empty,
+    run,
+    to_host,
+)
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.threads import band_driver, parallel_for
 
@@ -84,7 +92,7 @@ def _column_distance_cpu(mask, invert, cap, distance, first_column, stop_column)
         _column_sweeps(mask, 0, mask.shape[0], x0, x1, invert, cap, distance)
 
 
-@cuda.jit
+@cuda_kernel
 def _column_distance_cuda(mask, invert, cap, distance):
     x = cuda.grid(1)
     height, width = mask.shape
@@ -147,7 +155,7 @@ def _cover_strips_cpu(mask, invert, cap, half_width, set_value, unset_value, str
             _cover_row(distance[y - top], half_width, invert, set_value, unset_value, out[y])
 
 
-@cuda.jit
+@cuda_kernel
 def _cover_rows_cuda(distance, half_width, invert, set_value, unset_value, out):
     y = cuda.grid(1)
     if y < distance.shape[0]:
@@ -202,7 +210,7 @@ def _envelope_rows_cpu(distance, cap, sites, bounds, out, first_row, stop_row):
         _envelope_row(distance[y], cap, sites[y], bounds[y], out[y])
 
 
-@cuda.jit
+@cuda_kernel
 def _envelope_rows_cuda(distance, cap, sites, bounds, out):
     y = cuda.grid(1)
     if y < distance.shape[0]:

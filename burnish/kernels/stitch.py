@@ -12,9 +12,9 @@ the CUDA driver with one thread per output pixel. The reference is :func:`burnis
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, njit
+from numba import njit
 
-from burnish.kernels.device import Out, check_device, run
+from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.dtypes import full_scale
 from burnish.kernels.primitives import round_half_even
 from burnish.kernels.threads import band_driver
@@ -42,7 +42,7 @@ def _stitch_cpu(planar, src_top, src_left, height, width, band, dst_left, top, r
                                                      rounded)
 
 
-@cuda.jit
+@cuda_kernel
 def _stitch_cuda(planar, src_top, src_left, height, width, band, dst_left, top, rounded):
     y, x = cuda.grid(2)
     if y < height and x < width:
