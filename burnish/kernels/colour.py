@@ -44,10 +44,12 @@ give the same results (see tests/conftest.py's ``assert_cuda_matches_cpu`` for a
 multiply-adds). Statistics the host can afford stay on the host.
 
 Compile cost. Scalar bodies are inlined (``inline="always"``) where a loop calls them, so that
-the loop vectorises; the span functions that hold those loops (:func:`_lab_span`,
-:func:`_add_span`) are not, so both Reinhard passes share one compiled copy of each per image
-dtype instead of compiling them again inside every driver. No driver is a parfor. Together
-this cut the first Reinhard call of each dtype from about 9 s to about 2.5 s of CPU time.
+the loop vectorises (without it Reinhard runs 3-4x slower); the span functions that hold
+those loops are not inlined, so that each is compiled once and shared: by both Reinhard
+passes, and, for the spans that work on float32 buffers only (:func:`_lab_from_linear`,
+:func:`_transfer_span`, :func:`_add_span`: the cube roots and powers, which are most of the
+compiling), by every image dtype. What is compiled per dtype is the reading of samples
+(:func:`_linear_span`) and the drivers' casting stores. No driver is a parfor.
 
 - Reinhard computes in float32, within about 2e-5 of full scale of a float64 computation
   (so within a level of uint8 and uint16 after rounding). Integer samples are decoded through a
@@ -236,14 +238,11 @@ def _reinhard_from_lab(lightness, a, b, scale_l, scale_a, scale_b, shift_l, shif
 
 
 @njit(cache=True, error_model="numpy")  # as the drivers: module notes
-def _lab_span(image, y, start, n, decode, linear, lab):
-    """The Lab of pixels ``start .. start + n - 1`` of row ``y``, into ``lab[:, :n]``.
-
-    The samples are read into ``linear`` (3 x n or more, float32) in linear light first:
-    integer ones through ``decode``, which has one entry per level; float32 ones, whose
-    ``decode`` is empty, one by one. On the CPU the table reads stay scalar (cheaper here than
-    vector gathers) and the conversion loop, which reads buffers only, vectorises.
-    """
+def _linear_span(image, y, start, n, decode, linear):
+    """Pixels ``start .. start + n - 1`` of row ``y`` in linear light, into ``linear[:, :n]``
+    (3 x n or more, float32): integer samples through ``decode``, which has one entry per
+    level; float32 ones, whose ``decode`` is empty, one by one. On the CPU the table reads stay
+    scalar (cheaper here than vector gathers). The one span compiled per image dtype."""
     row = image[y]
     # (np.intp: float32 images compile the table branch too, though they never run it.)
     if decode.shape[0]:
@@ -258,8 +257,25 @@ def _lab_span(image, y, start, n, decode, linear, lab):
             linear[0, i] = _linear_sample(row[x, 0])
             linear[1, i] = _linear_sample(row[x, 1])
             linear[2, i] = _linear_sample(row[x, 2])
+
+
+@njit(cache=True, error_model="numpy")  # as the drivers: module notes
+def _lab_from_linear(linear, n, lab):
+    """``lab[:, :n]``, the Lab of the linear-light ``linear[:, :n]``: a loop that reads buffers
+    only, which vectorises, and float32 whatever the image: one compiled copy for all."""
     for i in range(n):
         lab[0, i], lab[1, i], lab[2, i] = _to_lab(linear[0, i], linear[1, i], linear[2, i])
+
+
+@njit(cache=True, error_model="numpy")  # as the drivers: module notes
+def _transfer_span(lab, n, transfer, top, rounded):
+    """Transfers ``lab[:, :n]`` in place (``Lab * scale + shift``, ``transfer`` holding the
+    three scales then the three shifts) to stored-scale sRGB, still float32: one compiled copy
+    for all image dtypes, whose drivers then only cast and store."""
+    for i in range(n):
+        lab[0, i], lab[1, i], lab[2, i] = _reinhard_from_lab(
+            lab[0, i], lab[1, i], lab[2, i], transfer[0], transfer[1], transfer[2],
+            transfer[3], transfer[4], transfer[5], top, rounded)
 
 
 @njit(cache=True, inline="always")
@@ -309,7 +325,8 @@ def _row_sums(partial, pivot_l, pivot_a, pivot_b, sums):
     sums[7], sums[8], sums[9] = pivot_l, pivot_a, pivot_b
 
 
-_lab_span_device = device_function(_lab_span)
+_linear_span_device = device_function(_linear_span)
+_lab_from_linear_device = device_function(_lab_from_linear)
 _add_span_device = device_function(_add_span)
 _row_sums_device = device_function(_row_sums)
 
@@ -369,7 +386,8 @@ def _lab_sums_cpu(image, decode, mask, whole, sums, first_row, stop_row):
         pivot_l = pivot_a = pivot_b = 0.0
         for start in range(first, width, _CHUNK):
             n = min(_CHUNK, width - start)
-            _lab_span(image, y, start, n, decode, linear, lab)
+            _linear_span(image, y, start, n, decode, linear)
+            _lab_from_linear(linear, n, lab)
             if start == first:
                 pivot_l, pivot_a, pivot_b = lab[0, 0], lab[1, 0], lab[2, 0]
             _add_span(lab, n, mask_row, start, whole, pivot_l, pivot_a, pivot_b, partial)
@@ -394,7 +412,8 @@ def _lab_sums_cuda(image, decode, mask, whole, sums):
         pivot_l = pivot_a = pivot_b = 0.0
         for start in range(first, width, _CHUNK):
             n = min(_CHUNK, width - start)
-            _lab_span_device(image, y, start, n, decode, linear, lab)
+            _linear_span_device(image, y, start, n, decode, linear)
+            _lab_from_linear_device(linear, n, lab)
             if start == first:
                 pivot_l, pivot_a, pivot_b = lab[0, 0], lab[1, 0], lab[2, 0]
             _add_span_device(lab, n, mask_row, start, whole, pivot_l, pivot_a, pivot_b, partial)
@@ -412,11 +431,9 @@ def _reinhard_cpu(image, decode, mask, whole, transfer, top, rounded, out, first
         row, out_row = image[y], out[y]
         for start in range(0, width, _CHUNK):
             n = min(_CHUNK, width - start)
-            _lab_span(image, y, start, n, decode, linear, lab)
-            for i in range(n):
-                lab[0, i], lab[1, i], lab[2, i] = _reinhard_from_lab(
-                    lab[0, i], lab[1, i], lab[2, i], transfer[0], transfer[1], transfer[2],
-                    transfer[3], transfer[4], transfer[5], top, rounded)
+            _linear_span(image, y, start, n, decode, linear)
+            _lab_from_linear(linear, n, lab)
+            _transfer_span(lab, n, transfer, top, rounded)
             # One line per channel, cast to the output type before any choice; and without a
             # region, a loop that reads no mask.
             if whole:
@@ -441,7 +458,8 @@ def _reinhard_cuda(image, decode, mask, whole, transfer, top, rounded, out):
         if (mask[0, x] if whole else mask[y, x]) != 0:
             linear = cuda.local.array((3, 1), np.float32)
             lab = cuda.local.array((3, 1), np.float32)
-            _lab_span_device(image, y, x, 1, decode, linear, lab)
+            _linear_span_device(image, y, x, 1, decode, linear)
+            _lab_from_linear_device(linear, 1, lab)
             out[y, x, 0], out[y, x, 1], out[y, x, 2] = _reinhard_from_lab(
                 lab[0, 0], lab[1, 0], lab[2, 0], transfer[0], transfer[1], transfer[2],
                 transfer[3], transfer[4], transfer[5], top, rounded)

@@ -247,7 +247,9 @@ def distance_transform(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     binary = binary_mask(mask)
     check_device(device)
     height, width = binary.shape
-    cap = height + width + 1  # no real column distance reaches it
+    # No real column distance reaches the cap. At least 256, so that every image gets 16-bit
+    # distances or wider: small images would otherwise compile an 8-bit variant of both passes.
+    cap = max(height + width + 1, 256)
     distance = _column_distance(binary, True, cap, device)
     out = empty((height, width), np.float32, device)
     # Envelope scratch, one line per row: CUDA threads can't allocate arrays of run-time size.

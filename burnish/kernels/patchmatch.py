@@ -97,7 +97,8 @@ def _draw(state, span):
 def _patch_distance(image, ty, tx, sy, sx, radius, stop):
     """Sum of squared differences between the target patch at (ty, tx), clipped to the image,
     and the source patch at (sy, sx), wholly inside; gives up (returns a value >= ``stop``)
-    as soon as a row of the patch takes the sum past ``stop``."""
+    as soon as a row of the patch takes the sum past ``stop``. Callers pass int64 coordinates
+    (field entries are int32): each mix of integer types would be compiled anew."""
     height, width, channels = image.shape
     y0, y1 = max(-radius, -ty), min(radius, height - 1 - ty)
     x0, x1 = max(-radius, -tx), min(radius, width - 1 - tx)
@@ -127,7 +128,7 @@ def _try(image, source_ok, ty, tx, sy, sx, radius, best_y, best_x, best_d):
         return best_y, best_x, best_d
     if sy == best_y and sx == best_x:
         return best_y, best_x, best_d
-    d = _patch_distance(image, ty, tx, sy, sx, radius, best_d)
+    d = _patch_distance(image, ty, tx, np.int64(sy), np.int64(sx), radius, best_d)
     if d < best_d:
         return sy, sx, d
     return best_y, best_x, best_d
@@ -199,8 +200,9 @@ def _distances(image, target, field, radius, distance, first_row, stop_row):
     for y in range(first_row, stop_row):
         for x in range(width):
             if target[y, x]:
-                distance[y, x] = _patch_distance(image, y, x, field[y, x, 0], field[y, x, 1],
-                                                 radius, np.float32(np.inf))
+                distance[y, x] = _patch_distance(image, y, x, np.int64(field[y, x, 0]),
+                                                 np.int64(field[y, x, 1]), radius,
+                                                 np.float32(np.inf))
 
 
 @band_driver
@@ -254,9 +256,10 @@ def _mean_distance(distance, y, x, radius, channels):
 
 
 @njit(cache=True)
-def _target_mean_distances(distance, target, radius, channels):
-    """The targets' mean squared differences per value, in raster order, as the vote sees them."""
-    out = np.empty(np.count_nonzero(target), np.float32)
+def _target_mean_distances(distance, target, radius, channels, out):
+    """The targets' mean squared differences per value, in raster order, as the vote sees them,
+    into ``out`` (one value per target: counted by the caller, which costs Numba's
+    ``count_nonzero`` half a second to compile)."""
     count = 0
     for y in range(target.shape[0]):
         for x in range(target.shape[1]):
@@ -375,7 +378,8 @@ def _key(seed: int, *counters: int) -> np.uint64:
 
 def _two_sigma2(level: _Level, distance: np.ndarray) -> np.float32:
     """Twice Wexler's sigma^2: the 75th percentile of the targets' mean squared differences."""
-    mean = _target_mean_distances(distance, level.target, level.radius, level.image.shape[2])
+    mean = _target_mean_distances(distance, level.target, level.radius, level.image.shape[2],
+                                  np.empty(np.count_nonzero(level.target), np.float32))
     sigma2 = float(np.percentile(mean, SIGMA_PERCENTILE))
     return np.float32(2.0 * max(sigma2, 1e-8))
 
