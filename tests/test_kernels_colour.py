@@ -18,6 +18,7 @@ from burnish.kernels.colour import (
     LAB_NOISE_FLOOR,
     MAX_SPREAD_GAIN,
     RGB_NOISE_FLOOR,
+    limit_fine_detail,
     match_histograms,
     mkl,
     reinhard,
@@ -469,6 +470,73 @@ def test_a_flat_jpeg_region_does_not_gain_visible_blocks(rng, transfer, quality)
                                atol=0.5 if transfer is reinhard else 2 / 255)
     # The metric sees the amplification it guards against.
     assert block_edge_energy(unbounded_reinhard(sky, reference)) > 3 * before
+
+
+# --- the fine-detail limit (what match_colour applies after any transfer) -------------------
+
+
+def block_excess(image):
+    """How much larger the steps between neighbours are across 8-pixel block boundaries than
+    across the middle of blocks: the blocks' own visibility, without the steps that a smooth
+    gradient makes everywhere alike."""
+    pixels = image.astype(np.float64)
+    def steps(offset):
+        return (np.abs(pixels[:, offset + 1::8] - pixels[:, offset:-1:8]).mean()
+                + np.abs(pixels[offset + 1::8] - pixels[offset:-1:8]).mean()) / 2
+    return steps(7) - steps(3)
+
+
+@pytest.mark.parametrize("transfer", [reinhard, match_histograms])
+def test_a_whole_image_transfer_keeps_a_jpeg_sky_from_gaining_blocks(rng, transfer):
+    """A flat sky beside a busy half: the whole image's spread is large, so the spread bound
+    lets the transfer stretch the sky's block steps (the positive control: 1.7-3x for
+    Reinhard, about 8x for histogram matching); the fine-detail limit keeps them within
+    1.25x while the sky still moves with the transfer."""
+    height, sky_width = 64, 96  # whole 8 x 8 blocks
+    sky = jpeg_sky(rng, height, sky_width, quality=30)
+    busy = smooth_image(rng, height, 80, np.uint8, 0.4, 0.6)
+    image = np.ascontiguousarray(np.concatenate([sky, busy], axis=1))
+    reference = smooth_image(rng, 50, 70, np.uint8)  # more spread in every channel
+    inside = (slice(None), slice(0, sky_width - 16))  # away from the blurred seam
+    before = block_excess(image[inside])
+    assert before > 0.2  # there are blocks
+    stretched = transfer(image, reference)
+    assert block_excess(stretched[inside]) > 1.5 * before
+    limited = limit_fine_detail(stretched, image)
+    assert block_excess(limited[inside]) <= 1.25 * before
+    np.testing.assert_allclose(limited[inside].reshape(-1, 3).mean(axis=0),
+                               stretched[inside].reshape(-1, 3).mean(axis=0), atol=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fine_detail_that_a_transfer_shrinks_or_keeps_is_left_alone(rng, dtype):
+    """The limit only binds where the graded detail is stronger than the original's: an
+    unchanged image comes back as it was, and one pulled halfway to its mean (all detail
+    halved) as graded, to within rounding."""
+    height, width = random_size(rng, 20, 60)
+    image = smooth_image(rng, height, width, dtype, 0.1, 0.9)
+    tolerance = 1 if np.dtype(dtype).kind == "u" else 1e-5
+    np.testing.assert_allclose(limit_fine_detail(image, image).astype(np.float64),
+                               image.astype(np.float64), atol=tolerance, rtol=0)
+    halved = image.astype(np.float64)
+    halved = 0.5 * (halved - halved.mean(axis=(0, 1))) + halved.mean(axis=(0, 1))
+    halved = (np.rint(halved) if np.dtype(dtype).kind == "u" else halved).astype(dtype)
+    np.testing.assert_allclose(limit_fine_detail(halved, image).astype(np.float64),
+                               halved.astype(np.float64), atol=tolerance, rtol=0)
+
+
+def test_fine_detail_limit_on_cuda_matches_the_cpu(rng, device):
+    image = random_image(rng, 13, 11, 3, np.uint8)
+    graded = np.clip(image.astype(np.int16) * 2 - 128, 0, 255).astype(np.uint8)
+    on_cpu = limit_fine_detail(graded, image)
+    assert_cuda_matches_cpu(limit_fine_detail(graded, image, device=device), on_cpu)
+
+
+def test_fine_detail_limit_refuses_images_that_do_not_match():
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        limit_fine_detail(np.zeros((4, 5, 3), np.uint8), np.zeros((4, 6, 3), np.uint8))
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        limit_fine_detail(np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5, 3), np.uint16))
 
 
 def test_mkl_maps_mean_and_covariance(rng):

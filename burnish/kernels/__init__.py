@@ -11,7 +11,7 @@ only (their modules say why).
 | :mod:`~burnish.kernels.feather` | distance feathering inside / outside / centred |
 | :mod:`~burnish.kernels.blend` | feathered composite, encoded or linear light |
 | :mod:`~burnish.kernels.accumulate` | overlap-blending tile accumulator |
-| :mod:`~burnish.kernels.colour` | Reinhard (CIELAB), histogram matching, MKL |
+| :mod:`~burnish.kernels.colour` | Reinhard (CIELAB), histogram matching, MKL; fine-detail limit |
 | :mod:`~burnish.kernels.grain` | grain estimation and seeded synthesis |
 | :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
 | :mod:`~burnish.kernels.patchmatch` | multi-scale PatchMatch hole filling (CPU) |
@@ -26,7 +26,7 @@ are what the engine, the CLI and outside scripts use.
 
 from burnish.kernels.accumulate import accumulate_tile, blend_window, normalise
 from burnish.kernels.blend import blend
-from burnish.kernels.colour import match_histograms, mkl, reinhard
+from burnish.kernels.colour import limit_fine_detail, match_histograms, mkl, reinhard
 from burnish.kernels.compiling import announce_first_compile
 from burnish.kernels.device import DEVICES
 from burnish.kernels.feather import feather, signed_edge_distance
@@ -53,7 +53,7 @@ announce_first_compile()
 __all__ = [
     "DEVICES", "Grain", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
-    "gaussian_blur", "match_histograms", "mkl", "normalise", "patchmatch_inpaint", "read_cube",
-    "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
+    "gaussian_blur", "limit_fine_detail", "match_histograms", "mkl", "normalise",
+    "patchmatch_inpaint", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
     "telea_inpaint", "white_balance",
 ]

@@ -46,7 +46,9 @@ def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
         reference = np.ascontiguousarray(step.resources.image(path)[..., :colour.shape[2]])
         if reference.dtype != colour.dtype:  # an 8-bit look may grade a 16-bit image
             reference = from_float(to_float(reference), colour.dtype)
-        return match(colour, reference)
+        # A global transfer would stretch compression noise (a JPEG sky's blocks) with the
+        # tones: fine detail keeps at most the strength it had.
+        return kernels.limit_fine_detail(match(colour, reference), colour)
 
     return graded(pixels, step, grade)
 
@@ -114,7 +116,8 @@ REGION = region_params(feather=0.0, what="graded")
 SEED = Param("seed", Number(0, 2**32 - 1, integer=True), "The same seed gives the same bytes.", 0)
 
 MATCH_COLOUR = Op(
-    "match_colour", "Match the colour statistics of a reference image.",
+    "match_colour", "Match the colour statistics of a reference image (fine detail, such as "
+    "noise and JPEG blocks, is never amplified).",
     (REFERENCE, Param("method", Choice(COLOUR_METHODS), "reinhard (mean and spread in CIELAB), "
                       "mkl (full colour covariance) or histogram (per channel).", "reinhard"),
      *REGION),
