@@ -43,6 +43,7 @@ CALLS = {
     "reinhard": "k.reinhard(image, other)",
     "match_histograms": "k.match_histograms(image, other)",
     "mkl": "k.mkl(image, other)",
+    "limit_fine_detail": "k.limit_fine_detail(image, other)",
     "estimate_grain": "k.estimate_grain(grainy)",
     "synthesize_grain": "k.synthesize_grain(image, k.estimate_grain(grainy), seed=1)",
     "apply_lut": "k.apply_lut(image, lut)",
