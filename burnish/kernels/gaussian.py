@@ -29,8 +29,8 @@ Drivers. Both filters are separable: a vertical pass, then a horizontal one.
   copies its row into a column of an image-sized transposed scratch plane and back (threads
   can't allocate).
 - Finite kernel: the per-pixel body :func:`_fir_sample`. CUDA runs one thread per pixel for
-  each pass; the CPU runs the vertical pass row by row and the horizontal pass down the
-  columns of the same transposed tiles, both vectorised across pixels.
+  each pass; the CPU runs its row forms, :func:`_fir_down` and :func:`_fir_across` (the same
+  arithmetic, a tap at a time over a whole row: see there why), vectorised across pixels.
 
 Both devices run the same float32 operations in the same order, so results are identical in
 Numba's CUDA simulator. On a GPU, where NVVM fuses multiply-adds by default, they may differ
@@ -236,26 +236,66 @@ def _fir_sample(src, y, x, taps, along_rows):
 _fir_sample_device = device_function(_fir_sample)
 
 
+@njit(cache=True, error_model="numpy")  # as the band drivers
+def _fir_down(src, first_row, stop_row, taps, sums, dst):
+    """Rows ``first_row .. stop_row - 1`` of the finite kernel along axis 0 (edges
+    replicated), into ``dst``: the CPU's form of :func:`_fir_sample`, with the same float32
+    additions in the same order (from 0, tap by tap), so the devices agree bit for bit.
+
+    It adds one source row at a time into the row of ``sums``: a loop over contiguous pixels
+    that reads one row, which vectorises (:func:`_fir_across` does the same along rows). The per-pixel form reads all the taps' rows at once,
+    and outside a parfor (whose arrays Numba declares unaliased) LLVM cannot rule out that
+    one of them is ``dst``, so it stays scalar: 3x slower.
+    """
+    height, width = src.shape
+    for y in range(first_row, stop_row):
+        for x in range(width):
+            sums[x] = np.float32(0)
+        for k in range(_FIR_TAPS):
+            row, tap = min(max(y + k - _FIR_RADIUS, 0), height - 1), taps[k]
+            for x in range(width):
+                sums[x] += tap * src[row, x]
+        for x in range(width):
+            dst[y, x] = sums[x]
+
+
+@njit(cache=True, error_model="numpy")  # as the band drivers
+def _fir_across(src, first_row, stop_row, taps, sums, dst):
+    """:func:`_fir_down`'s twin along axis 1: a tap at a time, each a shifted read of the
+    row; the ``_FIR_RADIUS`` pixels at either end, whose reads are clamped, apart."""
+    width = src.shape[1]
+    inner_start = min(_FIR_RADIUS, width)
+    inner_stop = max(inner_start, width - _FIR_RADIUS)
+    for y in range(first_row, stop_row):
+        for x in range(width):
+            sums[x] = np.float32(0)
+        for k in range(_FIR_TAPS):
+            shift, tap = k - _FIR_RADIUS, taps[k]
+            for x in range(inner_start):
+                sums[x] += tap * src[y, min(max(x + shift, 0), width - 1)]
+            # Views, so that the loop indexes from 0: a negative shift in the index would
+            # make Numba check it for wraparound, and the loop would not vectorise.
+            inner, shifted = (sums[inner_start:inner_stop],
+                              src[y, inner_start + shift: inner_stop + shift])
+            for i in range(inner_stop - inner_start):
+                inner[i] += tap * shifted[i]
+            for x in range(inner_stop, width):
+                sums[x] += tap * src[y, min(max(x + shift, 0), width - 1)]
+        for x in range(width):
+            dst[y, x] = sums[x]
+
+
 @band_driver
 def _fir_cpu(src, dst, taps, along_rows, first_band, stop_band):
-    """Bands ``first_band .. stop_band - 1`` of _BAND rows. The column pass runs row by row
-    (contiguous in x, vectorised); the row pass the same way down the columns of the bands,
-    transposed into tiles."""
+    """Bands ``first_band .. stop_band - 1`` of _BAND rows, down the columns (the vertical
+    pass) or along the rows."""
     height, width = src.shape
-    if not along_rows:
-        for y in range(first_band * _BAND, min(height, stop_band * _BAND)):
-            for x in range(width):
-                dst[y, x] = _fir_sample(src, y, x, taps, False)
-        return
-    tile_in = np.empty((width, _BAND), np.float32)
-    tile_out = np.empty((width, _BAND), np.float32)
-    for band in range(first_band, stop_band):
-        first_row = band * _BAND
-        _load_band(src, first_row, tile_in)
-        for x in range(width):
-            for r in range(_BAND):
-                tile_out[x, r] = _fir_sample(tile_in, x, r, taps, False)
-        _store_band(tile_out, first_row, dst)
+    first_row, stop_row = first_band * _BAND, min(height, stop_band * _BAND)
+    sums = np.empty(width, np.float32)
+    if along_rows:
+        _fir_across(src, first_row, stop_row, taps, sums, dst)
+    else:
+        _fir_down(src, first_row, stop_row, taps, sums, dst)
 
 
 @cuda_kernel
