@@ -37,40 +37,14 @@ from pathlib import Path
 PHOTOS = Path(os.environ.get("BURNISH_PHOTOS", "/work/shared/data/photos"))
 CLI = [sys.executable, "-c", "from burnish.cli.app import main; main()"]
 
-RECIPE = """
-name = "campaign"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
-[[steps]]
-op = "upscale"
-scale = 2
 
-[[steps]]
-op = "remove"
-boxes = ["40,60,120,90"]
+def _readme_recipe() -> str:
+    """The README's example recipe (its first TOML block), so that this measures what a user
+    copies from it."""
+    return README.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
 
-[[steps]]
-op = "match_colour"
-reference = "look.jpg"
-
-[[steps]]
-op = "match_grain"
-reference = "look.jpg"
-
-[[steps]]
-op = "adjust"
-exposure = 0.3
-boxes = ["0,0,400,300"]
-feather = 24
-
-[[steps]]
-op = "resize"
-width = 3000
-
-[[steps]]
-op = "encode"
-format = "jpeg"
-name = "{stem}_final"
-"""
 
 EDIT_STEPS = ["adjust exposure=0.3 saturation=1.1", "match_colour reference=look.jpg"]
 REMOVE_BOX = "500,300,160,120"
@@ -100,7 +74,7 @@ def _prepare(command: str, folder: Path) -> bool:
     else:
         _crop("Garden.jpg", folder / "photo.png", (0, 0, 2560, 1600), (640, 400))
         _crop("Dune.jpg", folder / "look.jpg", (0, 0, 1680, 1050), (600, 375))
-        (folder / "campaign.toml").write_text(RECIPE)
+        (folder / "campaign.toml").write_text(_readme_recipe())
     return True
 
 
