@@ -193,17 +193,22 @@ def _linear_sample(value):
 
 
 @njit(cache=True, inline="always")
-def _to_lab(red, green, blue):
-    """Linear-light RGB -> (L*, a*, b*), float32.
+def _to_xyz(red, green, blue):
+    """Linear-light RGB -> XYZ relative to the white point (what CIELAB's ``f`` takes),
+    float32.
 
     The inputs are cast on entry: the CUDA simulator hands Python floats to bodies called from
     device functions, which would otherwise compile this in float64.
     """
     r, g, b = np.float32(red), np.float32(green), np.float32(blue)
     m = _TO_LAB_MATRIX
-    fx = _lab_f(m[0, 0] * r + m[0, 1] * g + m[0, 2] * b)
-    fy = _lab_f(m[1, 0] * r + m[1, 1] * g + m[1, 2] * b)
-    fz = _lab_f(m[2, 0] * r + m[2, 1] * g + m[2, 2] * b)
+    return (m[0, 0] * r + m[0, 1] * g + m[0, 2] * b, m[1, 0] * r + m[1, 1] * g + m[1, 2] * b,
+            m[2, 0] * r + m[2, 1] * g + m[2, 2] * b)
+
+
+@njit(cache=True, inline="always")
+def _lab_from_f(fx, fy, fz):
+    """CIELAB's ``f`` of X, Y and Z -> (L*, a*, b*), float32."""
     return (np.float32(116) * fy - np.float32(16), np.float32(500) * (fx - fy),
             np.float32(200) * (fy - fz))
 
@@ -227,20 +232,12 @@ def _from_lab(lightness, a, b):
 
 
 @njit(cache=True, inline="always")
-def _stored_f32(value, top, rounded):
-    """An encoded [0, 1] float32 back to the stored scale (the caller's store casts)."""
-    scaled = value * top
+def _stored_sample(value, top, rounded):
+    """A linear-light [0, 1] sample encoded and brought to the stored scale, float32 (the
+    caller's store casts). Cast on entry, as :func:`_to_xyz`: one body, so that the CUDA
+    simulator never hands a Python float from one to the next."""
+    scaled = _encode(np.float32(value)) * top
     return round_half_even(scaled) if rounded else scaled
-
-
-@njit(cache=True, inline="always")
-def _reinhard_from_lab(lightness, a, b, scale_l, scale_a, scale_b, shift_l, shift_a, shift_b,
-                       top, rounded):
-    """One pixel's transfer from its Lab: ``Lab * scale + shift`` -> stored sRGB."""
-    r, g, bl = _from_lab(lightness * scale_l + shift_l, a * scale_a + shift_a,
-                         b * scale_b + shift_b)
-    return (_stored_f32(_encode(r), top, rounded), _stored_f32(_encode(g), top, rounded),
-            _stored_f32(_encode(bl), top, rounded))
 
 
 @njit(cache=True, error_model="numpy")  # as the drivers: module notes
@@ -267,21 +264,35 @@ def _linear_span(image, y, start, n, decode, linear):
 
 @njit(cache=True, error_model="numpy")  # as the drivers: module notes
 def _lab_from_linear(linear, n, lab):
-    """``lab[:, :n]``, the Lab of the linear-light ``linear[:, :n]``: a loop that reads buffers
-    only, which vectorises, and float32 whatever the image: one compiled copy for all."""
+    """``lab[:, :n]``, the Lab of the linear-light ``linear[:, :n]``, float32 whatever the
+    image: one compiled copy for all.
+
+    Three loops over the buffers, ``lab`` holding XYZ, then ``f`` of it, then Lab: the loop
+    over the flattened channels inlines the cube root once, where one pixel at a time inlined
+    it three times (a third of the compiling); each loop reads buffers only and vectorises.
+    """
     for i in range(n):
-        lab[0, i], lab[1, i], lab[2, i] = _to_lab(linear[0, i], linear[1, i], linear[2, i])
+        lab[0, i], lab[1, i], lab[2, i] = _to_xyz(linear[0, i], linear[1, i], linear[2, i])
+    for c in range(3):
+        for i in range(n):
+            lab[c, i] = _lab_f(lab[c, i])
+    for i in range(n):
+        lab[0, i], lab[1, i], lab[2, i] = _lab_from_f(lab[0, i], lab[1, i], lab[2, i])
 
 
 @njit(cache=True, error_model="numpy")  # as the drivers: module notes
 def _transfer_span(lab, n, transfer, top, rounded):
     """Transfers ``lab[:, :n]`` in place (``Lab * scale + shift``, ``transfer`` holding the
     three scales then the three shifts) to stored-scale sRGB, still float32: one compiled copy
-    for all image dtypes, whose drivers then only cast and store."""
+    for all image dtypes, whose drivers then only cast and store. As in
+    :func:`_lab_from_linear`, the encoding (a cube root) runs over the flattened channels."""
     for i in range(n):
-        lab[0, i], lab[1, i], lab[2, i] = _reinhard_from_lab(
-            lab[0, i], lab[1, i], lab[2, i], transfer[0], transfer[1], transfer[2],
-            transfer[3], transfer[4], transfer[5], top, rounded)
+        lab[0, i], lab[1, i], lab[2, i] = _from_lab(
+            lab[0, i] * transfer[0] + transfer[3], lab[1, i] * transfer[1] + transfer[4],
+            lab[2, i] * transfer[2] + transfer[5])
+    for c in range(3):
+        for i in range(n):
+            lab[c, i] = _stored_sample(lab[c, i], top, rounded)
 
 
 @njit(cache=True, inline="always")
@@ -333,6 +344,7 @@ def _row_sums(partial, pivot_l, pivot_a, pivot_b, sums):
 
 _linear_span_device = device_function(_linear_span)
 _lab_from_linear_device = device_function(_lab_from_linear)
+_transfer_span_device = device_function(_transfer_span)
 _add_span_device = device_function(_add_span)
 _row_sums_device = device_function(_row_sums)
 
@@ -466,9 +478,8 @@ def _reinhard_cuda(image, decode, mask, whole, transfer, top, rounded, out):
             lab = cuda.local.array((3, 1), np.float32)
             _linear_span_device(image, y, x, 1, decode, linear)
             _lab_from_linear_device(linear, 1, lab)
-            out[y, x, 0], out[y, x, 1], out[y, x, 2] = _reinhard_from_lab(
-                lab[0, 0], lab[1, 0], lab[2, 0], transfer[0], transfer[1], transfer[2],
-                transfer[3], transfer[4], transfer[5], top, rounded)
+            _transfer_span_device(lab, 1, transfer, top, rounded)
+            out[y, x, 0], out[y, x, 1], out[y, x, 2] = lab[0, 0], lab[1, 0], lab[2, 0]
         else:
             for c in range(image.shape[2]):
                 out[y, x, c] = image[y, x, c]
