@@ -51,3 +51,28 @@ def test_a_first_compile_is_announced_once_and_a_cached_load_not_at_all(tmp_path
     warm = probe(tmp_path / "cache")  # the same cache, now filled
     assert warm["records"] == []
     assert warm["first"] == cold["first"]  # and the loaded kernel computes the same
+
+
+def burnish(cache, *arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from burnish.cli.app import main; main()",
+                           *map(str, arguments)], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)))
+
+
+def test_the_cli_says_it_once_on_stderr_and_quiet_hides_it(tmp_path):
+    """The cheapest command that compiles a kernel (stitching, for a Lanczos upscale)."""
+    from PIL import Image
+
+    source = tmp_path / "tiny.png"
+    Image.new("RGB", (21, 13), (90, 140, 200)).save(source)
+    line = f"burnish: {FIRST_COMPILE_MESSAGE}"
+    cold = burnish(tmp_path / "cache", "upscale", source, "--model", "lanczos",
+                   "-o", tmp_path / "a.png")
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stderr.splitlines().count(line) == 1 and line not in cold.stdout
+    warm = burnish(tmp_path / "cache", "upscale", source, "--model", "lanczos",
+                   "-o", tmp_path / "b.png")
+    assert warm.returncode == 0 and line not in warm.stderr
+    quiet = burnish(tmp_path / "other", "upscale", source, "--model", "lanczos",
+                    "-o", tmp_path / "c.png", "--quiet")
+    assert quiet.returncode == 0 and line not in quiet.stderr
