@@ -252,6 +252,10 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     try:
         if not hole.any():
             return image.copy()
+        from burnish.engine.compile_ahead import compile_ahead
+
+        # On a cold cache the last steps' kernels compile on the other core meanwhile.
+        compile_ahead(pixels.dtype, *(("harmonise",) if harmonize else ()), "composite")
         weight = composite_weight(hole, dilate=dilate, feather=feather)
         region = weight > 0
         colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]

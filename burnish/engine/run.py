@@ -230,7 +230,7 @@ _worker: Worker | None = None
 def _start_worker(parent: int, recipe: Recipe, options: RunOptions, threads: int) -> None:
     """Process-pool initializer: die with the parent, share the cores, open models lazily."""
     global _worker
-    _die_with_parent(parent)
+    die_with_parent(parent)
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -244,7 +244,7 @@ def _work(input_path: Path, target: Path) -> FileResult:
     return _worker.process(input_path, target)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), so a
     killed batch leaves no worker behind; elsewhere the pool's own shutdown applies.
 
@@ -267,6 +267,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _compile_ahead_for(recipe: Recipe) -> None:
+    """Asks for the kernels of the recipe's later steps to be compiled on the second core if
+    this process has to compile (:mod:`burnish.engine.compile_ahead`); for 8-bit images, the
+    common case (a file's type is not known before it is read)."""
+    from burnish.engine.compile_ahead import compile_ahead
+
+    removing = ("harmonise", "composite")  # removal's late steps, slow to compile
+    grading = {"match_colour": "match_colour", "match_grain": "match_grain", "adjust": "adjust"}
+    later = [step.op.name for step in recipe.steps[1:]]
+    # Removal's late steps first: the command reaches them only after its own slow first
+    # steps. Then the grades from the last: the command, compiling the first of them itself
+    # while the helper starts on the last, meets it in the middle.
+    rehearsals = [*(removing if "remove" in later else ()),
+                  *reversed(list(dict.fromkeys(grading[op] for op in later if op in grading)))]
+    if rehearsals:
+        compile_ahead("uint8", *rehearsals)
+
+
 class Worker:
     """Runs the recipe on one file at a time, keeping models and references warm."""
 
@@ -277,6 +295,7 @@ class Worker:
         self.resources = Resources(device=options.device, backend=options.backend,
                                    threads=threads)
         self._environment = None
+        _compile_ahead_for(recipe)
 
     def close(self) -> None:
         self.resources.close()

@@ -24,6 +24,7 @@ FIRST_COMPILE_MESSAGE = ("compiling image kernels for first use: this happens on
 _announced = threading.Event()
 _registered = False
 _lock = threading.Lock()
+_at_first_compile: list = []
 
 
 class _FirstCompile(event.Listener):
@@ -37,10 +38,27 @@ class _FirstCompile(event.Listener):
             if _announced.is_set():
                 return
             _announced.set()
+            callbacks, _at_first_compile[:] = list(_at_first_compile), []
         log.info(FIRST_COMPILE_MESSAGE)
+        for callback in callbacks:
+            callback()
 
     def on_end(self, ev: event.Event) -> None:
         pass
+
+
+def on_first_compile(callback) -> None:
+    """``callback()`` when this process first compiles a kernel, right after the line; never
+    if it has compiled one already (the cache was cold then, and that moment has passed) or
+    never does. Each callback runs once."""
+    with _lock:
+        if not _announced.is_set() and callback not in _at_first_compile:
+            _at_first_compile.append(callback)
+
+
+def first_compile_done() -> bool:
+    """Whether this process has compiled a kernel."""
+    return _announced.is_set()
 
 
 def announce_first_compile() -> None:
