@@ -107,9 +107,14 @@ def compile_ahead(dtype, *rehearsals: str) -> None:
 
 
 def _start_helpers() -> None:
+    """One helper per dtype, each rehearsal once: a recipe's plan and its remove step's plan
+    name the same rehearsals, which one helper compiles."""
     with _lock:
         planned, _planned[:] = list(_planned), []
-    for dtype, rehearsals in planned:
+    by_dtype: dict[str, dict[str, None]] = {}
+    for dtype, names in planned:
+        by_dtype.setdefault(dtype, {}).update(dict.fromkeys(names))
+    for dtype, rehearsals in by_dtype.items():
         helper = subprocess.Popen(
             [sys.executable, "-m", "burnish.engine.compile_ahead", str(os.getpid()), dtype,
              *rehearsals],

@@ -2,7 +2,7 @@
 
 Every kernel is written once, as a per-pixel (or per-line) *body*: an ``@njit`` function of
 scalars or 1-D lines. Two *drivers* run it: a loop on the CPU (an ``@njit(nogil=True)`` band
-of rows run in threads by :mod:`~burnish.kernels.threads`, or ``@njit(parallel=True)``) and a
+of rows run in threads by :mod:`~burnish.kernels.threads`) and a
 ``@cuda.jit`` kernel on the GPU (one thread per pixel or per line, bounds-checked). The public
 function of each kernel validates its arguments and calls :func:`run`, the only place where
 the device decides which driver runs.
