@@ -155,7 +155,7 @@ def test_bad_onnx_metadata_is_one_line_naming_the_file_field_and_value(tmp_path,
                                              ("tile", "abc")])
 def test_the_tensorrt_build_path_reads_metadata_through_the_same_checks(tmp_path, rng, name,
                                                                         value):
-    from burnish.export.tensorrt import onnx_descriptor
+    from burnish.models.trt_engine import onnx_descriptor
 
     metadata = {"burnish.scale": "2", "burnish.halo": "2", f"burnish.{name}": value}
     path = onnx_builders.conv_pixelshuffle_model(tmp_path / "m.onnx", rng=rng,
@@ -168,47 +168,47 @@ def test_the_tensorrt_build_path_reads_metadata_through_the_same_checks(tmp_path
 @pytest.mark.parametrize(("name", "value"), [("scale", "0"), ("size_multiple", "0"),
                                              ("halo", str(10 ** 9)), ("channels", "7"),
                                              ("precisions", "int4")])
-def test_engine_sidecar_metadata_goes_through_the_same_checks(tmp_path, name, value):
-    from burnish.export.tensorrt import (
+def test_engine_descriptor_content_metadata_goes_through_the_same_checks(tmp_path, name, value):
+    from burnish.models.trt_engine import (
         ShapeProfile,
-        engine_sidecar,
+        engine_descriptor_content,
+        engine_descriptor_path,
         read_engine_descriptor,
-        sidecar_path,
-        write_engine_sidecar,
+        write_engine_descriptor,
     )
 
     engine = tmp_path / "k.engine"
     engine.write_bytes(b"engine")
-    content = engine_sidecar(ModelDescriptor(name="m", scale=2, halo=3),
+    content = engine_descriptor_content(ModelDescriptor(name="m", scale=2, halo=3),
                              profile=ShapeProfile(16, 64, 64, 2, 2), precision="fp16",
                              tensorrt_version="10", gpu_name="gpu", build_key="k")
     content["metadata"][f"burnish.{name}"] = value
-    write_engine_sidecar(engine, content)
+    write_engine_descriptor(engine, content)
     with pytest.raises(ModelError) as caught:
         read_engine_descriptor(engine)
-    assert_one_line(caught.value, ModelError, sidecar_path(engine), "corrupt engine descriptor",
+    assert_one_line(caught.value, ModelError, engine_descriptor_path(engine), "corrupt engine descriptor",
                     f"burnish.{name} is {value!r}")
 
 
 @pytest.mark.parametrize("value", [2.5, "16", True, None, -64])
-def test_engine_sidecar_profile_sizes_must_be_integers(tmp_path, value):
-    from burnish.export.tensorrt import (
+def test_engine_descriptor_content_profile_sizes_must_be_integers(tmp_path, value):
+    from burnish.models.trt_engine import (
         ShapeProfile,
-        engine_sidecar,
+        engine_descriptor_content,
+        engine_descriptor_path,
         read_engine_descriptor,
-        sidecar_path,
     )
 
     engine = tmp_path / "k.engine"
     engine.write_bytes(b"engine")
-    content = engine_sidecar(ModelDescriptor(name="m", scale=2, halo=3),
+    content = engine_descriptor_content(ModelDescriptor(name="m", scale=2, halo=3),
                              profile=ShapeProfile(16, 64, 64, 2, 2), precision="fp16",
                              tensorrt_version="10", gpu_name="gpu", build_key="k")
     content["profile"]["max_tile"] = value
-    sidecar_path(engine).write_text(json.dumps(content))
+    engine_descriptor_path(engine).write_text(json.dumps(content))
     with pytest.raises(ModelError) as caught:
         read_engine_descriptor(engine)
-    assert_one_line(caught.value, ModelError, sidecar_path(engine), "corrupt engine descriptor")
+    assert_one_line(caught.value, ModelError, engine_descriptor_path(engine), "corrupt engine descriptor")
 
 
 @pytest.mark.parametrize(("name", "value", "rule"), [
@@ -524,25 +524,29 @@ def test_cli_without_the_export_extra(checkpoints, without_export_extra, tmp_pat
 
 
 def test_tensorrt_build_path_without_onnx(tmp_path, rng, without_export_extra):
-    from burnish.export.tensorrt import onnx_descriptor
+    from burnish.models.trt_engine import onnx_descriptor
 
     path = onnx_builders.conv_pixelshuffle_model(
         tmp_path / "m.onnx", rng=rng, metadata={"burnish.scale": 2, "burnish.halo": 2})
     with pytest.raises(ModelError) as caught:
         onnx_descriptor(path)
-    assert_one_line(caught.value, ModelError, path, f"building TensorRT engines {NEEDS_EXPORT}")
+    assert_one_line(caught.value, ModelError, path, f"using TensorRT engines {NEEDS_EXPORT}")
 
 
 def test_cuda_python_missing_names_the_gpu_extra(monkeypatch, tmp_path):
-    from burnish.export.tensorrt import ShapeProfile, engine_sidecar, write_engine_sidecar
     from burnish.models import trt_runner
+    from burnish.models.trt_engine import (
+        ShapeProfile,
+        engine_descriptor_content,
+        write_engine_descriptor,
+    )
 
     for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setattr(trt_runner, "_import_trt_runtime", lambda path: None)  # TensorRT "is"
     engine = tmp_path / "k.engine"
     engine.write_bytes(b"engine")
-    write_engine_sidecar(engine, engine_sidecar(
+    write_engine_descriptor(engine, engine_descriptor_content(
         ModelDescriptor(name="m", scale=2, halo=3), profile=ShapeProfile(16, 64, 64, 2, 2),
         precision="fp16", tensorrt_version="10", gpu_name="gpu", build_key="k"))
     needs_gpu = "running TensorRT engines (cuda-python) needs the gpu extra: pip install " \
@@ -626,8 +630,8 @@ def test_inpainting_model_file_is_checked_before_onnxruntime_reads_it(tmp_path, 
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "folder", "empty"])
-def test_engine_sidecar_is_checked_before_it_is_read(tmp_path, kind):
-    from burnish.export.tensorrt import read_engine_descriptor
+def test_engine_descriptor_content_is_checked_before_it_is_read(tmp_path, kind):
+    from burnish.models.trt_engine import read_engine_descriptor
 
     engine = tmp_path / "k.engine"
     engine.write_bytes(b"engine")

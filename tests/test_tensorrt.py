@@ -13,24 +13,22 @@ import pytest
 
 from burnish.engine.grid import split_axis
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
-from burnish.export.tensorrt import (
-    BUILDER_MISSING,
+from burnish.export.tensorrt import BUILDER_MISSING, build_engine, build_engine_for
+from burnish.models import trt_runner
+from burnish.models.descriptor import ModelDescriptor, to_metadata
+from burnish.models.trt_engine import (
     ShapeProfile,
-    build_engine,
-    build_engine_for,
     build_key,
     engine_cache_path,
-    engine_sidecar,
+    engine_descriptor_content,
+    engine_descriptor_path,
     model_sha256,
     onnx_descriptor,
     profile_for,
     read_engine_descriptor,
-    sidecar_path,
     tile_window,
-    write_engine_sidecar,
+    write_engine_descriptor,
 )
-from burnish.models import trt_runner
-from burnish.models.descriptor import ModelDescriptor, to_metadata
 from burnish.models.trt_runner import (
     RUNTIME_MISSING,
     TrtRunner,
@@ -58,7 +56,7 @@ def written_sidecar(folder, descriptor=DESCRIPTOR, profile=PROFILE):
     """An engine path whose JSON is written by the function build_engine uses."""
     engine_path = folder / "k.engine"
     engine_path.write_bytes(b"not a real engine")
-    write_engine_sidecar(engine_path, engine_sidecar(
+    write_engine_descriptor(engine_path, engine_descriptor_content(
         descriptor, profile=profile, precision="fp16", tensorrt_version="10.9.0",
         gpu_name="NVIDIA H100 (sm_90)", build_key="k"))
     return engine_path
@@ -152,7 +150,7 @@ def test_build_key_is_stable_and_changes_with_every_input():
 
 def test_engine_cache_path(tmp_path, monkeypatch):
     assert engine_cache_path(tmp_path, "abc") == tmp_path / "abc.engine"
-    assert sidecar_path(tmp_path / "abc.engine") == tmp_path / "abc.engine.json"
+    assert engine_descriptor_path(tmp_path / "abc.engine") == tmp_path / "abc.engine.json"
     monkeypatch.setenv("BURNISH_TRT_CACHE", str(tmp_path / "env"))
     assert engine_cache_path(None, "abc") == tmp_path / "env" / "abc.engine"
     monkeypatch.delenv("BURNISH_TRT_CACHE")
@@ -214,7 +212,7 @@ def test_missing_sidecar_names_the_file(tmp_path):
 
 
 def _corruptions():
-    good = engine_sidecar(DESCRIPTOR, profile=PROFILE, precision="fp16",
+    good = engine_descriptor_content(DESCRIPTOR, profile=PROFILE, precision="fp16",
                           tensorrt_version="10.9.0", gpu_name="gpu", build_key="k")
     no_scale = {k: v for k, v in good["metadata"].items() if k != "burnish.scale"}
     return {
@@ -235,7 +233,7 @@ def _corruptions():
 def test_corrupt_sidecar_is_a_one_line_model_error(tmp_path, corruption):
     engine_path = written_sidecar(tmp_path)
     content = _corruptions()[corruption]
-    json_path = sidecar_path(engine_path)
+    json_path = engine_descriptor_path(engine_path)
     if isinstance(content, bytes):
         json_path.write_bytes(content)
     else:
@@ -281,7 +279,7 @@ def test_runner_reports_a_missing_engine_or_sidecar(tmp_path):
     lonely.write_bytes(b"engine")
     with pytest.raises(ModelError) as caught:
         TrtRunner(lonely)
-    assert caught.value.path == str(sidecar_path(lonely))
+    assert caught.value.path == str(engine_descriptor_path(lonely))
 
 
 def test_cuda_device_name_or_a_one_line_error():
@@ -338,3 +336,56 @@ def test_buffers_grow_only_when_too_small_and_free_before_allocating():
     buffer.release()
     buffer.release()
     assert events[-3:] == [("allocate", 2000), ("allocate", 10), ("free", third)]
+
+
+# Opening never builds
+
+
+@pytest.fixture
+def fake_tensorrt_runtime(monkeypatch):
+    """TensorRT 10.9.0 on one H100, as far as finding a cached engine is concerned."""
+    runtime = type("FakeTensorRT", (), {"__version__": "10.9.0"})
+    monkeypatch.setattr(trt_runner, "_import_trt_runtime", lambda path: runtime)
+    monkeypatch.setattr(trt_runner, "cuda_device_name", lambda device_id=0: "NVIDIA H100 (sm_90)")
+
+
+def test_opening_an_onnx_model_on_tensorrt_never_builds(tmp_path, monkeypatch, rng,
+                                                         fake_tensorrt_runtime):
+    """backend trt with an ONNX file looks for the engine ``burnish export --engine``
+    builds and, with none cached, says how to build it; it never starts a build."""
+    onnx_builders = pytest.importorskip("onnx_builders")
+    from burnish.models.registry import open_model
+
+    monkeypatch.setenv("BURNISH_TRT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("burnish.export.tensorrt.build_engine",
+                        lambda *a, **k: pytest.fail("opening a model built an engine"))
+    model = onnx_builders.conv_pixelshuffle_model(
+        tmp_path / "tiny.onnx", rng=rng, metadata={"burnish.scale": "2", "burnish.halo": "2"})
+    with pytest.raises(ModelError) as caught:
+        open_model(model, backend="trt", device="cuda")
+    message = str(caught.value)
+    assert message.startswith(f"{model}: no TensorRT engine for this model, TensorRT 10.9.0")
+    assert f"burnish export --engine {model}" in message and "\n" not in message
+    assert not (tmp_path / "cache").exists()
+
+
+def test_opening_finds_the_engine_export_built(tmp_path, rng, fake_tensorrt_runtime):
+    """The engine is looked up under the key build_engine_for files it under."""
+    onnx_builders = pytest.importorskip("onnx_builders")
+    from burnish.models.trt_engine import engine_request
+
+    model = onnx_builders.conv_pixelshuffle_model(tmp_path / "tiny.onnx", rng=rng)
+    request = engine_request(model, descriptor=DESCRIPTOR)
+    assert request.precision == "fp16" and request.profile == profile_for(DESCRIPTOR)
+    key = build_key(hashlib.sha256(model.read_bytes()).hexdigest(), "fp16", request.profile,
+                    "10.9.0", "NVIDIA H100 (sm_90)")
+    engine_path = engine_cache_path(tmp_path, key)
+    engine_path.write_bytes(b"engine")
+    write_engine_descriptor(engine_path, engine_descriptor_content(
+        request.descriptor, profile=request.profile, precision="fp16",
+        tensorrt_version="10.9.0", gpu_name="NVIDIA H100 (sm_90)", build_key=key))
+    found = trt_runner.find_cached_engine(model, descriptor=DESCRIPTOR, cache_dir=tmp_path)
+    assert found == engine_path
+    with pytest.raises(ModelError, match="burnish export --engine compact-x4"):
+        trt_runner.find_cached_engine(model, descriptor=replace(DESCRIPTOR, halo=20),
+                                      cache_dir=tmp_path, model_name="compact-x4")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from burnish import defaults
 from burnish.cli.render import CommandWithPlainUsage
 
 app = typer.Typer(no_args_is_help=True, help="List and inspect models.")
@@ -17,7 +18,7 @@ def _render(descriptor) -> None:
             ("scale", f"x{d.scale}"), ("channels", d.channels),
             ("halo", f"{d.halo} input pixels (receptive radius)"),
             ("size", f"multiple of {d.size_multiple}, at least {d.min_size}, padded by {d.pad_mode}"),
-            ("tile advice", d.tile or "none (engine default 256)"),
+            ("tile advice", d.tile or f"none (engine default {defaults.TILE})"),
             ("precisions", ", ".join(d.precisions)), ("source", d.source)]
     if d.sha256:
         rows.append(("sha256", d.sha256))

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from burnish import defaults
+
 Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (the default "
                                     "model gives 4, 2 and 1; lanczos any integer).")]
 Model = Annotated[str | None, typer.Option(
@@ -16,11 +18,12 @@ Backend = Annotated[str, typer.Option(
     "--backend", "-b", help="auto (ONNX Runtime for .onnx, TensorRT for .engine, PyTorch for "
     "checkpoints), ort, trt or torch.")]
 Tile = Annotated[int | None, typer.Option(
-    "--tile", "-t", min=0, help="Tile size in input pixels (default 256); 0 = whole image at "
-    "once. The output is the same for every tile size.")]
+    "--tile", "-t", min=0, help=f"Tile size in input pixels (default {defaults.TILE}); 0 = whole "
+    "image at once. The output is the same for every tile size.")]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu or cuda.")]
 Batch = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per model call "
-                                              "(default 1 on the CPU, 4 on a GPU).")]
+                                              f"(default {defaults.BATCH['cpu']} on the CPU, "
+                                              f"{defaults.BATCH['cuda']} on a GPU).")]
 MaxPixels = Annotated[int | None, typer.Option(
     "--max-pixels", min=1, help="Refuse inputs with more pixels than this (a guard against "
     "decompression bombs; default 400000000). Raise it for real print work.")]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from burnish.models.descriptor import padded_length
+
 
 @dataclass(frozen=True)
 class Span:
@@ -41,11 +43,6 @@ class Tile:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
-
-
-def padded_length(length: int, multiple: int = 1, min_size: int = 1) -> int:
-    """The axis length a model sees: a multiple of ``multiple`` and at least ``min_size``."""
-    return max(_round_up(length, multiple), _round_up(min_size, multiple))
 
 
 def split_axis(length: int, tile: int, *, halo: int, multiple: int = 1,

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from burnish import defaults
 from burnish.engine.grid import Span, Tile, TileGrid
 from burnish.engine.pixels import to_planar_float
 from burnish.errors import BackendOutOfMemory, BurnishError
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 # Cores smaller than this are not split further on out-of-memory: the error is reported.
-SMALLEST_TILE = 16
 
 
 class RegionSource(Protocol):
@@ -119,9 +119,9 @@ class SchedulerOptions:
     height shrinks so that a band stays within it, which keeps memory flat as images grow.
     """
 
-    tile: int = 256
-    batch_size: int = 4
-    band_bytes: int = 32 * 2**20
+    tile: int = defaults.TILE
+    batch_size: int = defaults.BATCH["cuda"]
+    band_bytes: int = defaults.BAND_BYTES
     queue_bands: int = 1
 
 
@@ -130,7 +130,7 @@ def plan_grid(source: RegionSource, op: TileOp, options: SchedulerOptions) -> Ti
     tile_height = tile_width = options.tile
     if options.tile > 0:
         row_bytes = source.width * op.scale * op.scale * source.channels * np.dtype(source.dtype).itemsize
-        tile_height = min(options.tile, max(SMALLEST_TILE * 2, options.band_bytes // row_bytes))
+        tile_height = min(options.tile, max(defaults.SMALLEST_TILE * 2, options.band_bytes // row_bytes))
     return TileGrid.build(source.height, source.width, tile_height=tile_height,
                           tile_width=tile_width, halo=op.halo, multiple=op.size_multiple,
                           min_size=op.min_size)
@@ -315,7 +315,7 @@ def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
 def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span,
                     cols: Span) -> np.ndarray:
     """Recompute one tile as four smaller tiles (each with its full halo): its planar core."""
-    if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < SMALLEST_TILE:
+    if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < defaults.SMALLEST_TILE:
         raise BurnishError("out of memory even with the smallest tiles; free memory or run "
                            "on the CPU (device cpu)")
     log.info("out of memory on a %dx%d tile: splitting it", cols.core_stop - cols.core_start,

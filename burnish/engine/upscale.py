@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish import defaults
 from burnish.engine.batch import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.pixels import check_dtype
 from burnish.engine.scheduler import (
@@ -25,18 +26,15 @@ from burnish.models.runner import Runner
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 256
-# Tiles per model call. On the CPU a batch is no faster than single tiles (measured: 18.4 s
-# against 18.3 s for a 4 MP photo) and holds 4x the activations (+400 MB); GPUs need batches.
-DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 
 
 def _scheduler_options(tile: int | None, batch_size: int | None, runner: Runner) -> SchedulerOptions:
     if tile is None:  # the model's advice (attention models want larger tiles), else ours
-        tile = runner.descriptor.tile or DEFAULT_TILE
-    if tile < 0 or 0 < tile < 16:
-        raise OptionError(f"tile size {tile} is too small: use 0 (no tiling) or 16 and above")
-    batch_size = (DEFAULT_BATCH.get(runner.device.split(":")[0], 1) if batch_size is None
+        tile = runner.descriptor.tile or defaults.TILE
+    if tile < 0 or 0 < tile < defaults.SMALLEST_TILE:
+        raise OptionError(f"tile size {tile} is too small: use 0 (no tiling) or "
+                          f"{defaults.SMALLEST_TILE} and above")
+    batch_size = (defaults.BATCH.get(runner.device.split(":")[0], 1) if batch_size is None
                   else batch_size)
     if batch_size < 1:
         raise OptionError("batch size must be at least 1")

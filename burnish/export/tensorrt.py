@@ -1,330 +1,42 @@
-"""Building TensorRT engines from ONNX models, cached by everything that affects the build.
+"""Building TensorRT engines from ONNX models, into the cache that running reads.
 
-An engine is specialised to one GPU model, one TensorRT version, one precision and one range
-of input shapes (its optimisation profile). Following Polygraphy, a built engine is stored as
-``KEY.engine`` under the cache folder, where ``KEY`` hashes all of those plus the model's own
-hash, so that a change to any of them builds a new engine instead of loading a stale one.
-Beside it, ``KEY.engine.json`` carries the model's descriptor (the same ``burnish.*``
-properties an exported ONNX file carries) and how the engine was built: a ``.engine`` file
-alone says nothing about scale or halo.
-
-The pure parts (profiles, keys, the JSON beside an engine) need neither TensorRT nor a GPU;
-only :func:`build_engine` imports ``tensorrt``, and only when called.
+What an engine file is (its profile, build key, cache path and the descriptor beside it) is
+:mod:`burnish.models.trt_engine`; this module only builds, and only :func:`build_engine`
+imports ``tensorrt``, when called. Opening a model never builds: ``burnish export --engine``
+does, once per model, TensorRT version and GPU.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from burnish.engine.grid import padded_length
-from burnish.errors import BurnishError, ModelError, OptionError, first_line
-from burnish.files import check_regular_file, read_limited
-from burnish.models.descriptor import (
-    ModelDescriptor,
-    file_sha256,
-    from_metadata,
-    metadata_fields,
-    to_metadata,
-)
+from burnish.errors import ModelError, OptionError
+from burnish.models.descriptor import ModelDescriptor, metadata_fields
 from burnish.models.extras import missing_extra, require_extra
+from burnish.models.trt_engine import (
+    PRECISIONS,
+    ShapeProfile,
+    build_key,
+    engine_cache_path,
+    engine_descriptor_content,
+    engine_descriptor_path,
+    engine_request,
+    load_onnx,
+    model_sha256,
+    onnx_descriptor_of,
+    write_atomically,
+    write_engine_descriptor,
+)
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp16", "fp32")
-CACHE_ENV = "BURNISH_TRT_CACHE"
 # Scratch memory TensorRT may use for one layer's tactic; more only widens its choice.
 WORKSPACE_BYTES = 2 * 2**30
-# Goes into every build key: bump it whenever build_engine changes how it builds, so engines
-# cached by an older burnish are rebuilt rather than trusted.
-BUILD_RECIPE = 1
-SIDECAR_FORMAT = 1
 BUILDING = "building TensorRT engines"
 BUILDER_MISSING = missing_extra("tensorrt", purpose=BUILDING).problem
-
-
-@dataclass(frozen=True)
-class ShapeProfile:
-    """The range of input shapes an engine accepts: square tiles and a batch count.
-
-    Tiles are in input pixels and bound both height and width, so any window between
-    ``min_tile`` and ``max_tile`` on each side fits (windows at an image's edge can be
-    narrower than they are tall). TensorRT tunes its kernels for ``opt_tile`` and
-    ``opt_batch``.
-
-    Raises :class:`~burnish.errors.OptionError` unless ``1 <= min_tile <= opt_tile <=
-    max_tile`` and ``1 <= opt_batch <= max_batch``.
-    """
-
-    min_tile: int
-    opt_tile: int
-    max_tile: int
-    max_batch: int
-    opt_batch: int
-
-    def __post_init__(self):
-        if not 1 <= self.min_tile <= self.opt_tile <= self.max_tile:
-            raise OptionError(f"tile sizes must satisfy 1 <= min {self.min_tile} <= opt "
-                              f"{self.opt_tile} <= max {self.max_tile}")
-        if not 1 <= self.opt_batch <= self.max_batch:
-            raise OptionError(f"batch sizes must satisfy 1 <= opt {self.opt_batch} <= max "
-                              f"{self.max_batch}")
-
-    def nchw_shapes(self, channels: int, *, size_multiple: int = 1, min_size: int = 1
-                    ) -> tuple[tuple[int, int, int, int], ...]:
-        """TensorRT's ``(min, opt, max)`` input shapes, N x C x H x W.
-
-        Each tile is rounded up to a multiple of ``size_multiple`` and to at least
-        ``min_size``: the only sizes such a model is ever given.
-
-        Examples
-        --------
-        >>> ShapeProfile(min_tile=1, opt_tile=100, max_tile=100, max_batch=4, opt_batch=4
-        ...              ).nchw_shapes(3, size_multiple=8, min_size=16)
-        ((1, 3, 16, 16), (4, 3, 104, 104), (4, 3, 104, 104))
-        """
-        def side(tile: int) -> int:
-            return padded_length(tile, size_multiple, min_size)
-
-        return ((1, channels, side(self.min_tile), side(self.min_tile)),
-                (self.opt_batch, channels, side(self.opt_tile), side(self.opt_tile)),
-                (self.max_batch, channels, side(self.max_tile), side(self.max_tile)))
-
-
-def tile_window(tile: int, *, halo: int, size_multiple: int = 1, min_size: int = 1) -> int:
-    """The largest window the tile grid reads for tiles of ``tile`` input pixels.
-
-    This is :func:`burnish.engine.grid.split_axis`'s window: the core plus a halo on each
-    side, plus ``size_multiple - 1`` because window starts are rounded down to a multiple,
-    rounded up to the multiple and to at least ``min_size``.
-    """
-    return padded_length(tile + 2 * halo + size_multiple - 1, size_multiple, min_size)
-
-
-def profile_for(descriptor: ModelDescriptor, tile: int | None = None,
-                batch: int | None = None) -> ShapeProfile:
-    """The profile that runs ``descriptor``'s model the way the engine tiles images.
-
-    Parameters
-    ----------
-    descriptor : ModelDescriptor
-    tile : int or None
-        Tile size in input pixels (``None``: the model's advice, else the engine's default).
-        ``0`` (untiled) is refused: an engine needs a largest shape.
-    batch : int or None
-        Tiles per model call (``None``: the engine's default for a GPU).
-
-    The largest and optimal window is the tile grid's window for this tile; the smallest
-    is the smallest input the model accepts, which is what small images and tiles split
-    after running out of memory are.
-
-    Examples
-    --------
-    >>> d = ModelDescriptor(name="m", scale=4, halo=10)
-    >>> profile_for(d, tile=256, batch=4)
-    ShapeProfile(min_tile=1, opt_tile=276, max_tile=276, max_batch=4, opt_batch=4)
-    """
-    if tile is None and descriptor.tile:
-        tile = descriptor.tile
-    if tile is None or batch is None:
-        # Imported here: the upscale module brings numba, which the pure parts do not need.
-        from burnish.engine.upscale import DEFAULT_BATCH, DEFAULT_TILE
-
-        tile = DEFAULT_TILE if tile is None else tile
-        batch = DEFAULT_BATCH["cuda"] if batch is None else batch
-    if tile <= 0:
-        raise OptionError("a TensorRT engine needs a tile size (its largest input); "
-                          "untiled runs (tile 0) cannot use one")
-    if batch < 1:
-        raise OptionError("batch size must be at least 1")
-    multiple, min_size = descriptor.size_multiple, descriptor.min_size
-    window = tile_window(tile, halo=descriptor.halo, size_multiple=multiple, min_size=min_size)
-    return ShapeProfile(min_tile=padded_length(1, multiple, min_size), opt_tile=window,
-                        max_tile=window, max_batch=batch, opt_batch=batch)
-
-
-def build_key(onnx_sha256: str, precision: str, profile: ShapeProfile, tensorrt_version: str,
-              gpu_name: str, *, version_compatible: bool = False) -> str:
-    """A hex digest over everything that changes the engine TensorRT builds."""
-    payload = {"recipe": BUILD_RECIPE, "onnx_sha256": onnx_sha256, "precision": precision,
-               "profile": asdict(profile), "tensorrt": tensorrt_version, "gpu": gpu_name,
-               "version_compatible": version_compatible}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def default_cache_dir() -> Path:
-    """``$BURNISH_TRT_CACHE``, else ``~/.cache/burnish/trt`` (read on each call)."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "burnish" / "trt"
-
-
-def engine_cache_path(cache_dir: str | os.PathLike | None, key: str) -> Path:
-    """Where the engine with build key ``key`` lives (``None``: the default cache folder)."""
-    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key}.engine"
-
-
-def sidecar_path(engine_path: str | os.PathLike) -> Path:
-    """The JSON file beside an engine: ``KEY.engine.json``."""
-    engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + ".json")
-
-
-def model_sha256(onnx_path: str | os.PathLike, model=None) -> str:
-    """SHA-256 of an ONNX file and of the external-data files its tensors name, in order.
-
-    Weights kept in external data change the engine as much as the graph does, so they are
-    part of the model's identity. ``model`` is the already loaded proto, if there is one.
-    """
-    onnx_path = Path(onnx_path)
-    onnx, external_data = require_extra("export", "onnx", "onnx.external_data_helper",
-                                        purpose=BUILDING, path=onnx_path)
-    if model is None:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    files = [onnx_path]
-    for tensor in model.graph.initializer:
-        if external_data.uses_external_data(tensor):
-            location = onnx_path.parent / external_data.ExternalDataInfo(tensor).location
-            if location not in files:
-                files.append(location)
-    return file_sha256(*files, error=ModelError, what="model file")
-
-
-def onnx_descriptor(onnx_path: str | os.PathLike) -> ModelDescriptor:
-    """The descriptor of an ONNX model: its ``burnish.*`` metadata, probing what is missing.
-
-    Models exported by burnish state scale and halo; for others the model is run on the
-    CPU to measure them (as :class:`~burnish.models.onnx_runner.OrtRunner` does).
-    ``sha256`` is :func:`model_sha256` of the file.
-    """
-    onnx_path = Path(onnx_path)
-    model, metadata = _load_onnx(onnx_path)
-    return _descriptor_from_model(onnx_path, model, metadata)
-
-
-def _load_onnx(onnx_path: Path):
-    """The model proto (weights left on disk) and its metadata properties."""
-    check_regular_file(onnx_path, error=ModelError, what="model file")
-    onnx = require_extra("export", "onnx", purpose=BUILDING, path=onnx_path)
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as error:  # protobuf's DecodeError and friends: all mean "not ONNX"
-        raise ModelError(f"not a readable ONNX model ({type(error).__name__})",
-                         path=onnx_path) from None
-    return model, {entry.key: entry.value for entry in model.metadata_props}
-
-
-def _descriptor_from_model(onnx_path: Path, model, metadata: dict[str, str]
-                           ) -> ModelDescriptor:
-    stated = metadata_fields(metadata)
-    if "scale" in stated and "halo" in stated:
-        base = ModelDescriptor(name=onnx_path.stem, scale=1, halo=0, source=str(onnx_path),
-                               channels=_graph_channels(model) or 3,
-                               architecture="unknown (ONNX)")
-    else:
-        from burnish.models.onnx_runner import OrtOptions, OrtRunner
-
-        with OrtRunner(onnx_path, options=OrtOptions(device="cpu")) as runner:
-            base = runner.descriptor
-    descriptor = from_metadata(metadata, base, path=onnx_path)
-    return replace(descriptor, sha256=model_sha256(onnx_path, model))
-
-
-def _graph_channels(model) -> int | None:
-    """The channel count of the graph's first input, when the graph fixes it."""
-    inputs = model.graph.input
-    if not inputs:
-        return None
-    dims = inputs[0].type.tensor_type.shape.dim
-    return dims[1].dim_value if len(dims) == 4 and dims[1].HasField("dim_value") else None
-
-
-def engine_sidecar(descriptor: ModelDescriptor, *, profile: ShapeProfile, precision: str,
-                   tensorrt_version: str, gpu_name: str, build_key: str,
-                   version_compatible: bool = False) -> dict:
-    """The JSON content written beside an engine (:func:`read_engine_descriptor` reads it)."""
-    shapes = profile.nchw_shapes(descriptor.channels, size_multiple=descriptor.size_multiple,
-                                 min_size=descriptor.min_size)
-    return {"format": SIDECAR_FORMAT, "name": descriptor.name,
-            "onnx_sha256": descriptor.sha256, "onnx_source": descriptor.source,
-            "metadata": to_metadata(descriptor), "profile": asdict(profile),
-            "input_shapes": dict(zip(("min", "opt", "max"), (list(s) for s in shapes))),
-            "precision": precision, "tensorrt_version": tensorrt_version,
-            "gpu_name": gpu_name, "version_compatible": version_compatible,
-            "build_key": build_key}
-
-
-def write_engine_sidecar(engine_path: str | os.PathLike, content: dict) -> Path:
-    """Write :func:`engine_sidecar` content beside ``engine_path``, atomically."""
-    path = sidecar_path(engine_path)
-    _write_atomically(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
-    return path
-
-
-def read_engine_descriptor(engine_path: str | os.PathLike) -> tuple[ModelDescriptor, dict]:
-    """The descriptor and build information of an engine, from the JSON beside it.
-
-    Returns ``(descriptor, info)``: ``descriptor.source`` is the engine,
-    ``descriptor.sha256`` the hash of the ONNX model it was built from; ``info`` is the
-    rest of the JSON, with ``info["profile"]`` a :class:`ShapeProfile`.
-
-    Raises :class:`~burnish.errors.ModelError` naming the JSON file when it is missing or
-    does not hold what :func:`engine_sidecar` writes.
-    """
-    engine_path = Path(engine_path)
-    path = sidecar_path(engine_path)
-    if not path.exists():
-        raise ModelError("missing: the engine's descriptor must lie beside it (rebuild the "
-                         "engine with burnish)", path=path)
-    data = read_limited(path, error=ModelError, what="engine descriptor")
-    try:
-        content = json.loads(data.decode("utf-8"))
-        if not isinstance(content, dict) or content.get("format") != SIDECAR_FORMAT:
-            raise ValueError(f"format {_format_of(content)!r}, expected {SIDECAR_FORMAT}")
-        metadata = content["metadata"]
-        if not isinstance(metadata, dict):
-            raise ValueError("metadata is not a mapping")
-        stated = metadata_fields(metadata)
-        if "scale" not in stated or "halo" not in stated:
-            raise ValueError("no scale or halo")
-        profile = content["profile"]
-        if not isinstance(profile, dict) or not all(
-                type(value) is int for value in profile.values()):
-            raise ValueError("the profile's sizes are not integers")
-        base = ModelDescriptor(name=str(content["name"]), scale=1, halo=0,
-                               source=str(engine_path), sha256=str(content["onnx_sha256"]))
-        descriptor = from_metadata(metadata, base, path=path)
-        info = {k: v for k, v in content.items() if k not in ("name", "metadata")}
-        info["profile"] = ShapeProfile(**profile)
-    except (ValueError, KeyError, TypeError, RecursionError, BurnishError) as error:
-        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors; a field out of bounds
-        # is from_metadata's ModelError, a bad profile ShapeProfile's OptionError.
-        reason = (error.problem if isinstance(error, BurnishError)
-                  else f"{type(error).__name__}: {first_line(error)}")
-        raise ModelError(f"corrupt engine descriptor ({reason})", path=path) from None
-    return descriptor, info
-
-
-def _format_of(content) -> object:
-    return content.get("format") if isinstance(content, dict) else type(content).__name__
-
-
-def _write_atomically(path: Path, data) -> None:
-    """Write to a temporary file in the same folder, then rename: readers (another burnish
-    sharing the cache) see the whole file or none of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def import_tensorrt_builder(path: str | os.PathLike | None = None):
@@ -377,8 +89,8 @@ def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
 
     gpu_name = cuda_device_name(device_id)
     if descriptor is None:
-        model, metadata = _load_onnx(onnx_path)
-        descriptor = _descriptor_from_model(onnx_path, model, metadata)
+        model, metadata = load_onnx(onnx_path)
+        descriptor = onnx_descriptor_of(onnx_path, model, metadata)
         # Only a model that lists its precisions can rule fp16 out; the default ("fp32")
         # means "not stated", and ONNX Runtime's TensorRT provider runs those in fp16 too.
         states_precisions = "precisions" in metadata_fields(metadata)
@@ -393,7 +105,7 @@ def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
     key = build_key(descriptor.sha256, precision, profile, trt.__version__, gpu_name,
                     version_compatible=version_compatible)
     engine_path = engine_cache_path(cache_dir, key)
-    if not force and engine_path.is_file() and sidecar_path(engine_path).is_file():
+    if not force and engine_path.is_file() and engine_descriptor_path(engine_path).is_file():
         log.info("%s: cached TensorRT engine %s", onnx_path.name, engine_path)
         return engine_path
     log.info("%s: building a TensorRT %s engine for %s (minutes)", onnx_path.name, precision,
@@ -401,10 +113,10 @@ def build_engine(onnx_path: str | os.PathLike, *, precision: str = "fp16",
     serialized = _serialize_engine(trt, onnx_path, descriptor, precision=precision,
                                    profile=profile, version_compatible=version_compatible)
     # The sidecar goes first: an engine file in the cache then always has its descriptor.
-    write_engine_sidecar(engine_path, engine_sidecar(
+    write_engine_descriptor(engine_path, engine_descriptor_content(
         descriptor, profile=profile, precision=precision, tensorrt_version=trt.__version__,
         gpu_name=gpu_name, build_key=key, version_compatible=version_compatible))
-    _write_atomically(engine_path, serialized)
+    write_atomically(engine_path, serialized)
     return engine_path
 
 
@@ -448,17 +160,12 @@ def build_engine_for(onnx_path: str | os.PathLike, *, descriptor: ModelDescripto
                      tile: int | None = None, batch: int | None = None,
                      precision: str | None = None,
                      cache_dir: str | os.PathLike | None = None) -> Path:
-    """:func:`build_engine` with the profile and precision the upscaler needs by default.
-
-    The profile is :func:`profile_for` (``tile`` and ``batch`` as there); the precision is
-    fp16 where the model lists it among its precisions, else fp32.
-    """
+    """:func:`build_engine` for the engine running looks for by default
+    (:func:`burnish.models.trt_engine.engine_request`: ``tile`` and ``batch`` as in its
+    profile, fp16 where the model lists it, else fp32)."""
     onnx_path = Path(onnx_path)
     import_tensorrt_builder(onnx_path)  # before probing the model: without a builder it is wasted
-    if descriptor is None:
-        descriptor = onnx_descriptor(onnx_path)
-    if precision is None:
-        precision = "fp16" if "fp16" in descriptor.precisions else "fp32"
-    return build_engine(onnx_path, precision=precision,
-                        profile=profile_for(descriptor, tile, batch), cache_dir=cache_dir,
-                        descriptor=descriptor)
+    request = engine_request(onnx_path, descriptor=descriptor, tile=tile, batch=batch,
+                             precision=precision)
+    return build_engine(onnx_path, precision=request.precision, profile=request.profile,
+                        cache_dir=cache_dir, descriptor=request.descriptor)

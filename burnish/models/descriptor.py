@@ -271,3 +271,18 @@ def file_sha256(path: str | os.PathLike, *more: str | os.PathLike,
         except OSError as failure:
             raise error(f"cannot read {what}: {failure.strerror or failure}", path=each) from None
     return digest.hexdigest()
+
+
+def padded_length(length: int, multiple: int = 1, min_size: int = 1) -> int:
+    """The axis length a model sees: a multiple of ``multiple`` (its ``size_multiple``) and
+    at least ``min_size``.
+
+    >>> padded_length(100, 8, 16), padded_length(3, 8, 16)
+    (104, 16)
+    """
+    return max(_round_up(length, multiple), _round_up(min_size, multiple))
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+

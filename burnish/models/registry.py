@@ -59,8 +59,8 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     device : {"auto", "cpu", "cuda"}
     backend : {"auto", "ort", "trt", "torch"}
         ``auto`` runs ONNX files with ONNX Runtime, engines with TensorRT and checkpoints
-        with PyTorch. ``trt`` with an ONNX file (or a shipped model) builds, or takes from the
-        cache, a TensorRT engine for it first.
+        with PyTorch. ``trt`` with an ONNX file (or a shipped model) runs the TensorRT engine
+        ``burnish export --engine`` built for it, from the cache; opening never builds one.
     threads : int or None
         CPU threads of one model call (ONNX Runtime, PyTorch); None lets the backend use one
         per core. Parallel workers each take their share.
@@ -105,9 +105,10 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
             raise OptionError("TensorRT runs on CUDA devices only: on the CPU use ONNX Runtime "
                               "(backend ort) or PyTorch (backend torch)")
         if kind == "onnx":
-            from burnish.export.tensorrt import build_engine_for
+            from burnish.models.trt_runner import find_cached_engine
 
-            path = build_engine_for(path, descriptor=descriptor)
+            path = find_cached_engine(path, descriptor=descriptor,
+                                      model_name=name if descriptor is not None else None)
         return TrtRunner(path, options=TrtOptions())
     from burnish.models.onnx_runner import OrtOptions, OrtRunner
 
@@ -123,7 +124,7 @@ def inspect_model(spec: str | os.PathLike) -> ModelDescriptor:
     """
     name = os.fspath(spec)
     if Path(name).suffix.lower() in ENGINE_SUFFIXES:
-        from burnish.export.tensorrt import read_engine_descriptor
+        from burnish.models.trt_engine import read_engine_descriptor
 
         check_regular_file(name, error=ModelError, what="model file")
         return read_engine_descriptor(name)[0]

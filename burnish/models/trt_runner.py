@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
-from burnish.export.tensorrt import read_engine_descriptor
 from burnish.files import check_regular_file
+from burnish.models.descriptor import ModelDescriptor
 from burnish.models.extras import missing_extra, require_extra
 from burnish.models.runner import Runner
+from burnish.models.trt_engine import cached_engine_for, read_engine_descriptor
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,17 @@ def _import_trt_runtime(path: str | os.PathLike | None = None):
     """``tensorrt``, else the lean runtime ``tensorrt_lean`` (same API for running)."""
     return require_extra("tensorrt-runtime", ("tensorrt", "tensorrt_lean"), purpose=RUNNING,
                          path=path)
+
+
+def find_cached_engine(onnx_path: str | os.PathLike, *, descriptor: ModelDescriptor | None,
+                      device_id: int = 0, model_name: str | None = None,
+                      cache_dir: str | os.PathLike | None = None) -> Path:
+    """The engine built for this ONNX model, this TensorRT and this GPU, from the cache;
+    a one-line ModelError saying how to build it when there is none (opening never builds)."""
+    trt = _import_trt_runtime(onnx_path)
+    return cached_engine_for(onnx_path, tensorrt_version=trt.__version__,
+                             gpu_name=cuda_device_name(device_id), descriptor=descriptor,
+                             cache_dir=cache_dir, model_name=model_name)
 
 
 def check_profile_fit(shape: tuple[int, ...], min_shape: tuple[int, ...],

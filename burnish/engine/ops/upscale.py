@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from burnish import defaults
 from burnish.engine.masks import Frame
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import ModelSpec, Number
@@ -53,7 +54,7 @@ UPSCALE = Op(
         Param("model", ModelSpec(), "Shipped model name, 'lanczos', or a model file "
               "(default: the shipped compact-x4).", None),
         Param("tile", Number(0, 8192, integer=True), "Tile size in input pixels (0: whole "
-              "image; default: the model's advice, else 256).", None),
+              f"image; default: the model's advice, else {defaults.TILE}).", None),
     ),
     _upscale,
     stream=_upscale_streamed,
