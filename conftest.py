@@ -13,6 +13,6 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not os.path.exists("/dev/nvidiac
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 # Tests compile on one core, as they always did: no helper processes compiling ahead
-# (burnish.engine.compile_ahead), whose timing would vary from run to run; its own tests turn
+# (burnish.engine.recipes.compile_ahead), whose timing would vary from run to run; its own tests turn
 # it on where they need it.
 os.environ.setdefault("BURNISH_COMPILE_AHEAD", "0")

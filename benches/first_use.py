@@ -95,16 +95,16 @@ def _cli_arguments(command: str, folder: Path, run: int) -> list[str]:
 
 # The library call behind each command; ``{run}`` keeps outputs apart, ``folder`` is given.
 LIBRARY_CALLS = {
-    "upscale": "from burnish.engine.upscale import upscale_files\n"
+    "upscale": "from burnish.engine.upscaling import upscale_files\n"
                "results = upscale_files([folder / 'small.png'], folder / f'lib_up{run}.png')",
-    "remove": "from burnish.engine.remove import MaskSpec, remove_files\n"
+    "remove": "from burnish.engine.removal.object_removal import MaskSpec, remove_files\n"
               f"results = remove_files([folder / 'photo.png'], folder / f'lib_removed{{run}}.png', "
               f"masks=MaskSpec(boxes=({REMOVE_BOX!r},)))",
-    "run": "from burnish.engine.recipe import load_recipe\n"
-           "from burnish.engine.run import RunOptions, run_recipe\n"
+    "run": "from burnish.engine.recipes.recipe import load_recipe\n"
+           "from burnish.engine.recipes.batch_run import RunOptions, run_recipe\n"
            "results = run_recipe(load_recipe(folder / 'campaign.toml'), "
            "[str(folder / 'photo.png')], RunOptions(output=folder / f'lib_out{run}'))",
-    "edit": "import shutil\nfrom burnish.engine.history import edit\n"
+    "edit": "import shutil\nfrom burnish.engine.provenance.history import edit\n"
             "shutil.copyfile(folder / 'photo.png', folder / f'lib_edit{run}.png')\n"
             f"edit(folder / f'lib_edit{{run}}.png', {EDIT_STEPS!r})\nresults = []",
 }

@@ -5,7 +5,7 @@ bandwidth of the per-pixel drivers against a device-to-device copy.
 
 Needs an NVIDIA GPU (not the simulator). Correctness goes through the public functions
 (NumPy in, NumPy out). Bandwidth launches the drivers on arrays already on the GPU, through
-the same :func:`burnish.kernels.device.run`, and counts the bytes each launch must read and
+the same :func:`burnish.kernels.dispatch.run`, and counts the bytes each launch must read and
 write once; the goal in the kernels issue is >= 60% of a device-to-device copy.
 """
 

@@ -15,8 +15,8 @@ import pytest
 
 import burnish
 from burnish.engine.pixels import to_planar_float
-from burnish.engine.scheduler import ArraySource, SchedulerOptions, plan_grid
-from burnish.engine.upscale_op import UpscaleOp
+from burnish.engine.tiling.model_tiles import UpscaleOp
+from burnish.engine.tiling.scheduler import ArraySource, SchedulerOptions, plan_grid
 from burnish.models.registry import SHIPPED_DIR, open_model
 
 from conftest import best_seconds, photo_crop

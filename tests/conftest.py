@@ -60,7 +60,7 @@ def device(request, monkeypatch):
     if request.param == "cuda":
         from numba import cuda
 
-        from burnish.kernels import device as kernel_device
+        from burnish.kernels import dispatch as kernel_device
 
         if not cuda.is_available():
             pytest.skip("no CUDA GPU and the simulator is off (NUMBA_ENABLE_CUDASIM=0)")

@@ -2,7 +2,7 @@
 
 Numba's CUDA simulator runs kernels as Python, so it accepts code that the CUDA target
 rejects (np.rint, for one). This script, run in a process without the simulator, calls every
-public kernel with ``device="cuda"`` while :func:`burnish.kernels.device.run` is replaced by a
+public kernel with ``device="cuda"`` while :func:`burnish.kernels.dispatch.run` is replaced by a
 stand-in that compiles the CUDA driver to PTX for the exact argument types a launch would have,
 then runs the CPU driver so that the next step gets real data. It prints one JSON object:
 ``{"compiled": [...], "failed": {kernel: error}, "missing": [...]}``, or
@@ -44,7 +44,7 @@ def main() -> int:
     from numba.cuda.dispatcher import CUDADispatcher
 
     import burnish.kernels as k
-    from burnish.kernels import device
+    from burnish.kernels import dispatch as device
 
     device.bind_cuda_drivers()  # the drivers as CUDA dispatchers, for compile_ptx below
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from burnish.engine.batch import (
+from burnish.engine.recipes.batch_plan import (
     TEMP_NAME_EXTRA,
     PlannedOutput,
     check_name_fits,
@@ -19,8 +19,8 @@ from burnish.engine.batch import (
     default_targets,
     unique_inputs,
 )
-from burnish.engine.recipe import recipe_from_data
-from burnish.engine.run import plan_outputs
+from burnish.engine.recipes.batch_run import plan_outputs
+from burnish.engine.recipes.recipe import recipe_from_data
 from burnish.errors import BurnishError, OptionError, OutputError
 
 from conftest import random_image, run_cli
@@ -236,7 +236,7 @@ def test_no_recipe_plan_overwrites_an_input_or_writes_twice(tmp_path_factory, ba
         # refused: then the plan the recipe names really is unsafe
         from burnish.engine.ops.encode import suffix_for
         from burnish.engine.ops.params import render_template
-        from burnish.engine.provenance import sidecar_path
+        from burnish.engine.provenance.sidecar import sidecar_path
 
         naive = []
         for path in inputs:

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from test_cli import assert_one_line_error, leftovers, run_cli, save_png
 
-from burnish.engine.masks import box_mask, parse_box
-from burnish.engine.remove import composite_weight
+from burnish.engine.edit_masks import box_mask, parse_box
+from burnish.engine.removal.object_removal import composite_weight
 
 from conftest import random_image
 

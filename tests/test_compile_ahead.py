@@ -1,4 +1,4 @@
-"""Compiling ahead (burnish.engine.compile_ahead): the rehearsals compile the signatures the
+"""Compiling ahead (burnish.engine.recipes.compile_ahead): the rehearsals compile the signatures the
 real steps use, so that after them the steps compile nothing; and a cold command starts the
 helper, a warm one does not. Fresh processes, each with its own Numba cache folder."""
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from burnish.engine.compile_ahead import REHEARSALS, compile_ahead
+from burnish.engine.recipes.compile_ahead import REHEARSALS, compile_ahead
 
 # Records the burnish functions Numba compiles while ``CALL`` runs, and prints them.
 RECORD = """
@@ -36,7 +36,7 @@ print(json.dumps(compiled))
 
 # The real steps, on inputs of other sizes and content than the rehearsals' tiny ones.
 REMOVE = """
-from burnish.engine.remove import remove
+from burnish.engine.removal.object_removal import remove
 rng = np.random.default_rng(3)
 image = (rng.random((90, 110, 3)) * 255).astype(np.uint8)
 mask = np.zeros((90, 110), bool)
@@ -63,7 +63,7 @@ def python(code: str, cache, **environment) -> subprocess.CompletedProcess:
 
 
 def rehearse(cache, *names: str) -> None:
-    python(f"from burnish.engine.compile_ahead import main; main(['{os.getpid()}', 'uint8', "
+    python(f"from burnish.engine.recipes.compile_ahead import main; main(['{os.getpid()}', 'uint8', "
            f"{', '.join(repr(n) for n in names)}])", cache)
 
 
@@ -95,7 +95,7 @@ def recording(arguments, **options):
     started.append(arguments[1:3])
     return original(arguments, **options)
 subprocess.Popen = recording
-from burnish.engine.compile_ahead import compile_ahead
+from burnish.engine.recipes.compile_ahead import compile_ahead
 from burnish import kernels
 compile_ahead("uint8", "composite")
 kernels.dilate(np.zeros((9, 9), bool), 2)
@@ -109,7 +109,7 @@ def test_a_cold_process_starts_one_helper_and_a_warm_one_none(tmp_path):
         result = python(code, tmp_path / "cache", BURNISH_COMPILE_AHEAD="1")
         return json.loads(result.stderr.strip().splitlines()[-1])
 
-    assert helpers_started() == [["-m", "burnish.engine.compile_ahead"]]
+    assert helpers_started() == [["-m", "burnish.engine.recipes.compile_ahead"]]
     assert helpers_started() == []  # the cache is filled: nothing compiles, no helper
 
 

@@ -1,4 +1,4 @@
-"""Tests of burnish.engine.content_credentials: signing with a throwaway certificate chain.
+"""Tests of burnish.engine.provenance.content_credentials: signing with a throwaway certificate chain.
 
 The chain is on no C2PA trust list, so c2pa reports ``signingCredential.untrusted``; that is
 the one failure code a good signature may show here. Any other (a hash or signature mismatch)
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from certificates import make_chain, private_key, write_key
 
-from burnish.engine import content_credentials
-from burnish.engine.content_credentials import read_credentials, sign_image
 from burnish.engine.imageio import read_image, write_image
+from burnish.engine.provenance import content_credentials
+from burnish.engine.provenance.content_credentials import read_credentials, sign_image
 from burnish.errors import InputError, OptionError, OutputError
 
 from conftest import random_image

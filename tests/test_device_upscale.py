@@ -14,9 +14,9 @@ pytest.importorskip("spandrel")
 
 import spandrel_builders  # noqa: E402
 
-from burnish.engine.device_upscale import takes_device_path, upscale_on_device  # noqa: E402
-from burnish.engine.scheduler import ArraySink, ArraySource, SchedulerOptions, run_tiled  # noqa: E402
-from burnish.engine.upscale_op import UpscaleOp  # noqa: E402
+from burnish.engine.tiling.device_placement import takes_device_path, upscale_on_device  # noqa: E402
+from burnish.engine.tiling.model_tiles import UpscaleOp  # noqa: E402
+from burnish.engine.tiling.scheduler import ArraySink, ArraySource, SchedulerOptions, run_tiled  # noqa: E402
 from burnish.models.torch_runner import TorchOptions, TorchRunner  # noqa: E402
 
 from conftest import random_image  # noqa: E402

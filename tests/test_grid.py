@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burnish.engine.grid import TileGrid, padded_length, split_axis
+from burnish.engine.tiling.grid import TileGrid, padded_length, split_axis
 
 
 @pytest.mark.parametrize("length", [1, 7, 31, 64, 100, 257, 1000])

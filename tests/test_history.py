@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 from burnish.cli.app import app
 from burnish.cli.edit import local_time
-from burnish.engine import history
 from burnish.engine.imageio import read_image, write_image
 from burnish.engine.ops.params import Context
-from burnish.engine.pipeline import apply_steps
-from burnish.engine.recipe import parse_step
-from burnish.engine.resources import Resources
+from burnish.engine.provenance import history
+from burnish.engine.recipes.pipeline import apply_steps
+from burnish.engine.recipes.recipe import parse_step
+from burnish.engine.recipes.resources import Resources
 from burnish.errors import BurnishError, InputError, OptionError
 
 from conftest import random_image

@@ -19,8 +19,8 @@ from PIL import Image, ImageCms, PngImagePlugin
 
 from burnish import __version__
 from burnish.engine.imageio import ImageMeta, open_writer, probe_image, read_image, write_image
-from burnish.engine.provenance import xmp_packet
-from burnish.engine.upscale import upscale_file
+from burnish.engine.provenance.sidecar import xmp_packet
+from burnish.engine.upscaling import upscale_file
 
 from fake_runners import BlurUpscaleRunner
 

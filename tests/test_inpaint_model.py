@@ -16,8 +16,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from burnish.engine.model_fill import model_fill
-from burnish.engine.regions import hole_boxes
+from burnish.engine.removal.fill_regions import hole_boxes
+from burnish.engine.removal.model_fill import model_fill
 from burnish.errors import ModelError
 from burnish.models.inpaint_model import CONTRACT, InpaintModel
 

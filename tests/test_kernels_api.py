@@ -11,7 +11,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import burnish.kernels as kernels
-from burnish.kernels import device as kernel_device
+from burnish.kernels import dispatch as kernel_device
 
 TAKES_DEVICE = ["accumulate_tile", "apply_lut", "blend", "contrast", "dilate",
                 "distance_transform", "erode", "estimate_grain", "exposure", "feather",

@@ -249,7 +249,7 @@ def test_reference_dtype_may_differ(rng, transfer, slow):
 @pytest.mark.parametrize("transfer", TRANSFERS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cuda_drivers_equal_cpu_drivers(rng, monkeypatch, transfer, dtype):
-    from burnish.kernels import device as kernel_device
+    from burnish.kernels import dispatch as kernel_device
 
     monkeypatch.setattr(kernel_device, "BLOCK_2D", (4, 4))
     monkeypatch.setattr(kernel_device, "BLOCK_1D", 4)

@@ -65,7 +65,7 @@ def test_mask_dtypes_round_trip(rng, dtype, on):
 
 @pytest.mark.parametrize("height,width", CUDA_SIZES)
 def test_cuda_drivers_equal_the_references(rng, height, width, monkeypatch):
-    from burnish.kernels import device
+    from burnish.kernels import dispatch as device
 
     monkeypatch.setattr(device, "BLOCK_1D", 4)
     mask = random_mask(rng, height, width)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from burnish.engine.imageio import write_image
-from burnish.engine.masks import (
+from burnish.engine.edit_masks import (
     alpha_mask,
     box_mask,
     key_mask,
@@ -16,6 +15,7 @@ from burnish.engine.masks import (
     parse_polygon,
     polygon_mask,
 )
+from burnish.engine.imageio import write_image
 from burnish.errors import InputError, OptionError
 
 

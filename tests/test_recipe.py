@@ -12,7 +12,7 @@ import pytest
 
 from burnish.engine.ops import OPS
 from burnish.engine.ops.params import Context, render_template
-from burnish.engine.recipe import load_recipe, parse_step, recipe_from_data
+from burnish.engine.recipes.recipe import load_recipe, parse_step, recipe_from_data
 from burnish.errors import OptionError
 
 

@@ -16,16 +16,16 @@ import pytest
 from test_cli import run_cli
 from test_masks import reference_polygon_mask
 
-from burnish.engine.history import history
+from burnish.engine.edit_masks import Frame, box_mask, build_mask, parse_box, polygon_mask
 from burnish.engine.imageio import DEFAULT_MAX_PIXELS, write_image
-from burnish.engine.masks import Frame, box_mask, build_mask, parse_box, polygon_mask
 from burnish.engine.ops import OPS
 from burnish.engine.ops.params import Context, File
 from burnish.engine.ops.region import NOTHING_MATCHED
-from burnish.engine.pipeline import apply_steps, plan_geometry
-from burnish.engine.recipe import Step, recipe_from_data
-from burnish.engine.resources import Resources
-from burnish.engine.run import RunOptions, run_recipe
+from burnish.engine.provenance.history import history
+from burnish.engine.recipes.batch_run import RunOptions, run_recipe
+from burnish.engine.recipes.pipeline import apply_steps, plan_geometry
+from burnish.engine.recipes.recipe import Step, recipe_from_data
+from burnish.engine.recipes.resources import Resources
 from burnish.errors import InputError, OptionError
 
 from conftest import random_image

@@ -1,4 +1,4 @@
-"""Object removal (burnish.engine.remove) and harmonisation (burnish.engine.harmonise).
+"""Object removal (burnish.engine.removal.object_removal) and harmonisation (burnish.engine.removal.harmonise).
 
 The contract, on fresh random images, masks, dilations and feathers, for every pixel format
 (uint8, uint16, float32; 1 to 4 channels, 2 and 4 carrying alpha), both built-in methods and
@@ -18,9 +18,9 @@ import pytest
 from scipy import ndimage
 
 import burnish
-from burnish.engine.harmonise import harmonise
 from burnish.engine.imageio import read_image, write_image
-from burnish.engine.remove import (
+from burnish.engine.removal.harmonise import harmonise
+from burnish.engine.removal.object_removal import (
     MaskSpec,
     Reconstructor,
     composite_weight,

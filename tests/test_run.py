@@ -11,8 +11,7 @@ import pytest
 
 from burnish.engine.imageio import read_image, write_image
 from burnish.engine.ops.params import Context
-from burnish.engine.pipeline import apply_steps
-from burnish.engine.provenance import (
+from burnish.engine.provenance.sidecar import (
     COMPOSITE,
     ENHANCED,
     decode_mask,
@@ -20,9 +19,10 @@ from burnish.engine.provenance import (
     read_xmp_fields,
     sidecar_path,
 )
-from burnish.engine.recipe import load_recipe, recipe_from_data
-from burnish.engine.resources import Resources
-from burnish.engine.run import RunOptions, expand_inputs, run_recipe
+from burnish.engine.recipes.batch_run import RunOptions, expand_inputs, run_recipe
+from burnish.engine.recipes.pipeline import apply_steps
+from burnish.engine.recipes.recipe import load_recipe, recipe_from_data
+from burnish.engine.recipes.resources import Resources
 from burnish.errors import OptionError
 from burnish.models.descriptor import file_sha256
 
@@ -139,7 +139,7 @@ def test_sidecar_and_xmp_round_trip(tmp_path, rng):
 def test_a_last_upscale_streams_into_the_file(tmp_path, rng, monkeypatch):
     """remove -> upscale: the upscale writes its rows straight into the output file (no
     whole-image array), with the same pixels, XMP and regions as in memory."""
-    import burnish.engine.scheduler
+    import burnish.engine.tiling.scheduler
 
     inputs = _images(tmp_path / "in", rng, 1)
     recipe = recipe_from_data({"steps": [
@@ -153,7 +153,7 @@ def test_a_last_upscale_streams_into_the_file(tmp_path, rng, monkeypatch):
         def __init__(self, *args):
             raise AssertionError("the last upscale was not streamed")
 
-    monkeypatch.setattr(burnish.engine.scheduler, "ArraySink", NoWholeImage)
+    monkeypatch.setattr(burnish.engine.tiling.scheduler, "ArraySink", NoWholeImage)
     results = run_recipe(recipe, inputs, RunOptions(output=tmp_path / "out"))
     assert results[0].ok, results[0].error
     target = tmp_path / "out" / "img00_big.png"
@@ -329,7 +329,7 @@ def test_signed_outputs_carry_content_credentials(tmp_path, rng, invoke):
     pytest.importorskip("c2pa")
     from certificates import make_chain
 
-    from burnish.engine.content_credentials import read_credentials
+    from burnish.engine.provenance.content_credentials import read_credentials
 
     chain = make_chain(tmp_path)
     inputs = _images(tmp_path / "in", rng, 1)

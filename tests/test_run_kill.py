@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from burnish.engine.imageio import read_image, write_image
-from burnish.engine.provenance import SIDECAR_SUFFIX, sidecar_path
+from burnish.engine.provenance.sidecar import SIDECAR_SUFFIX, sidecar_path
 from burnish.models.descriptor import file_sha256
 
 from conftest import random_image

@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from burnish.engine.grid import split_axis
+from burnish.engine.tiling.grid import split_axis
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
 from burnish.export.tensorrt import BUILDER_MISSING, build_engine, build_engine_for
 from burnish.models import trt_runner

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import burnish
-from burnish.engine.scheduler import ArraySink, ArraySource, SchedulerOptions, run_tiled
-from burnish.engine.upscale_op import UpscaleOp
+from burnish.engine.tiling.model_tiles import UpscaleOp
+from burnish.engine.tiling.scheduler import ArraySink, ArraySource, SchedulerOptions, run_tiled
 from burnish.errors import BurnishError, OptionError
 
 from conftest import random_image
@@ -121,7 +121,7 @@ def test_rows_reach_the_sink_in_order_without_gaps(rng):
 
 
 def test_band_budget_shortens_tiles_for_wide_images(rng):
-    from burnish.engine.scheduler import plan_grid
+    from burnish.engine.tiling.scheduler import plan_grid
 
     op = UpscaleOp(BlurUpscaleRunner(scale=4), 4, 3)
     source = ArraySource(np.zeros((600, 5000, 3), np.uint8))
@@ -184,7 +184,7 @@ def test_hidden_colour_under_transparency_does_not_tint_edges(model):
 
 
 def test_bleeding_fills_transparent_colour_from_visible_neighbours():
-    from burnish.engine.upscale_op import bleed_colour
+    from burnish.engine.tiling.model_tiles import bleed_colour
 
     colour = np.zeros((1, 3, 5, 9), np.float32)
     colour[:, :, :, 4:] = np.array([0.8, 0.4, 0.2], np.float32)[None, :, None, None]

@@ -25,7 +25,7 @@ def edit(
 ) -> None:
     """Apply steps to the current version of IMAGE, keeping each result as a new version in
     .burnish/ beside it; the image file itself is never changed."""
-    from burnish.engine import history as catalogue
+    from burnish.engine.provenance import history as catalogue
 
     versions = catalogue.edit(image, steps, device=device, backend=backend)
     work = catalogue.working_copy(image)
@@ -35,7 +35,7 @@ def edit(
 
 def history(image: Image) -> None:
     """List the versions of IMAGE (* marks the current one) and where its working copy is."""
-    from burnish.engine import history as catalogue
+    from burnish.engine.provenance import history as catalogue
 
     versions = catalogue.history(image)
     width = max(len(version.summary) for version in versions)
@@ -58,7 +58,7 @@ def revert(
                                     "(burnish history lists them).", show_default=False)],
 ) -> None:
     """Make an earlier version of IMAGE current again; the history keeps every version."""
-    from burnish.engine import history as catalogue
+    from burnish.engine.provenance import history as catalogue
 
     version = catalogue.revert(image, to)
     typer.echo(f"v{version.number} {version.summary} -> {catalogue.working_copy(image)}")

@@ -7,7 +7,7 @@ import typer
 
 def info() -> None:
     """Show versions, compute devices, ONNX Runtime providers and the shipped models."""
-    from burnish.engine.environment import describe_environment
+    from burnish.engine.provenance.environment import describe_environment
 
     for key, value in describe_environment().items():
         typer.echo(f"{key + ':':<22} {value}")

@@ -54,7 +54,7 @@ def remove(
     """Remove objects, watermarks or blemishes and fill the hole so the edit does not show."""
     from burnish.cli.progress import TileProgress
     from burnish.cli.results import report
-    from burnish.engine.remove import MaskSpec, remove_files
+    from burnish.engine.removal.object_removal import MaskSpec, remove_files
 
     masks = MaskSpec(mask_file=mask, boxes=tuple(box or ()), polygons=tuple(polygon or ()),
                      alpha=alpha, key=key, key_tolerance=key_tolerance)

@@ -37,8 +37,8 @@ def run(
     """Run a recipe over images: every output gets a provenance sidecar and embedded XMP."""
     from burnish.cli.progress import BatchProgress
     from burnish.cli.results import report
-    from burnish.engine.recipe import load_recipe
-    from burnish.engine.run import RunOptions, run_recipe
+    from burnish.engine.recipes.batch_run import RunOptions, run_recipe
+    from burnish.engine.recipes.recipe import load_recipe
 
     options = RunOptions(output=output, jobs=jobs, resume=resume, device=device,
                          backend=backend, max_pixels=max_pixels, sign_cert=sign_cert,

@@ -28,7 +28,7 @@ def upscale(
     """Upscale images with a super-resolution model, tile by tile, streaming to disk."""
     from burnish.cli.progress import TileProgress
     from burnish.cli.results import report
-    from burnish.engine.upscale import upscale_files
+    from burnish.engine.upscaling import upscale_files
 
     with TileProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
         results = upscale_files(

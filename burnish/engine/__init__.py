@@ -1,1 +1,3 @@
-"""Images in and out, the tile grid, the streaming scheduler, and the jobs built on them."""
+"""The engine: images in and out (imageio), tiles and the streaming scheduler (tiling), the
+ops recipes are made of (ops), recipes and batch runs (recipes), object removal (removal),
+and what was done to an image (provenance)."""

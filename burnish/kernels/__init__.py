@@ -1,6 +1,6 @@
 """Hand-written kernels: pure array functions, each a per-pixel (or per-line) body run by a
 Numba CPU driver and a numba-cuda driver, chosen by the ``device="cpu"|"cuda"`` argument
-(:mod:`~burnish.kernels.device`). The two hole fillers, PatchMatch and Telea, run on the CPU
+(:mod:`~burnish.kernels.dispatch`). The two hole fillers, PatchMatch and Telea, run on the CPU
 only (their modules say why).
 
 | module | what |
@@ -16,7 +16,7 @@ only (their modules say why).
 | :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
 | :mod:`~burnish.kernels.patchmatch` | multi-scale PatchMatch hole filling (CPU) |
 | :mod:`~burnish.kernels.telea` | Telea's fast-marching hole filling, as OpenCV's (CPU) |
-| :mod:`~burnish.kernels.device` | device names, driver dispatch, CUDA launches |
+| :mod:`~burnish.kernels.dispatch` | device names, driver dispatch, CUDA launches |
 | :mod:`~burnish.kernels.threads` | CPU drivers' parallel loops: bands of rows in threads |
 | :mod:`~burnish.kernels.compiling` | the one log line before a first-use compile |
 
@@ -28,7 +28,7 @@ from burnish.kernels.accumulate import accumulate_tile, blend_window, normalise
 from burnish.kernels.blend import blend
 from burnish.kernels.colour import limit_fine_detail, match_histograms, mkl, reinhard
 from burnish.kernels.compiling import announce_first_compile
-from burnish.kernels.device import DEVICES
+from burnish.kernels.dispatch import DEVICES
 from burnish.kernels.feather import feather, signed_edge_distance
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.grain import Grain, estimate_grain, synthesize_grain

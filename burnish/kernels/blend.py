@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
+from burnish.kernels.dispatch import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32

@@ -39,7 +39,7 @@ that neutral greys have a* = b* = 0 (to within 1e-4 in the float32 kernels).
 
 How it runs. Each per-pixel map is an ``@njit`` body with two drivers, a loop over a band of
 rows on the CPU (bands in threads, :mod:`~burnish.kernels.threads`) and a ``@cuda.jit``
-kernel on the GPU, chosen by :func:`burnish.kernels.device.run` (``device=``); both devices
+kernel on the GPU, chosen by :func:`burnish.kernels.dispatch.run` (``device=``); both devices
 give the same results (see tests/conftest.py's ``assert_cuda_matches_cpu`` for a GPU's fused
 multiply-adds). Statistics the host can afford stay on the host.
 
@@ -68,7 +68,7 @@ compiling), by every image dtype. What is compiled per dtype is the reading of s
 
 The CUDA simulator (which the tests use) calls the CPU-compiled bodies with Python floats
 where a device function hands them on, so float32 bodies cast their inputs on entry; bodies
-that take arrays run on CUDA through their :func:`~burnish.kernels.device.device_function`
+that take arrays run on CUDA through their :func:`~burnish.kernels.dispatch.device_function`
 twins and call only scalar bodies, the simulator's arrays being unfit for compiled code.
 """
 
@@ -80,7 +80,7 @@ import math
 import numpy as np
 from numba import njit
 
-from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
+from burnish.kernels.dispatch import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask

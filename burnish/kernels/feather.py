@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, run
+from burnish.kernels.dispatch import Out, check_device, cuda, cuda_kernel, run
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.morphology import distance_transform
 from burnish.kernels.threads import band_driver

@@ -44,7 +44,7 @@ import math
 import numpy as np
 from numba import njit
 
-from burnish.kernels.device import (
+from burnish.kernels.dispatch import (
     check_device,
     cuda,
     cuda_kernel,

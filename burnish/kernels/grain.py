@@ -32,10 +32,10 @@ float32 in [0, 1]; integer outputs are rounded to nearest and clipped, float32 o
 clipped to [0, 1]. Masks are H x W bool, uint8 (> 127 is inside) or float32 (> 0.5 is
 inside); ``None`` is the whole image. Pixels outside the mask are returned bit for bit.
 
-Devices (see :mod:`burnish.kernels.device`). ``synthesize_grain(device="cuda")`` adds the grain
+Devices (see :mod:`burnish.kernels.dispatch`). ``synthesize_grain(device="cuda")`` adds the grain
 to the pixels on the GPU: one ``@njit`` body per output sample, driven by an
 loop over bands of rows in threads on the CPU and by a ``@cuda.jit`` kernel with one thread per
-pixel, calling the body's :func:`~burnish.kernels.device.device_function` twin because the body
+pixel, calling the body's :func:`~burnish.kernels.dispatch.device_function` twin because the body
 reads the sigma table. The noise field is made on the host for either device: the AR filter
 is a raster-order recursion, in which every pixel waits for the ones before it in its row and
 in the two rows above, so a GPU could run it only as a skewed wavefront (about W / 3 pixels
@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
+from burnish.kernels.dispatch import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.masks import binary_mask
@@ -191,7 +191,7 @@ def _grain_sample(stored, noise, inside, c, levels, sigma, top, rounded):
     """Output sample of channel ``c`` at a pixel: itself outside the mask, else grained.
 
     Looks up the pixel's segment of the piecewise-linear sigma (``levels``, ``sigma[c]``), so
-    the CUDA driver calls its :func:`~burnish.kernels.device.device_function` twin. It only
+    the CUDA driver calls its :func:`~burnish.kernels.dispatch.device_function` twin. It only
     compares and indexes: the float arithmetic is in the scalar helpers, which the CUDA
     simulator runs compiled for the CPU (it runs this twin itself as Python, where a float32
     computed here could silently become a float64).

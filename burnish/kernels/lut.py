@@ -20,12 +20,12 @@ Conventions shared by every function here:
   ``out = mask * adjusted + (1 - mask) * image`` in encoded values. Where it is exactly 0 the
   pixel is copied bit for bit, so a masked edit changes nothing outside its mask.
 
-Kernels (see :mod:`burnish.kernels.device`): every public function takes ``device="cpu"`` or
+Kernels (see :mod:`burnish.kernels.dispatch`): every public function takes ``device="cpu"`` or
 ``"cuda"`` and gives the same result on both. Each kernel is one ``@njit`` body called once per
 output value by two drivers, a loop over bands of rows in threads and a ``@cuda.jit``
 kernel with one thread per pixel. The adjustments mix channels (saturation), so their body
 returns a pixel's three samples; the LUT bodies return one sample and take the table itself,
-so the CUDA driver calls their :func:`~burnish.kernels.device.device_function` twins. For the
+so the CUDA driver calls their :func:`~burnish.kernels.dispatch.device_function` twins. For the
 CUDA driver the image, mask and table are copied to the GPU and the output back.
 
 Both drivers do the same float32 operations in the same order, and the tests check that their
@@ -47,7 +47,7 @@ import numpy as np
 from numba import njit
 
 from burnish.errors import InputError
-from burnish.kernels.device import Out, check_device, cuda, cuda_kernel, device_function, run
+from burnish.kernels.dispatch import Out, check_device, cuda, cuda_kernel, device_function, run
 from burnish.kernels.dtypes import check_pixel_dtype, full_scale
 from burnish.kernels.primitives import clip_value, round_half_even
 from burnish.kernels.srgb import linear_to_srgb_f32, srgb_to_linear_f32
@@ -403,7 +403,7 @@ def _lut3d_sample(r, g, b, c, mask_value, masked, table, low, scale, top, rounde
     """Output channel ``c`` of the pixel whose stored samples are ``r, g, b``.
 
     Takes the table (and the per-channel ``low``, ``scale``), so the CUDA driver calls its
-    :func:`~burnish.kernels.device.device_function` twin. It reads the table and adds indices;
+    :func:`~burnish.kernels.dispatch.device_function` twin. It reads the table and adds indices;
     all float arithmetic is in the scalar helpers (see the note above them). Each channel
     recomputes the pixel's cell and tetrahedron; on the CPU that costs about 8% against the
     former loop that shared them across channels (33-point table, one thread).

@@ -55,7 +55,7 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 def band_driver(function):
     """``function`` compiled as a band driver (module notes): cached, without the GIL, with
-    NumPy's error model, and marked so that :func:`burnish.kernels.device.run` runs it in
+    NumPy's error model, and marked so that :func:`burnish.kernels.dispatch.run` runs it in
     bands of its first grid axis."""
     driver = njit(cache=True, nogil=True, error_model="numpy")(function)
     driver.runs_in_bands = True

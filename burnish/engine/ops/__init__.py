@@ -16,8 +16,8 @@ from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.encode import ENCODE
 from burnish.engine.ops.geometry import CROP, RESIZE
 from burnish.engine.ops.grade import ADJUST, LUT, MATCH_COLOUR, MATCH_GRAIN
-from burnish.engine.ops.remove import REMOVE
-from burnish.engine.ops.upscale import UPSCALE
+from burnish.engine.ops.reconstruct import REMOVE
+from burnish.engine.ops.super_resolution import UPSCALE
 
 OPS: dict[str, Op] = {op.name: op for op in (
     UPSCALE, REMOVE, MATCH_COLOUR, MATCH_GRAIN, LUT, ADJUST, RESIZE, CROP, ENCODE)}

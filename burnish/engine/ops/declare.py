@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.engine.masks import Frame
+from burnish.engine.edit_masks import Frame
 from burnish.engine.ops.params import Context, Kind
 
 REQUIRED = object()  # a parameter without a default must be given
@@ -53,7 +53,7 @@ class StepInput:
     """What an op's function receives besides the pixels."""
 
     params: dict
-    resources: object  # burnish.engine.resources.Resources
+    resources: object  # burnish.engine.recipes.resources.Resources
     image: Path  # the input file, for per-image templates
     context: Context
     # From the run's input image to the pixels this step receives (through the geometry of
@@ -72,7 +72,7 @@ class Op:
 
     ``geometry(shape, params)``, for ops that change the image's size or placement (upscale,
     resize, crop), says from the input's ``(height, width)`` alone, before any pixel is
-    touched, where the step puts its input: a :class:`~burnish.engine.masks.Frame` onto its
+    touched, where the step puts its input: a :class:`~burnish.engine.edit_masks.Frame` onto its
     output. A run plans every step's size with it first (and refuses absurd ones), regions
     given in the input's coordinates are moved with it, and the provenance moves earlier
     steps' regions with it. Ops without it keep the image's size and place.

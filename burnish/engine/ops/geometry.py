@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.masks import Frame, parse_box
+from burnish.engine.edit_masks import Frame, parse_box
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, Number, Text
 from burnish.engine.ops.region import BOX
@@ -37,7 +37,7 @@ def _resized(pixels: np.ndarray, width: int, height: int, resample: int) -> np.n
 
 def _nearest(array: np.ndarray, width: int, height: int) -> np.ndarray:
     """Nearest-neighbour resampling: each output pixel takes the input pixel under its centre
-    (the same rule as :meth:`~burnish.engine.masks.Frame.warp`, which moves masks)."""
+    (the same rule as :meth:`~burnish.engine.edit_masks.Frame.warp`, which moves masks)."""
     return Frame.resampled(array.shape[:2], (height, width)).warp(array)
 
 

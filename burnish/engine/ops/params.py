@@ -170,7 +170,7 @@ def resolve_file(text: str, context: Context, image: Path | None = None) -> Path
 
 @dataclass(frozen=True)
 class Text(Kind):
-    """Free text checked by ``parser`` (one of :mod:`burnish.engine.masks`' parsers)."""
+    """Free text checked by ``parser`` (one of :mod:`burnish.engine.edit_masks`' parsers)."""
 
     parser: object
     example: str

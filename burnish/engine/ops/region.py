@@ -8,7 +8,7 @@ same parameters to say what to remove.
 A region's numbers (and a mask file's size) are in the coordinates of the image as it is at
 its step, after any earlier upscale, resize or crop; with ``coordinates = "input"`` they are
 in the recipe's input image and are moved through those steps
-(:class:`~burnish.engine.masks.Frame`).
+(:class:`~burnish.engine.edit_masks.Frame`).
 A box or polygon that misses the image is an error; a key or mask that selects nothing is a
 note ("nothing matched; nothing done"), as a key may rightly match nothing in some images.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine import masks
+from burnish.engine import edit_masks as masks
 from burnish.engine.ops.declare import Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
 from burnish.errors import InputError
@@ -79,7 +79,7 @@ def colour_channels(pixels: np.ndarray) -> int:
 def graded(pixels: np.ndarray, step: StepInput, grade) -> Outcome:
     """Apply ``grade`` (colour pixels -> colour pixels, same dtype) to the colour channels,
     inside the step's region (feathered) or everywhere; alpha is kept as it was."""
-    from burnish.engine.remove import composite_weight
+    from burnish.engine.removal.object_removal import composite_weight
     from burnish.kernels import blend
 
     mask = region_mask(pixels, step)  # first: a region that misses fails before any work

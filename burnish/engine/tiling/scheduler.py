@@ -26,8 +26,8 @@ from typing import Protocol
 import numpy as np
 
 from burnish import defaults
-from burnish.engine.grid import Span, Tile, TileGrid
 from burnish.engine.pixels import to_planar_float
+from burnish.engine.tiling.grid import Span, Tile, TileGrid
 from burnish.errors import BackendOutOfMemory, BurnishError
 from burnish.kernels.stitch import stitch_tile
 

@@ -5,7 +5,7 @@ a hole needs context near it, not the far side of a poster. Two of IOPaint's hig
 strategies, combined:
 
 - **Crop** (IOPaint's ``HDStrategy.CROP`` with ``hd_strategy_crop_margin``): each group of
-  holes (:func:`burnish.engine.regions.hole_boxes`: 8-connected components, each bounding box
+  holes (:func:`burnish.engine.removal.fill_regions.hole_boxes`: 8-connected components, each bounding box
   grown by ``margin`` pixels of context and clipped to the image, overlapping boxes merged) is
   cropped with its hole, inpainted on its own, and only its hole pixels are pasted back.
   IOPaint crops only above a trigger size and shifts boxes to stay inside the image; here
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.regions import fill_regions
+from burnish.engine.removal.fill_regions import fill_regions
 from burnish.errors import InputError, OptionError
 from burnish.models.inpaint_model import InpaintModel, resize_hole, resize_pixels
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from burnish import defaults
-from burnish.engine.batch import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.pixels import check_dtype
-from burnish.engine.scheduler import (
+from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
+from burnish.engine.tiling.model_tiles import UpscaleOp, check_scale
+from burnish.engine.tiling.scheduler import (
     ArraySink,
     ArraySource,
     ProgressCallback,
@@ -20,7 +21,6 @@ from burnish.engine.scheduler import (
     SchedulerOptions,
     run_tiled,
 )
-from burnish.engine.upscale_op import UpscaleOp, check_scale
 from burnish.errors import OptionError
 from burnish.models.runner import Runner
 
@@ -46,7 +46,7 @@ def upscale_into(pixels: np.ndarray, sink: RowSink, *, runner: Runner, scale: in
                  progress: ProgressCallback | None = None) -> None:
     """Upscale ``H x W x C`` pixels into a row sink (an array, or a file writer that streams
     to disk): the GPU path when the runner and image allow it, else the host scheduler."""
-    from burnish.engine.device_upscale import takes_device_path, upscale_on_device
+    from burnish.engine.tiling.device_placement import takes_device_path, upscale_on_device
 
     options = _scheduler_options(tile, batch_size, runner)
     if takes_device_path(runner, pixels.shape[2]):

@@ -1,7 +1,7 @@
 """Object removal: mask -> dilate -> reconstruct -> harmonise -> feathered composite.
 
 1. **Mask.** What to remove: a mask image, boxes, polygons, the image's own alpha, a colour
-   key (:class:`MaskSpec`, built by :mod:`burnish.engine.masks`), united.
+   key (:class:`MaskSpec`, built by :mod:`burnish.engine.edit_masks`), united.
 2. **Dilate** by ``dilate`` pixels (a disk), so the fill also covers the object's soft edge,
    shadow and JPEG ringing: a mask drawn tight leaves a ghost outline otherwise.
 3. **Feather**: the composite weight is 1 on the dilated mask and falls to 0 over ``feather``
@@ -11,9 +11,9 @@
    the image, :func:`~burnish.kernels.patchmatch.patchmatch_inpaint`, run per group of holes
    on a crop with context around it), ``telea`` (:func:`~burnish.kernels.telea.telea_inpaint`:
    fast, smooth, for thin scratches and small spots), or an ONNX inpainting model with the
-   LaMa contract (:mod:`burnish.engine.model_fill`).
+   LaMa contract (:mod:`burnish.engine.removal.model_fill`).
 5. **Harmonise** the fill's colour and grain with its surroundings
-   (:mod:`burnish.engine.harmonise`).
+   (:mod:`burnish.engine.removal.harmonise`).
 6. **Composite** the fill over the original with the feathered weight
    (:func:`~burnish.kernels.blend`, in the encoded values): pixels where the weight is 0 are
    the input's, bit for bit.
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from burnish.engine.batch import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.pixels import check_dtype, from_float, to_float
+from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.errors import InputError, OptionError
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class MaskSpec:
 
     def check(self) -> None:
         """Parse every option now, so that a typo fails before any file is read."""
-        from burnish.engine import masks
+        from burnish.engine import edit_masks as masks
 
         if not (self.mask_file or self.boxes or self.polygons or self.alpha or self.key):
             raise OptionError("say what to remove: --mask, --box, --polygon, --alpha or --key")
@@ -85,7 +85,7 @@ class MaskSpec:
 
     def build(self, image: np.ndarray) -> np.ndarray:
         """The bool ``H x W`` mask of ``image`` (``H x W x C``)."""
-        from burnish.engine import masks
+        from burnish.engine import edit_masks as masks
 
         self.check()
         return masks.build_mask(image, mask_file=self.mask_file, boxes=self.boxes,
@@ -123,7 +123,7 @@ class Reconstructor:
              progress: ProgressCallback | None = None) -> np.ndarray:
         """``colour`` (float32 ``H x W x C``, C 1 or 3) with ``hole`` reconstructed."""
         if self.model is not None:
-            from burnish.engine.model_fill import model_fill
+            from burnish.engine.removal.model_fill import model_fill
 
             return model_fill(colour, hole, self.model, progress=progress)
         if self.method == "telea":
@@ -132,7 +132,7 @@ class Reconstructor:
             return _by_region(colour, hole, TELEA_CONTEXT, progress,
                               lambda crop, crop_hole, index: telea_inpaint(
                                   crop, crop_hole, radius=TELEA_RADIUS))
-        from burnish.engine.regions import hole_boxes
+        from burnish.engine.removal.fill_regions import hole_boxes
         from burnish.kernels.patchmatch import patchmatch_inpaint
 
         largest = max((max(b - t, r - le) for t, le, b, r in hole_boxes(hole, 0)), default=0)
@@ -143,9 +143,9 @@ class Reconstructor:
 
 
 def _by_region(colour, hole, context, progress, fill_crop) -> np.ndarray:
-    """:func:`~burnish.engine.regions.fill_regions`, with a kernel's refusal (a hole that
+    """:func:`~burnish.engine.removal.fill_regions.fill_regions`, with a kernel's refusal (a hole that
     leaves nothing to copy from) as the user's one-line error."""
-    from burnish.engine.regions import fill_regions
+    from burnish.engine.removal.fill_regions import fill_regions
 
     try:
         return fill_regions(colour, hole, context, fill_crop, progress)
@@ -252,7 +252,7 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     try:
         if not hole.any():
             return image.copy()
-        from burnish.engine.compile_ahead import compile_ahead
+        from burnish.engine.recipes.compile_ahead import compile_ahead
 
         # On a cold cache the last steps' kernels compile on the other core meanwhile.
         compile_ahead(pixels.dtype, *(("harmonise",) if harmonize else ()), "composite")
@@ -265,7 +265,7 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
         if owned:
             reconstructor.close()
     if harmonize:
-        from burnish.engine.harmonise import harmonise
+        from burnish.engine.removal.harmonise import harmonise
 
         filled = harmonise(filled, region, seed=seed)
     foreground = pixels.copy()

@@ -1,7 +1,7 @@
 """Make a fill look like it belongs: its colour matched to the hole's surroundings and the
 grain of the untouched image put back where the fill lost it.
 
-Per group of nearby holes (:func:`~burnish.engine.regions.hole_boxes`, with
+Per group of nearby holes (:func:`~burnish.engine.removal.fill_regions.hole_boxes`, with
 :data:`CONTEXT` pixels of surroundings):
 
 1. **Colour.** Reinhard transfer in CIELAB (:func:`~burnish.kernels.reinhard`) from the ring of
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.regions import fill_regions
+from burnish.engine.removal.fill_regions import fill_regions
 from burnish.kernels import (
     Grain,
     dilate,

@@ -39,7 +39,7 @@ class Resources:
 
     def reconstructor(self, method: str, patch_size: int, base: Path):
         """A hole filler: PatchMatch, Telea, or an opened ONNX inpainting model."""
-        from burnish.engine.remove import METHODS, Reconstructor
+        from burnish.engine.removal.object_removal import METHODS, Reconstructor
 
         spec = method if method in METHODS else str(_model_path(method, base))
         return self._get(("fill", spec, patch_size), lambda: Reconstructor(

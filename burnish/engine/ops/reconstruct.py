@@ -1,4 +1,4 @@
-"""The ``remove`` op: object removal and inpainting (:mod:`burnish.engine.remove`)."""
+"""The ``remove`` op: object removal and inpainting (:mod:`burnish.engine.removal.object_removal`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Flag, Method, Number
 from burnish.engine.ops.region import ALPHA, NOTHING_MATCHED, region_mask, region_params
-from burnish.engine.remove import (
+from burnish.engine.removal.object_removal import (
     DEFAULT_DILATE,
     DEFAULT_FEATHER,
     DEFAULT_PATCH_SIZE,
@@ -17,7 +17,7 @@ from burnish.engine.remove import (
 
 
 def _remove(pixels: np.ndarray, step: StepInput) -> Outcome:
-    from burnish.engine.remove import remove
+    from burnish.engine.removal.object_removal import remove
 
     p = step.params
     mask = region_mask(pixels, step)

@@ -39,7 +39,7 @@ import os
 from pathlib import Path
 
 from burnish.engine.imageio.write import create_temp, remove_quietly
-from burnish.engine.provenance import IPTC as IPTC_SOURCE_TYPES
+from burnish.engine.provenance.sidecar import IPTC as IPTC_SOURCE_TYPES
 from burnish.errors import InputError, OptionError, OutputError, first_line
 
 MIME_TYPES = {

@@ -29,15 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from burnish.engine.batch import (
-    FileResult,
-    PlannedOutput,
-    check_plan,
-    clear_interrupted_run,
-    make_folder,
-    remove_stale_partials,
-    unique_inputs,
-)
 from burnish.engine.ops.encode import suffix_for
 from burnish.engine.ops.params import (
     File,
@@ -46,8 +37,17 @@ from burnish.engine.ops.params import (
     render_template,
     template_fields,
 )
-from burnish.engine.provenance import sidecar_path
-from burnish.engine.recipe import Recipe
+from burnish.engine.provenance.sidecar import sidecar_path
+from burnish.engine.recipes.batch_plan import (
+    FileResult,
+    PlannedOutput,
+    check_plan,
+    clear_interrupted_run,
+    make_folder,
+    remove_stale_partials,
+    unique_inputs,
+)
+from burnish.engine.recipes.recipe import Recipe
 from burnish.errors import BurnishError, OptionError, OutputError
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def expand_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
 
 def plan_outputs(recipe: Recipe, inputs: Sequence[Path], output: Path) -> list[PlannedOutput]:
     """Each input's output (named by the encode step) and sidecar in ``output``, checked as
-    a whole (:func:`~burnish.engine.batch.check_plan`): names stay in the folder, fit its file
+    a whole (:func:`~burnish.engine.recipes.batch_plan.check_plan`): names stay in the folder, fit its file
     system, and no file is an input or written twice."""
     encode = recipe.encode
     plan = []
@@ -127,7 +127,7 @@ def _check_signing(options: RunOptions) -> None:
         if path is not None and not Path(path).is_file():
             raise OptionError("no such file", path=path)
     if options.sign_cert is not None:
-        from burnish.engine.content_credentials import require_c2pa
+        from burnish.engine.provenance.content_credentials import require_c2pa
 
         require_c2pa()
 
@@ -269,9 +269,9 @@ def die_with_parent(parent: int) -> None:
 
 def _compile_ahead_for(recipe: Recipe) -> None:
     """Asks for the kernels of the recipe's later steps to be compiled on the second core if
-    this process has to compile (:mod:`burnish.engine.compile_ahead`); for 8-bit images, the
+    this process has to compile (:mod:`burnish.engine.recipes.compile_ahead`); for 8-bit images, the
     common case (a file's type is not known before it is read)."""
-    from burnish.engine.compile_ahead import compile_ahead
+    from burnish.engine.recipes.compile_ahead import compile_ahead
 
     removing = ("harmonise", "composite")  # removal's late steps, slow to compile
     grading = {"match_colour": "match_colour", "match_grain": "match_grain", "adjust": "adjust"}
@@ -289,7 +289,7 @@ class Worker:
     """Runs the recipe on one file at a time, keeping models and references warm."""
 
     def __init__(self, recipe: Recipe, options: RunOptions, threads: int | None):
-        from burnish.engine.resources import Resources
+        from burnish.engine.recipes.resources import Resources
 
         self.recipe, self.options = recipe, options
         self.resources = Resources(device=options.device, backend=options.backend,
@@ -302,7 +302,7 @@ class Worker:
 
     def environment(self) -> dict:
         if self._environment is None:
-            from burnish.engine.environment import describe_environment
+            from burnish.engine.provenance.environment import describe_environment
 
             self._environment = describe_environment()
         return self._environment
@@ -356,8 +356,8 @@ class Worker:
             write_image,
         )
         from burnish.engine.ops.encode import convert_for_output, output_dtype
-        from burnish.engine.pipeline import apply_steps, plan_geometry
-        from burnish.engine.provenance import sidecar, write_json_atomically
+        from burnish.engine.provenance.sidecar import sidecar, write_json_atomically
+        from burnish.engine.recipes.pipeline import apply_steps, plan_geometry
         from burnish.models.descriptor import file_sha256
 
         max_pixels = self.options.max_pixels or DEFAULT_MAX_PIXELS
@@ -409,7 +409,7 @@ class Worker:
         return file_sha256(input_path, what="image")  # refuses pipes and devices first
 
     def _xmp(self, applied, input_sha256: str) -> bytes:
-        from burnish.engine.provenance import xmp_packet
+        from burnish.engine.provenance.sidecar import xmp_packet
 
         return xmp_packet(fill=applied.fill, recipe_sha256=self.recipe.sha256,
                           input_sha256=input_sha256,
@@ -419,8 +419,8 @@ class Worker:
     def _sign(self, input_path: Path, target: Path, applied) -> dict | None:
         if self.options.sign_cert is None:
             return None
-        from burnish.engine.content_credentials import sign_image
-        from burnish.engine.provenance import c2pa_actions, digital_source_type
+        from burnish.engine.provenance.content_credentials import sign_image
+        from burnish.engine.provenance.sidecar import c2pa_actions, digital_source_type
 
         sign_image(target, target, cert_chain=self.options.sign_cert, key=self.options.sign_key,
                    title=target.name, digital_source_type=digital_source_type(applied.fill),
@@ -430,7 +430,7 @@ class Worker:
 
 def _complete(target: Path, key: str) -> bool:
     """Whether ``target`` is a finished output of the job ``key`` (see the module notes)."""
-    from burnish.engine.provenance import read_sidecar
+    from burnish.engine.provenance.sidecar import read_sidecar
     from burnish.models.descriptor import file_sha256
 
     record = read_sidecar(target)

@@ -2,7 +2,7 @@
 
 Before any step runs, the steps' geometry is planned from the input's size alone
 (:func:`plan_geometry`): every step's image size, and where the input's pixel coordinates
-land at each step (a :class:`~burnish.engine.masks.Frame`). A step that would make an image
+land at each step (a :class:`~burnish.engine.edit_masks.Frame`). A step that would make an image
 larger than the run's pixel limit, or empty, is refused then, naming the step. The same
 frames serve regions given in the input's coordinates (``coordinates = "input"``) and the
 provenance: every step's edited region is kept as a mask and moved along with the image
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.engine.edit_masks import Frame
 from burnish.engine.imageio import DEFAULT_MAX_PIXELS
-from burnish.engine.masks import Frame
 from burnish.engine.ops.declare import Outcome, StepInput
 from burnish.engine.ops.params import Context
-from burnish.engine.recipe import Step
-from burnish.engine.resources import Resources
+from burnish.engine.recipes.recipe import Step
+from burnish.engine.recipes.resources import Resources
 from burnish.errors import BurnishError, InputError, OptionError
 
 

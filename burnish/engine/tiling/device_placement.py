@@ -1,6 +1,6 @@
 """The GPU path: an upscale whose tiles never leave the device.
 
-The host scheduler (:mod:`burnish.engine.scheduler`) moves every window to the model and
+The host scheduler (:mod:`burnish.engine.tiling.scheduler`) moves every window to the model and
 every output back, which on a GPU costs more than the model itself (a 1080p x4 frame is 100
 MB of float32 output per pass). Here, with a runner that can take device tensors
 (``run_tensor``: the PyTorch runner, ONNX Runtime's CUDA provider with IO binding):
@@ -28,7 +28,8 @@ import queue
 import numpy as np
 
 from burnish.engine.pixels import to_planar_float
-from burnish.engine.scheduler import (
+from burnish.engine.tiling.model_tiles import UpscaleOp
+from burnish.engine.tiling.scheduler import (
     ArraySource,
     ProgressCallback,
     RowSink,
@@ -37,7 +38,6 @@ from burnish.engine.scheduler import (
     StageStopped,
     plan_grid,
 )
-from burnish.engine.upscale_op import UpscaleOp
 from burnish.errors import BackendOutOfMemory, BurnishError
 from burnish.kernels.stitch import stitch_tile
 from burnish.models.runner import Runner
@@ -57,7 +57,7 @@ def upscale_on_device(pixels: np.ndarray, runner: Runner, scale: int, sink: RowS
                       torch_device: str = "cuda") -> None:
     """Upscale an ``H x W x 3`` array with ``runner`` on ``torch_device``, rows into ``sink``.
 
-    Gives what :func:`burnish.engine.scheduler.run_tiled` gives with the same options.
+    Gives what :func:`burnish.engine.tiling.scheduler.run_tiled` gives with the same options.
     """
     import torch
 

@@ -69,7 +69,7 @@ def decode_mask(rle: dict) -> np.ndarray:
 
 def mask_boxes(mask: np.ndarray) -> list[list[int]]:
     """Bounding boxes ``[x, y, w, h]`` of the mask's 8-connected components."""
-    from burnish.engine.regions import component_boxes
+    from burnish.engine.removal.fill_regions import component_boxes
 
     return [[int(left), int(top), int(right - left), int(bottom - top)]
             for top, left, bottom, right in component_boxes(mask)]

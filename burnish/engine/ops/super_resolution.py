@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from burnish import defaults
-from burnish.engine.masks import Frame
+from burnish.engine.edit_masks import Frame
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import ModelSpec, Number
 
@@ -14,7 +14,7 @@ def _upscale_to(pixels: np.ndarray, step: StepInput, sink) -> Outcome:
     """Upscale into ``sink``: an array (:func:`_upscale`) or, as the recipe's last edit, a
     file writer that streams the output to disk (:func:`_upscale_streamed`). The outcome's
     pixels are left to the caller."""
-    from burnish.engine.upscale import upscale_into
+    from burnish.engine.upscaling import upscale_into
 
     scale = step.params["scale"]
     runner = step.resources.runner(step.params["model"], scale, step.context.base)
@@ -23,7 +23,7 @@ def _upscale_to(pixels: np.ndarray, step: StepInput, sink) -> Outcome:
 
 
 def _upscale(pixels: np.ndarray, step: StepInput) -> Outcome:
-    from burnish.engine.scheduler import ArraySink
+    from burnish.engine.tiling.scheduler import ArraySink
 
     height, width, channels = pixels.shape
     scale = step.params["scale"]

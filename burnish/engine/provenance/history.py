@@ -68,7 +68,7 @@ import numpy as np
 
 from burnish.engine.imageio import ImageMeta, read_image, write_image
 from burnish.engine.ops.params import Context
-from burnish.engine.recipe import Step, parse_step
+from burnish.engine.recipes.recipe import Step, parse_step
 from burnish.errors import BurnishError, InputError, OptionError, OutputError, first_line
 from burnish.files import check_regular_file
 from burnish.models.descriptor import file_sha256
@@ -158,8 +158,8 @@ def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto"
     All steps are parsed first; relative paths in them start at the current folder. Nothing
     is recorded, and no ``.burnish/`` folder is created, unless every step succeeds.
     """
-    from burnish.engine.pipeline import apply_steps
-    from burnish.engine.resources import Resources
+    from burnish.engine.recipes.pipeline import apply_steps
+    from burnish.engine.recipes.resources import Resources
 
     image = _original_path(image)
     parsed = _parse_edit_steps(steps)

@@ -12,7 +12,7 @@ it misses, or has not finished, is compiled by the command as before, so results
 depend on it. It dies with the command (PR_SET_PDEATHSIG on Linux) and is stopped when the
 command exits. ``BURNISH_COMPILE_AHEAD=0`` turns it off.
 
-    python -m burnish.engine.compile_ahead PARENT_PID DTYPE REHEARSAL ...
+    python -m burnish.engine.recipes.compile_ahead PARENT_PID DTYPE REHEARSAL ...
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _hole() -> np.ndarray:
 def _harmonise(dtype: np.dtype) -> None:
     """``remove``'s harmonising: float32 crops whatever the image (a flat fill in noise, so
     that grain is missing and synthesised too)."""
-    from burnish.engine.harmonise import harmonise
+    from burnish.engine.removal.harmonise import harmonise
 
     filled = _tiny_image(np.dtype(np.float32))
     filled[_hole()] = 0.5
@@ -116,7 +116,7 @@ def _start_helpers() -> None:
         by_dtype.setdefault(dtype, {}).update(dict.fromkeys(names))
     for dtype, rehearsals in by_dtype.items():
         helper = subprocess.Popen(
-            [sys.executable, "-m", "burnish.engine.compile_ahead", str(os.getpid()), dtype,
+            [sys.executable, "-m", "burnish.engine.recipes.compile_ahead", str(os.getpid()), dtype,
              *rehearsals],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _helpers.append(helper)
@@ -130,7 +130,7 @@ def _stop_helpers() -> None:
 
 
 def main(arguments: list[str]) -> int:
-    from burnish.engine.run import die_with_parent
+    from burnish.engine.recipes.batch_run import die_with_parent
 
     parent, dtype, *rehearsals = arguments
     die_with_parent(int(parent))
