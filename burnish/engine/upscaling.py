@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from burnish import defaults
+from burnish.engine.imageio import ImageRows
 from burnish.engine.pixels import check_dtype
 from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.tiling.model_tiles import UpscaleOp, check_scale
@@ -19,6 +20,7 @@ from burnish.engine.tiling.scheduler import (
     ProgressCallback,
     RowSink,
     SchedulerOptions,
+    StreamedSource,
     run_tiled,
 )
 from burnish.errors import OptionError
@@ -41,20 +43,26 @@ def _scheduler_options(tile: int | None, batch_size: int | None, runner: Runner)
     return SchedulerOptions(tile=tile, batch_size=batch_size)
 
 
-def upscale_into(pixels: np.ndarray, sink: RowSink, *, runner: Runner, scale: int,
+def upscale_into(pixels: np.ndarray | ImageRows, sink: RowSink, *, runner: Runner, scale: int,
                  tile: int | None = None, batch_size: int | None = None,
                  progress: ProgressCallback | None = None) -> None:
-    """Upscale ``H x W x C`` pixels into a row sink (an array, or a file writer that streams
-    to disk): the GPU path when the runner and image allow it, else the host scheduler."""
+    """Upscale ``H x W x C`` pixels, or the rows of an open image file, into a row sink (an
+    array, or a file writer that streams to disk): the GPU path when the runner and image
+    allow it, else the host scheduler, which reads a file's rows as it goes."""
     from burnish.engine.tiling.device_placement import takes_device_path, upscale_on_device
 
     options = _scheduler_options(tile, batch_size, runner)
-    if takes_device_path(runner, pixels.shape[2]):
+    streamed = isinstance(pixels, ImageRows)
+    channels = pixels.header.channels if streamed else pixels.shape[2]
+    if takes_device_path(runner, channels):
+        if streamed:  # the device path holds its input on the GPU: decode it whole
+            pixels = pixels.read_all()
         upscale_on_device(pixels, runner, scale, sink, options=options, progress=progress)
         return
-    op = UpscaleOp(runner, scale, pixels.shape[2])
-    run_tiled(ArraySource(pixels, runner.descriptor.pad_mode), op, sink, options=options,
-              progress=progress)
+    op = UpscaleOp(runner, scale, channels)
+    pad_mode = runner.descriptor.pad_mode
+    source = StreamedSource(pixels, pad_mode) if streamed else ArraySource(pixels, pad_mode)
+    run_tiled(source, op, sink, options=options, progress=progress)
 
 
 class _ModelInHand:
@@ -140,17 +148,18 @@ def upscale_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     The output keeps the input's bit depth, alpha, ICC profile and EXIF; it is written to a
     temporary name and renamed when complete, so a failure leaves no partial file.
     """
-    from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_writer, read_image
+    from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_image, open_writer
 
     input_path, output_path = Path(input_path), Path(output_path)
     check_plan([PlannedOutput(input_path, output_path)], [input_path])
     _scheduler_options(tile, batch_size, runner)  # a bad option fails before the file is read
-    pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    height, width, channels = pixels.shape
-    with open_writer(output_path, width=width * scale, height=height * scale, channels=channels,
-                     dtype=pixels.dtype, meta=meta, quality=quality) as writer:
-        upscale_into(pixels, writer, runner=runner, scale=scale, tile=tile,
-                     batch_size=batch_size, progress=progress)
+    with open_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS) as rows:
+        header = rows.header
+        with open_writer(output_path, width=header.width * scale, height=header.height * scale,
+                         channels=header.channels, dtype=header.dtype, meta=rows.meta,
+                         quality=quality) as writer:
+            upscale_into(rows, writer, runner=runner, scale=scale, tile=tile,
+                         batch_size=batch_size, progress=progress)
 
 
 def upscale_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None,

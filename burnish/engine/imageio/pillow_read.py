@@ -175,6 +175,32 @@ def _read_pillow(path, fmt: str, max_pixels: int) -> tuple[np.ndarray, ImageMeta
     return pixels, meta, orientation
 
 
+def _pillow_meta(path, fmt: str) -> tuple[ImageMeta, int]:
+    """The metadata of a JPEG or WebP (from its header, no pixel decoded), and the EXIF
+    orientation the pixels still need."""
+    with _pillow_open(path) as source:
+        exif, orientation = _reset_orientation(_image_exif(source))
+        meta = ImageMeta(format=fmt, icc_profile=source.info.get("icc_profile") or None,
+                         exif=exif, dpi=_pillow_dpi(source), xmp=_pillow_xmp(path, source))
+    return meta, orientation
+
+
+def _exif_dpi(image: Image.Image) -> tuple[float, float] | None:
+    """A JPEG's resolution from its EXIF (XResolution, YResolution, ResolutionUnit), for
+    files without a JFIF segment (libvips writes none): Pillow's own ``dpi`` then repeats
+    the horizontal resolution for both."""
+    exif = _image_exif(image)
+    if exif is None or 282 not in exif or 283 not in exif:
+        return None
+    per_unit = {2: 1.0, 3: 2.54}.get(exif.get(296, 2))
+    if per_unit is None:
+        return None
+    try:
+        return float(exif[282]) * per_unit, float(exif[283]) * per_unit
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
 def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
     """CMYK to RGB: colour-managed to sRGB through the file's profile when it has one."""
     if icc:
@@ -201,6 +227,8 @@ def _pillow_xmp(path, image: Image.Image) -> bytes | None:
 
 def _pillow_dpi(image: Image.Image) -> tuple[float, float] | None:
     dpi = image.info.get("dpi")
+    if image.format == "JPEG" and "jfif_density" not in image.info:
+        dpi = _exif_dpi(image) or dpi
     if not dpi or len(dpi) != 2 or not all(float(v) > 0 for v in dpi):
         return None
     # PNG stores whole pixels per metre (300 dpi comes back as 299.9994, 150 as 150.0124):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
@@ -9,10 +12,11 @@ from burnish.engine.imageio.common import _one_line, _Unsupported
 from burnish.engine.imageio.exif import _apply_orientation
 from burnish.engine.imageio.frames import _warn_if_several_frames
 from burnish.engine.imageio.meta import ImageHeader, ImageMeta
-from burnish.engine.imageio.pillow_read import _pillow_format_name, _probe_pillow, _read_pillow
+from burnish.engine.imageio.pillow_read import _pillow_format_name, _pillow_meta, _probe_pillow
 from burnish.engine.imageio.png_chunks import _png_is_cut_short
-from burnish.engine.imageio.png_read import _probe_png, _read_png
+from burnish.engine.imageio.png_read import _png_meta, _probe_png
 from burnish.engine.imageio.tiff_read import _probe_tiff, _read_tiff
+from burnish.engine.imageio.vips_read import RowReader
 from burnish.errors import InputError
 from burnish.files import check_regular_file
 
@@ -99,14 +103,113 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
     >>> pixels.shape, pixels.dtype.name, meta.format
     ((2, 3, 1), 'uint16', 'PNG')
     """
+    with open_image(path, max_pixels=max_pixels) as rows:
+        return rows.read_all(), rows.meta
+
+
+class ImageRows:
+    """An image file opened for reading its rows top to bottom (:func:`open_image`).
+
+    ``header`` and ``meta`` are known at once; :meth:`read` decodes the next rows. PNG, JPEG
+    and WebP stream through libvips: only the rows asked for are held. A TIFF, or a file
+    whose EXIF orientation turns it, is decoded whole first and served from memory (not
+    streamed yet). Decoding errors are the same one-line :class:`InputError` as
+    :func:`read_image`'s, raised by the :meth:`read` that meets them.
+    """
+
+    def __init__(self, path, fmt: str, header: ImageHeader, meta: ImageMeta,
+                 reader: RowReader | None, pixels: np.ndarray | None):
+        self.path, self.format, self.header, self.meta = path, fmt, header, meta
+        self._reader, self._pixels, self._next = reader, pixels, 0
+
+    @property
+    def next_row(self) -> int:
+        return self._next
+
+    def read(self, count: int) -> np.ndarray:
+        """The next ``count`` rows (fewer at the bottom): ``count x W x C``, read-only."""
+        count = max(0, min(count, self.header.height - self._next))
+        if self._reader is None:
+            rows = self._pixels[self._next: self._next + count]
+        else:
+            with _decoding(self.path, self.format):
+                rows = self._reader.read(count)
+        self._next += count
+        return rows
+
+    def read_all(self) -> np.ndarray:
+        """Every row left, as one C-contiguous, writable array."""
+        if self._reader is None:
+            rows = self._pixels[self._next:]
+            self._next = self.header.height
+            return rows if rows.flags.writeable else rows.copy()
+        with _decoding(self.path, self.format):
+            rows = self._reader.read_all()
+        self._next = self.header.height
+        return rows
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = self._pixels = None
+
+    def __enter__(self) -> ImageRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageRows:
+    """Open an image file to read its rows in order, without decoding it whole.
+
+    Checks what :func:`read_image` checks before any pixel is decoded (readable, supported,
+    within ``max_pixels``) and warns likewise about further frames; see :class:`ImageRows`.
+
+    >>> import tempfile, pathlib
+    >>> from burnish.engine.imageio import write_image
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "rows.png"
+    >>> write_image(target, np.arange(12, dtype=np.uint8).reshape(4, 3, 1))
+    >>> with open_image(target) as rows:
+    ...     rows.header.height, rows.read(3)[:, 0, 0].tolist(), rows.read(3).shape
+    (4, [0, 3, 6], (1, 3, 1))
+    """
     fmt = _identify(path)
-    try:
+    with _decoding(path, fmt):
         if fmt == "TIFF":
             pixels, meta, orientation = _read_tiff(path, max_pixels)
-        elif fmt == "PNG":
-            pixels, meta, orientation = _read_png(path, max_pixels)
+            pixels = _apply_orientation(pixels, orientation)
+            header = ImageHeader(pixels.shape[1], pixels.shape[0], pixels.shape[2],
+                                 pixels.dtype, fmt)
+            rows = ImageRows(path, fmt, header, meta, None, pixels)
         else:
-            pixels, meta, orientation = _read_pillow(path, fmt, max_pixels)
+            rows = _open_with_vips(path, fmt, max_pixels)
+    _warn_if_several_frames(path, fmt)
+    return rows
+
+
+def _open_with_vips(path, fmt: str, max_pixels: int) -> ImageRows:
+    header = _probe_png(path, max_pixels) if fmt == "PNG" else _probe_pillow(path, fmt, max_pixels)
+    meta, orientation = _png_meta(path) if fmt == "PNG" else _pillow_meta(path, fmt)
+    turned = orientation in (5, 6, 7, 8)
+    stored = replace(header, width=header.height, height=header.width) if turned else header
+    reader = RowReader(path, stored)
+    if reader.converted_cmyk:
+        meta = replace(meta, icc_profile=reader.profile)
+    if orientation == 1:
+        return ImageRows(path, fmt, header, meta, reader, None)
+    try:  # a turned image's first rows are the file's last columns: decode it whole
+        pixels = _apply_orientation(reader.read_all(), orientation)
+    finally:
+        reader.close()
+    return ImageRows(path, fmt, header, meta, None, pixels)
+
+
+@contextmanager
+def _decoding(path, fmt: str):
+    """Every decoder failure on a bad file as the one-line InputError that names it."""
+    try:
+        yield
     except InputError:
         raise
     except _Unsupported as error:
@@ -115,9 +218,6 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
         raise InputError("not enough memory to decode this image", path=path) from error
     except Exception as error:  # noqa: BLE001 - any decoder failure on a bad file is the file's fault
         raise _decode_error(path, fmt, error) from error
-    pixels = _apply_orientation(pixels, orientation)
-    _warn_if_several_frames(path, fmt)
-    return pixels, meta
 
 
 def _identify(path) -> str:

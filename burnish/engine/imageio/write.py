@@ -12,9 +12,8 @@ from burnish.engine.imageio.common import _one_line, log
 from burnish.engine.imageio.formats import _check_writable, _check_xmp_fits, output_format
 from burnish.engine.imageio.meta import ImageMeta
 from burnish.engine.imageio.output_meta import _meta_for_output
-from burnish.engine.imageio.pillow_write import _PillowEncoder
-from burnish.engine.imageio.png_write import _PngEncoder
 from burnish.engine.imageio.tiff_write import _TiffEncoder
+from burnish.engine.imageio.vips_write import _VipsEncoder
 from burnish.errors import OutputError
 
 # --------------------------------------------------------------------------------------------
@@ -306,8 +305,6 @@ def remove_quietly(path: str) -> None:
 
 def _make_encoder(fmt, file, width, height, channels, dtype, meta: ImageMeta, quality: int):
     icc, exif, dpi, xmp = meta.icc_profile, meta.exif, meta.dpi, meta.xmp
-    if fmt == "PNG":
-        return _PngEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
     if fmt == "TIFF":
         return _TiffEncoder(file, width, height, channels, dtype, icc, exif, dpi, xmp)
-    return _PillowEncoder(file, fmt, width, height, channels, dtype, icc, exif, dpi, xmp, quality)
+    return _VipsEncoder(file, fmt, width, height, channels, dtype, icc, exif, dpi, xmp, quality)
