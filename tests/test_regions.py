@@ -367,11 +367,11 @@ def _spied(recipe_steps, calls: list) -> list[Step]:
     """The steps with the first one's function replaced by a spy that records its calls."""
     first = recipe_steps[0]
 
-    def spy(pixels, step):
+    def spy(upstream, step, outcome):
         calls.append(first.op.name)
-        return first.op.run(pixels, step)
+        return first.op.stage(upstream, step, outcome)
 
-    return [Step(replace(first.op, run=spy), first.given, first.params), *recipe_steps[1:]]
+    return [Step(replace(first.op, stage=spy), first.given, first.params), *recipe_steps[1:]]
 
 
 def _apply_spied(pixels, steps, base, **options):

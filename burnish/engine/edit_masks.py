@@ -244,6 +244,16 @@ class Frame:
                           float(self.scale_y * Fraction(y) + self.offset_y)]
                          for x, y in points.tolist()], np.float64).reshape(-1, 2)
 
+    def nearest_sources(self) -> tuple[np.ndarray, np.ndarray]:
+        """The source row under each target row's centre and the source column under each
+        target column's (the rule of :meth:`warp`), for a frame whose target comes wholly
+        from inside its source (a resize)."""
+        rows = _source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
+        cols = _source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
+        if (rows.size, cols.size) != self.target:
+            raise ValueError("part of this frame's target lies outside its source")
+        return rows.indices, cols.indices
+
     def warp(self, mask: np.ndarray) -> np.ndarray:
         """A mask of the source's size resampled onto the target: each target pixel takes the
         source pixel under its centre (nearest neighbour, so a bool mask stays exact and an

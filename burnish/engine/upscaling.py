@@ -13,6 +13,7 @@ from burnish import defaults
 from burnish.engine.imageio import ImageRows
 from burnish.engine.pixels import check_dtype
 from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
+from burnish.engine.tiling.chain import ModelStage, SourceStage, Stage
 from burnish.engine.tiling.model_tiles import UpscaleOp, check_scale
 from burnish.engine.tiling.scheduler import (
     ArraySink,
@@ -20,7 +21,6 @@ from burnish.engine.tiling.scheduler import (
     ProgressCallback,
     RowSink,
     SchedulerOptions,
-    StreamedSource,
     run_tiled,
 )
 from burnish.errors import OptionError
@@ -61,8 +61,32 @@ def upscale_into(pixels: np.ndarray | ImageRows, sink: RowSink, *, runner: Runne
         return
     op = UpscaleOp(runner, scale, channels)
     pad_mode = runner.descriptor.pad_mode
-    source = StreamedSource(pixels, pad_mode) if streamed else ArraySource(pixels, pad_mode)
+    source = SourceStage(pixels, pad_mode) if streamed else ArraySource(pixels, pad_mode)
     run_tiled(source, op, sink, options=options, progress=progress)
+
+
+def upscale_stage(upstream: Stage, *, runner: Runner, scale: int, tile: int | None = None,
+                  batch_size: int | None = None,
+                  progress: ProgressCallback | None = None) -> ModelStage:
+    """The upscale of a chain's stage: the tile scheduler reads the stage before it as its
+    source, in a thread of its own. On the GPU path the input is gathered whole first (the
+    device path holds its input on the GPU)."""
+    from burnish.engine.tiling.device_placement import takes_device_path, upscale_on_device
+
+    check_scale(runner, scale)
+    options = _scheduler_options(tile, batch_size, runner)
+    if takes_device_path(runner, upstream.channels):
+        def run(source, sink):
+            pixels = np.ascontiguousarray(source.rows(0, source.height))
+            source.release(source.height)
+            upscale_on_device(pixels, runner, scale, sink, options=options, progress=progress)
+    else:
+        op = UpscaleOp(runner, scale, upstream.channels)
+
+        def run(source, sink):
+            run_tiled(source, op, sink, options=options, progress=progress)
+
+    return ModelStage(upstream, run, scale=scale, pad_mode=runner.descriptor.pad_mode)
 
 
 class _ModelInHand:

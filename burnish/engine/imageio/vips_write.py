@@ -24,7 +24,10 @@ from burnish.engine.imageio.png_chunks import _XMP_KEYWORD
 from burnish.engine.imageio.vips_read import _pyvips, _reason
 
 _END = object()
-_QUEUED_BANDS = 2
+# Rows travel in pieces of about this many bytes, a few pieces queued: the transport holds a
+# few MB whatever the bands the writer is given.
+_PIECE_BYTES = 1 << 20
+_QUEUED_PIECES = 4
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # IHDR colour type by channel count: grey, grey + alpha, RGB, RGBA
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -44,7 +47,7 @@ class _VipsEncoder:
                  quality):
         self._file = file
         self._format = fmt
-        self._bands: queue.Queue = queue.Queue(maxsize=_QUEUED_BANDS)
+        self._bands: queue.Queue = queue.Queue(maxsize=_QUEUED_PIECES)
         self._error: BaseException | None = None
         self._aborted = False
         bit_depth = 16 if dtype == _UINT16 else 8
@@ -74,11 +77,15 @@ class _VipsEncoder:
     # -- the caller's side --------------------------------------------------------------
 
     def write(self, rows: np.ndarray) -> None:
-        # PNG samples are big-endian; each row starts with its filter type, 0
-        raw = rows.astype(rows.dtype.newbyteorder(">"), copy=False).reshape(rows.shape[0], -1)
-        framed = np.zeros((raw.shape[0], raw.shape[1] * raw.itemsize + 1), np.uint8)
-        framed[:, 1:] = raw.view(np.uint8)
-        self._put(framed.tobytes())
+        row_bytes = rows.shape[1] * rows.shape[2] * rows.itemsize + 1
+        step = max(1, _PIECE_BYTES // row_bytes)
+        for top in range(0, rows.shape[0], step):
+            piece = rows[top: top + step]
+            # PNG samples are big-endian; each row starts with its filter type, 0
+            raw = piece.astype(piece.dtype.newbyteorder(">"), copy=False)
+            framed = np.zeros((piece.shape[0], row_bytes), np.uint8)
+            framed[:, 1:] = raw.reshape(piece.shape[0], -1).view(np.uint8)
+            self._put(framed)
 
     def finish(self) -> None:
         self._put(_END)

@@ -1,12 +1,13 @@
 """The operations recipes, ``burnish run`` and ``burnish edit`` are made of, declared once.
 
-| op | module |
-| --- | --- |
-| ``upscale`` | :mod:`.upscale` |
-| ``remove`` | :mod:`.remove` |
-| ``match_colour``, ``match_grain``, ``lut``, ``adjust`` | :mod:`.grade` |
-| ``resize``, ``crop`` | :mod:`.geometry` |
-| ``encode`` | :mod:`.encode` |
+| op | module | stage (:mod:`burnish.engine.tiling.chain`) |
+| --- | --- | --- |
+| ``upscale`` | :mod:`.super_resolution` | model: the tile scheduler over the stage before |
+| ``remove`` | :mod:`.reconstruct` | whole image (not streamed yet) |
+| ``match_colour``, ``match_grain`` | :mod:`.grade` | whole image (two-pass streaming not done yet) |
+| ``lut``, ``adjust`` | :mod:`.grade` | tiled, per pixel; with a region: whole image (not yet tiled) |
+| ``resize``, ``crop`` | :mod:`.geometry` | geometry: bands from the rows under the filter |
+| ``encode`` | :mod:`.encode` | tiled, per pixel (the bit depth) |
 
 :mod:`.declare` says what an op is, :mod:`.params` how values are checked, and
 :mod:`.region` what the masked variants share.

@@ -1,7 +1,10 @@
-"""What an op is: a name, declared parameters, and a function from pixels to pixels.
+"""What an op is: a name, declared parameters, and how it computes its output as a stage of
+the streaming chain (:mod:`burnish.engine.tiling.chain`).
 
 Declarations are the single source for recipe validation, ``burnish edit`` step parsing and
-the ``burnish ops`` listing, so the three can never disagree.
+the ``burnish ops`` listing, so the three can never disagree. An op is computed one way
+only: its stage. Run on a whole image (:meth:`Op.run`) the same stage is built over the
+image in memory and drained into an array.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from burnish.engine.edit_masks import Frame
 from burnish.engine.ops.params import Context, Kind
+from burnish.engine.tiling.chain import ArrayStage, Stage, WholeStage, collect
 
 REQUIRED = object()  # a parameter without a default must be given
 
@@ -35,13 +39,15 @@ class Param:
 class Outcome:
     """What one step did to an image.
 
-    ``edited`` is the bool mask of the pixels the step changed on purpose, in the step's
+    A step's stage fills it in as it computes (a region's mask, a note that nothing matched),
+    so it is complete once the stage's last row is made; ``pixels`` is set only by
+    :meth:`Op.run`. ``edited`` is the bool mask of the pixels the step changed on purpose, in the step's
     output coordinates; ``None`` means the whole image. ``fill`` says the step made up
     content (a removal), which decides the IPTC digital source type. (Where earlier regions
     go when a step changes the geometry is its op's :attr:`Op.geometry`, not its outcome.)
     """
 
-    pixels: np.ndarray
+    pixels: np.ndarray | None = None
     edited: np.ndarray | None = None
     fill: bool = False
     model: dict | None = None
@@ -64,16 +70,17 @@ class StepInput:
 
 @dataclass(frozen=True)
 class Op:
-    """One operation: ``run(pixels, step)`` returns an :class:`Outcome` (and ``stream``, when
-    the op has it, writes its result to a sink instead; the outcome's pixels are then None).
+    """One operation: ``stage(upstream, step, outcome)`` builds the op's
+    :class:`~burnish.engine.tiling.chain.Stage` over the stage before it, filling in
+    ``outcome`` as it computes.
 
     ``role`` is ``"edit"`` for ops that change pixels and ``"encode"`` for the one that only
     says how the result is written (it must come last).
 
     ``geometry(shape, params)``, for ops that change the image's size or placement (upscale,
     resize, crop), says from the input's ``(height, width)`` alone, before any pixel is
-    touched, where the step puts its input: a :class:`~burnish.engine.edit_masks.Frame` onto its
-    output. A run plans every step's size with it first (and refuses absurd ones), regions
+    touched, where the step puts its input: a :class:`~burnish.engine.edit_masks.Frame` onto
+    its output. A run plans every step's size with it first (and refuses absurd ones), regions
     given in the input's coordinates are moved with it, and the provenance moves earlier
     steps' regions with it. Ops without it keep the image's size and place.
     """
@@ -81,13 +88,16 @@ class Op:
     name: str
     summary: str
     params: tuple[Param, ...]
-    run: Callable[[np.ndarray, StepInput], Outcome]
+    stage: Callable[[Stage, StepInput, Outcome], Stage]
     role: str = "edit"
     check_together: Callable[[dict], None] | None = None  # rules across parameters
-    # As a recipe's last edit, write the result straight into a sink opened by
-    # ``open_sink(height, width, channels, dtype)`` (a file writer), never holding it whole.
-    stream: Callable[[np.ndarray, StepInput, Callable], Outcome] | None = None
     geometry: Callable[[tuple[int, int], dict], Frame] | None = None
+
+    def run(self, pixels: np.ndarray, step: StepInput) -> Outcome:
+        """The op on a whole ``H x W x C`` image: its stage over the image, drained."""
+        outcome = Outcome()
+        outcome.pixels = collect(self.stage(ArrayStage(pixels), step, outcome))
+        return outcome
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -115,3 +125,18 @@ class Op:
         if self.check_together is not None:
             self.check_together(checked)
         return checked
+
+
+def whole_stage(upstream: Stage, outcome: Outcome, compute: Callable[[np.ndarray], Outcome],
+                shape: tuple[int, int, int] | None = None) -> Stage:
+    """The stage of an op that needs the whole image at once: ``compute(pixels)`` gives its
+    outcome, whose fields fill ``outcome`` in. Not streamed (see
+    :class:`~burnish.engine.tiling.chain.WholeStage`)."""
+    def computed(pixels: np.ndarray) -> np.ndarray:
+        result = compute(pixels)
+        outcome.edited, outcome.fill = result.edited, result.fill
+        outcome.model, outcome.note = result.model, result.note
+        return result.pixels
+
+    return WholeStage(upstream, computed, shape)
+

@@ -12,6 +12,7 @@ import numpy as np
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, Flag, NameTemplate, Number
+from burnish.engine.tiling.chain import Stage, TiledStage
 
 FORMATS = {"same": None, "png": ".png", "jpeg": ".jpg", "tiff": ".tif", "webp": ".webp"}
 EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp")
@@ -44,9 +45,17 @@ def convert_for_output(pixels: np.ndarray, params: dict,
     return from_float(to_float(pixels), dtype), f"written as {dtype.itemsize * 8}-bit"
 
 
-def _encode(pixels: np.ndarray, step: StepInput) -> Outcome:
-    converted, note = convert_for_output(pixels, step.params, step.image.suffix)
-    return Outcome(converted, edited=np.zeros(pixels.shape[:2], bool), note=note)
+def _encode(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
+    """The bit depth the output is written in, pixel by pixel."""
+    from burnish.engine.pixels import from_float, to_float
+
+    dtype = output_dtype(step.params, step.image.suffix, upstream.dtype)
+    outcome.edited = np.zeros((upstream.height, upstream.width), bool)
+    if dtype == upstream.dtype:
+        return TiledStage(upstream, lambda window, top: window)
+    outcome.note = f"written as {dtype.itemsize * 8}-bit"
+    return TiledStage(upstream, lambda window, top: from_float(to_float(window), dtype),
+                      dtype=dtype)
 
 
 ENCODE = Op(

@@ -8,6 +8,7 @@ from burnish.engine.edit_masks import Frame, parse_box
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, Number, Text
 from burnish.engine.ops.region import BOX
+from burnish.engine.tiling.chain import CropStage, ResizeStage, RowMapStage, Stage
 from burnish.errors import InputError, OptionError
 
 FITS = ("contain", "cover", "stretch")
@@ -18,27 +19,38 @@ GRAVITIES = ("center", "top", "bottom", "left", "right")
 MAX_SIDE = 1_000_000
 
 
-def _resized(pixels: np.ndarray, width: int, height: int, resample: int) -> np.ndarray:
-    """Pillow's resampling of each channel as float32 ("F" mode): any dtype, any channels,
-    no 8-bit round trip for 16-bit and float images."""
+# Pillow's filter supports, in input pixels at scale 1 (widened by the scale when shrinking)
+SUPPORT = {"lanczos": 3.0, "bicubic": 2.0, "bilinear": 1.0, "nearest": 0.5}
+
+
+def _resampled(window: np.ndarray, box: tuple[float, float, float, float],
+               size: tuple[int, int], resample: int) -> np.ndarray:
+    """Pillow's resampling of ``box`` of ``window`` to ``size`` (width, height), each channel
+    as float32 ("F" mode): any dtype, any channels, no 8-bit round trip for 16-bit and float
+    images. A band of a resize is its rows' source box of the rows under the filter: the
+    weights are those of resizing the whole image."""
     from PIL import Image
 
     from burnish.engine.pixels import from_float, to_float
 
-    if resample == FILTERS["nearest"]:
-        return _nearest(pixels, width, height)
-    planes = to_float(pixels)
-    out = np.empty((height, width, pixels.shape[2]), np.float32)
-    for c in range(pixels.shape[2]):
+    planes = to_float(window)
+    out = np.empty((size[1], size[0], window.shape[2]), np.float32)
+    for c in range(window.shape[2]):
         plane = Image.fromarray(np.ascontiguousarray(planes[..., c]))
-        out[..., c] = np.asarray(plane.resize((width, height), resample))
-    return from_float(out, pixels.dtype)
+        out[..., c] = np.asarray(plane.resize(size, resample, box=box))
+    return from_float(out, window.dtype)
 
 
-def _nearest(array: np.ndarray, width: int, height: int) -> np.ndarray:
+def _nearest_rows(upstream: Stage, height: int, width: int) -> Stage:
     """Nearest-neighbour resampling: each output pixel takes the input pixel under its centre
-    (the same rule as :meth:`~burnish.engine.edit_masks.Frame.warp`, which moves masks)."""
-    return Frame.resampled(array.shape[:2], (height, width)).warp(array)
+    (:meth:`~burnish.engine.edit_masks.Frame.warp`'s rule, which moves masks), band by band."""
+    rows, cols = Frame.resampled((upstream.height, upstream.width),
+                                 (height, width)).nearest_sources()
+
+    def compute(window: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(window[rows[start:stop] - first][:, cols])
+
+    return RowMapStage(upstream, height, width, rows, compute)
 
 
 def _target_size(shape: tuple[int, int], p: dict) -> tuple[int, int, tuple | None]:
@@ -60,21 +72,23 @@ def _target_size(shape: tuple[int, int], p: dict) -> tuple[int, int, tuple | Non
     return scaled_w, scaled_h, (left, top, want_w, want_h)
 
 
-def _resize(pixels: np.ndarray, step: StepInput) -> Outcome:
-    width, height, crop = _target_size(pixels.shape[:2], step.params)
-    out = _resized(pixels, width, height, FILTERS[step.params["filter"]])
-    return Outcome(out if crop is None else _cut(out, crop))
+def _resize(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
+    width, height, crop = _target_size((upstream.height, upstream.width), step.params)
+    name = step.params["filter"]
+    if name == "nearest":
+        stage = _nearest_rows(upstream, height, width)
+    else:
+        def resample(window, box, size):
+            return _resampled(window, box, size, FILTERS[name])
+
+        stage = ResizeStage(upstream, height, width, support=SUPPORT[name], resample=resample)
+    return stage if crop is None else CropStage(stage, crop)
 
 
 def _resize_geometry(shape: tuple[int, int], p: dict) -> Frame:
     width, height, crop = _target_size(shape, p)
     frame = Frame.resampled(shape, (height, width))
     return frame if crop is None else frame.cropped(*crop)
-
-
-def _cut(array: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    left, top, width, height = box
-    return np.ascontiguousarray(array[top:top + height, left:left + width])
 
 
 def _crop_box(shape: tuple[int, int], p: dict) -> tuple[int, int, int, int]:
@@ -107,12 +121,12 @@ def _parse_aspect(text: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _crop(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _crop(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     try:
-        box = _crop_box(pixels.shape[:2], step.params)
+        box = _crop_box((upstream.height, upstream.width), step.params)
     except InputError as error:
         raise InputError(error.problem, path=step.image) from None
-    return Outcome(_cut(pixels, box))
+    return CropStage(upstream, box)
 
 
 def _crop_geometry(shape: tuple[int, int], p: dict) -> Frame:

@@ -12,7 +12,8 @@ import numpy as np
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Number, resolve_file
-from burnish.engine.ops.region import colour_channels, graded, region_params
+from burnish.engine.ops.region import colour_channels, graded_stage, region_params
+from burnish.engine.tiling.chain import Stage
 from burnish.errors import InputError
 
 REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -33,7 +34,7 @@ def _reference_path(step: StepInput, channels: int) -> Path:
     return path
 
 
-def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _match_colour(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     from burnish import kernels
 
     match = {"reinhard": kernels.reinhard, "mkl": kernels.mkl,
@@ -50,10 +51,10 @@ def _match_colour(pixels: np.ndarray, step: StepInput) -> Outcome:
         # tones: fine detail keeps at most the strength it had.
         return kernels.limit_fine_detail(match(colour, reference), colour)
 
-    return graded(pixels, step, grade)
+    return graded_stage(upstream, step, outcome, grade, pointwise=False)
 
 
-def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _match_grain(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     """Grain only where the image has less than the reference: the missing variance,
     ``sqrt(max(reference^2 - own^2, 0))`` per level and channel, scaled by ``amount``."""
     from burnish.kernels import Grain, estimate_grain, synthesize_grain
@@ -70,20 +71,20 @@ def _match_grain(pixels: np.ndarray, step: StepInput) -> Outcome:
         grain = Grain(reference.levels, missing * step.params["amount"], reference.ar)
         return synthesize_grain(colour, grain, seed=step.params["seed"])
 
-    return graded(pixels, step, grade)
+    return graded_stage(upstream, step, outcome, grade, pointwise=False)
 
 
-def _lut(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _lut(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     from burnish.kernels import apply_lut
 
     def grade(colour: np.ndarray) -> np.ndarray:
         lut = step.resources.lut(resolve_file(step.params["file"], step.context))
         return apply_lut(_rgb(colour, "lut"), lut, step.params["interpolation"])
 
-    return graded(pixels, step, grade)
+    return graded_stage(upstream, step, outcome, grade, pointwise=True)
 
 
-def _adjust(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _adjust(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     from burnish import kernels
 
     p = step.params
@@ -100,7 +101,7 @@ def _adjust(pixels: np.ndarray, step: StepInput) -> Outcome:
             colour = kernels.contrast(colour, p["contrast"])
         return colour
 
-    return graded(pixels, step, grade)
+    return graded_stage(upstream, step, outcome, grade, pointwise=True)
 
 
 def _rgb(colour: np.ndarray, op: str) -> np.ndarray:

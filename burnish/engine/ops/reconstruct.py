@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
+from burnish.engine.ops.declare import Op, Outcome, Param, StepInput, whole_stage
 from burnish.engine.ops.params import Flag, Method, Number
 from burnish.engine.ops.region import ALPHA, NOTHING_MATCHED, region_mask, region_params
 from burnish.engine.removal.object_removal import (
@@ -14,9 +14,16 @@ from burnish.engine.removal.object_removal import (
     METHODS,
     composite_weight,
 )
+from burnish.engine.tiling.chain import Stage
 
 
-def _remove(pixels: np.ndarray, step: StepInput) -> Outcome:
+def _remove(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
+    """Removal needs the whole image for now: its regions, and the patches PatchMatch
+    copies from, may lie anywhere in it (not streamed yet)."""
+    return whole_stage(upstream, outcome, lambda pixels: _removed(pixels, step))
+
+
+def _removed(pixels: np.ndarray, step: StepInput) -> Outcome:
     from burnish.engine.removal.object_removal import remove
 
     p = step.params

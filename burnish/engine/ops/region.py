@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from burnish.engine import edit_masks as masks
-from burnish.engine.ops.declare import Outcome, Param, StepInput
+from burnish.engine.ops.declare import Outcome, Param, StepInput, whole_stage
 from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
+from burnish.engine.tiling.chain import Stage, TiledStage
 from burnish.errors import InputError
 
 BOX = Text(masks.parse_box, "10,20,300,200")
@@ -53,11 +54,17 @@ ALPHA = Param("alpha", Flag(), "Also where the image is more than half transpare
               "filled pixels become opaque).", False)
 
 
+def has_region(params: dict) -> bool:
+    """Whether the step acts on a region rather than the whole image."""
+    return bool(params["mask"] or params["boxes"] or params["polygons"]
+                or params.get("alpha", False) or params["key"])
+
+
 def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
     """The step's region as a bool mask, or None when the step gives no region."""
     p = step.params
     alpha = p.get("alpha", False)
-    if not (p["mask"] or p["boxes"] or p["polygons"] or alpha or p["key"]):
+    if not has_region(p):
         return None
     mask_file = None
     if p["mask"] is not None:
@@ -73,7 +80,29 @@ def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
 
 def colour_channels(pixels: np.ndarray) -> int:
     """How many of the channels are colour (the last of 2 or 4 is alpha)."""
-    return pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+    return colour_count(pixels.shape[2])
+
+
+def colour_count(channels: int) -> int:
+    return channels - 1 if channels in (2, 4) else channels
+
+
+def graded_stage(upstream: Stage, step: StepInput, outcome: Outcome, grade, *,
+                 pointwise: bool) -> Stage:
+    """The stage of a grade: ``grade`` (colour pixels -> colour pixels) on the colour
+    channels, alpha kept. A ``pointwise`` grade of the whole image is tiled (each pixel on
+    its own); a grade of a region, or one that needs the whole image, is computed whole
+    (:func:`graded`) for now: regions, feathering and global statistics are not tiled yet."""
+    if pointwise and not has_region(step.params):
+        n = colour_count(upstream.channels)
+
+        def compute(window: np.ndarray, top: int) -> np.ndarray:
+            out = window.copy()
+            out[..., :n] = grade(np.ascontiguousarray(window[..., :n]))
+            return out
+
+        return TiledStage(upstream, compute)
+    return whole_stage(upstream, outcome, lambda pixels: graded(pixels, step, grade))
 
 
 def graded(pixels: np.ndarray, step: StepInput, grade) -> Outcome:

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from burnish import defaults
 from burnish.engine.edit_masks import Frame
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import ModelSpec, Number
+from burnish.engine.tiling.chain import Stage
 
 
-def _upscale_to(pixels: np.ndarray, step: StepInput, sink) -> Outcome:
-    """Upscale into ``sink``: an array (:func:`_upscale`) or, as the recipe's last edit, a
-    file writer that streams the output to disk (:func:`_upscale_streamed`). The outcome's
-    pixels are left to the caller."""
-    from burnish.engine.upscaling import upscale_into
+def _upscale(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
+    """The model over the stage before it, through the tile scheduler in a thread of its
+    own (:func:`burnish.engine.upscaling.upscale_stage`)."""
+    from burnish.engine.upscaling import upscale_stage
 
     scale = step.params["scale"]
     runner = step.resources.runner(step.params["model"], scale, step.context.base)
-    upscale_into(pixels, sink, runner=runner, scale=scale, tile=step.params["tile"])
-    return Outcome(None, model=step.resources.model_record(runner))
-
-
-def _upscale(pixels: np.ndarray, step: StepInput) -> Outcome:
-    from burnish.engine.tiling.scheduler import ArraySink
-
-    height, width, channels = pixels.shape
-    scale = step.params["scale"]
-    sink = ArraySink(height * scale, width * scale, channels, pixels.dtype)
-    outcome = _upscale_to(pixels, step, sink)
-    outcome.pixels = sink.pixels
-    return outcome
-
-
-def _upscale_streamed(pixels: np.ndarray, step: StepInput, open_sink) -> Outcome:
-    height, width, channels = pixels.shape
-    scale = step.params["scale"]
-    # the model is opened before the sink: the file's metadata names the models opened
-    step.resources.runner(step.params["model"], scale, step.context.base)
-    with open_sink(height * scale, width * scale, channels, pixels.dtype) as sink:
-        return _upscale_to(pixels, step, sink)
+    outcome.model = step.resources.model_record(runner)
+    return upscale_stage(upstream, runner=runner, scale=scale, tile=step.params["tile"])
 
 
 def _upscale_geometry(shape: tuple[int, int], params: dict) -> Frame:
@@ -57,6 +35,5 @@ UPSCALE = Op(
               f"image; default: the model's advice, else {defaults.TILE}).", None),
     ),
     _upscale,
-    stream=_upscale_streamed,
     geometry=_upscale_geometry,
 )

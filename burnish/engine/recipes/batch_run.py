@@ -348,52 +348,45 @@ class Worker:
 
     def _process(self, input_path: Path, target: Path, input_sha256: str, key: str,
                  started: float) -> str | None:
-        from burnish.engine.imageio import (
-            DEFAULT_MAX_PIXELS,
-            open_writer,
-            probe_image,
-            read_image,
-            write_image,
-        )
-        from burnish.engine.ops.encode import convert_for_output, output_dtype
+        from burnish.engine.imageio import DEFAULT_MAX_PIXELS, open_image, open_writer
+        from burnish.engine.ops.encode import output_dtype
         from burnish.engine.provenance.sidecar import sidecar, write_json_atomically
         from burnish.engine.recipes.pipeline import apply_steps, plan_geometry
         from burnish.models.descriptor import file_sha256
 
         max_pixels = self.options.max_pixels or DEFAULT_MAX_PIXELS
         encode, edits = self.recipe.encode, self.recipe.edits
-        # Every step's size from the header, before the pixels are decoded: an absurd resize
-        # or upscale is refused before any work.
-        header = probe_image(input_path, max_pixels=max_pixels)
-        try:
-            plan_geometry((header.height, header.width), edits, max_pixels=max_pixels)
-        except BurnishError as error:
-            raise type(error)(error.problem, path=error.path or input_path) from None
-        pixels, meta = read_image(input_path, max_pixels=max_pixels)
+        notes = []
+        with open_image(input_path, max_pixels=max_pixels) as rows:
+            header, meta = rows.header, rows.meta
+            # Every step's size from the header, before any pixel is decoded: an absurd
+            # resize or upscale is refused before any work.
+            try:
+                plan_geometry((header.height, header.width), edits, max_pixels=max_pixels)
+            except BurnishError as error:
+                raise type(error)(error.problem, path=error.path or input_path) from None
 
-        def output_meta(applied):
-            return replace(meta, xmp=self._xmp(applied, input_sha256),
-                           exif=None if encode["strip_exif"] else meta.exif)
+            def open_output(applied, height: int, width: int, channels: int, dtype):
+                written = output_dtype(encode, input_path.suffix, dtype)
+                applied.dtype = written
+                writer = open_writer(
+                    target, width=width, height=height, channels=channels, dtype=written,
+                    meta=replace(meta, xmp=self._xmp(applied, input_sha256),
+                                 exif=None if encode["strip_exif"] else meta.exif),
+                    quality=encode["quality"])
+                if written == dtype:
+                    return writer
+                notes.append(f"written as {written.itemsize * 8}-bit")
+                return _Converting(writer, written)
 
-        def open_output(applied, height: int, width: int, channels: int, dtype):
-            return open_writer(target, width=width, height=height, channels=channels,
-                               dtype=dtype, meta=output_meta(applied), quality=encode["quality"])
-
-        # A last upscale streams into the file, unless the file needs another bit depth.
-        may_stream = output_dtype(encode, input_path.suffix, pixels.dtype) == pixels.dtype
-        applied = apply_steps(pixels, edits, self.resources, image=input_path,
-                              context=self.recipe.context,
-                              open_sink=open_output if may_stream else None,
-                              max_pixels=max_pixels)
-        notes = [r.note for r in applied.records if r.note]
-        if applied.pixels is not None:  # not streamed
-            output, note = convert_for_output(applied.pixels, encode, input_path.suffix)
-            applied.dtype = output.dtype
-            notes += [note] if note else []
-            write_image(target, output, meta=output_meta(applied), quality=encode["quality"])
+            applied = apply_steps(rows, edits, self.resources, image=input_path,
+                                  context=self.recipe.context, open_sink=open_output,
+                                  max_pixels=max_pixels)
+        notes = [r.note for r in applied.records if r.note] + notes
         credentials = self._sign(input_path, target, applied)
         record = sidecar(input_path=input_path, input_sha256=input_sha256,
-                         input_shape=pixels.shape, output_path=target,
+                         input_shape=(header.height, header.width, header.channels),
+                         output_path=target,
                          output_sha256=file_sha256(target, error=OutputError, what="output"), recipe=self.recipe, job_key=key,
                          applied=applied,
                          environment={**self.environment(), "device requested":
@@ -426,6 +419,25 @@ class Worker:
                    title=target.name, digital_source_type=digital_source_type(applied.fill),
                    actions=c2pa_actions(applied.records), ingredient=input_path)
         return {"signed": True, "certificate": str(self.options.sign_cert)}
+
+
+class _Converting:
+    """A file writer fed rows in another dtype: each band converted (rounded to nearest)."""
+
+    def __init__(self, writer, dtype):
+        self._writer, self._dtype = writer, dtype
+
+    def write_rows(self, rows) -> None:
+        from burnish.engine.pixels import from_float, to_float
+
+        self._writer.write_rows(from_float(to_float(rows), self._dtype))
+
+    def __enter__(self):
+        self._writer.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._writer.__exit__(*exc_info)
 
 
 def _complete(target: Path, key: str) -> bool:

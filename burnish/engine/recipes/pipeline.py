@@ -12,19 +12,21 @@ its regions in the output's own pixel coordinates.
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from burnish.engine.edit_masks import Frame
-from burnish.engine.imageio import DEFAULT_MAX_PIXELS
+from burnish.engine.imageio import DEFAULT_MAX_PIXELS, ImageRows
 from burnish.engine.ops.declare import Outcome, StepInput
 from burnish.engine.ops.params import Context
 from burnish.engine.recipes.recipe import Step
 from burnish.engine.recipes.resources import Resources
+from burnish.engine.tiling.chain import ArrayStage, SourceStage, collect, drain_into
 from burnish.errors import BurnishError, InputError, OptionError
 
 
@@ -43,8 +45,8 @@ class StepRecord:
 
 @dataclass
 class Applied:
-    """The result of the steps: ``pixels``, or None when the last step streamed its result
-    to a sink (``shape`` and ``dtype`` say what was written either way)."""
+    """The result of the steps: ``pixels``, or None when the result streamed into a sink
+    (``shape`` and ``dtype`` say what was made either way)."""
 
     pixels: np.ndarray | None
     records: list[StepRecord] = field(default_factory=list)
@@ -66,19 +68,6 @@ class Applied:
         for region in local[1:]:
             union |= region
         return union
-
-    def add(self, step: Step, outcome: Outcome, seconds: float, moved: Frame | None) -> None:
-        """Take a step's outcome: move earlier regions through its geometry (``moved``: the
-        step's own frame, None when it keeps the image in place), keep its record."""
-        if moved is not None:
-            for record in self.records:
-                if record.region is not None:
-                    record.region = moved.warp(record.region)
-        self.pixels = outcome.pixels
-        if outcome.pixels is not None:
-            self.shape, self.dtype = outcome.pixels.shape, outcome.pixels.dtype
-        self.records.append(StepRecord(step, seconds, outcome.edited, outcome.fill,
-                                       outcome.model, outcome.note))
 
 
 @dataclass(frozen=True)
@@ -135,17 +124,19 @@ def plan_geometry(shape: tuple[int, int], steps: Sequence[Step], *,
     return Plan(tuple(entering), tuple(moves))
 
 
-def apply_steps(pixels: np.ndarray, steps: Sequence[Step], resources: Resources, *,
+def apply_steps(pixels: np.ndarray | ImageRows, steps: Sequence[Step], resources: Resources, *,
                 image: Path, context: Context, open_sink: Callable | None = None,
                 on_step: Callable[[int, int], None] | None = None,
                 max_pixels: int | None = None) -> Applied:
-    """Run ``steps`` on ``pixels`` (``H x W x C``) in order.
+    """Run ``steps`` on ``pixels`` (``H x W x C``, or the rows of an open image file) as one
+    chain of stages (:mod:`burnish.engine.tiling.chain`), pulled band by band.
 
-    With ``open_sink(applied, height, width, channels, dtype)`` (a file writer, say; ``applied``
-    holds the records of the steps before), a last step that can stream
-    (:attr:`~burnish.engine.ops.declare.Op.stream`: an upscale) writes its result through it
-    instead of returning it, so the largest image of the chain is never held whole; the
-    result's ``pixels`` are then None.
+    With ``open_sink(applied, height, width, channels, dtype)`` (a file writer, say), the
+    result is written through it as it is made, and the result's ``pixels`` are None; the
+    sink is opened when the first rows are ready, when ``applied`` already says what every
+    step that needed the whole image found (a removal's fill). Without it the result is
+    gathered into ``pixels``. Steps that stream (per-pixel grades, upscaling, resizing,
+    cropping, encoding) hold a few bands each; steps that need the whole image hold it.
 
     Problems a user can fix are raised as :class:`~burnish.errors.BurnishError` naming
     ``image`` and the step; the geometry of all the steps is checked first
@@ -153,33 +144,74 @@ def apply_steps(pixels: np.ndarray, steps: Sequence[Step], resources: Resources,
     :data:`~burnish.engine.imageio.DEFAULT_MAX_PIXELS`), so an absurd size fails before
     any step has run.
     """
+    streamed = isinstance(pixels, ImageRows)
+    shape = ((pixels.header.height, pixels.header.width) if streamed else pixels.shape[:2])
     try:
-        plan = plan_geometry(pixels.shape[:2], steps, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+        plan = plan_geometry(shape, steps, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     except BurnishError as error:
         raise type(error)(error.problem, path=error.path or image) from None
-    applied = Applied(pixels, shape=pixels.shape, dtype=pixels.dtype)
-
-    def opened(height: int, width: int, channels: int, dtype):
-        applied.shape, applied.dtype = (height, width, channels), np.dtype(dtype)
-        return open_sink(applied, height, width, channels, dtype)
-
+    stage = SourceStage(pixels) if streamed else ArrayStage(pixels)
+    stages, outcomes = [stage], []
     for number, step in enumerate(steps, 1):
-        started = time.perf_counter()
-        streams = open_sink is not None and number == len(steps) and step.op.stream is not None
+        outcome = Outcome()
         step_input = StepInput(step.params, resources, image, context, plan.entering[number - 1])
-        try:
-            outcome = (step.op.stream(applied.pixels, step_input, opened) if streams
-                       else step.op.run(applied.pixels, step_input))
-        except BurnishError as error:
-            raise type(error)(f"step {number} ({step.op.name}): {error.problem}",
-                              path=error.path or image) from None
-        except ValueError as error:  # a kernel refusing these pixels
-            raise InputError(f"step {number} ({step.op.name}): {error}", path=image) from None
+        with _attributed(image, {(number, step.op.name)}, default=(number, step.op.name)):
+            stage = step.op.stage(stage, step_input, outcome)
         planned = plan.entering[number].target
-        if outcome.pixels is not None and outcome.pixels.shape[:2] != planned:
-            raise RuntimeError(f"step {number} ({step.op.name}) made a {outcome.pixels.shape} "
-                               f"image; its declared geometry says {planned}")
-        applied.add(step, outcome, time.perf_counter() - started, plan.moves[number - 1])
+        if (stage.height, stage.width) != planned:
+            raise RuntimeError(f"step {number} ({step.op.name}) makes a {stage.height}x"
+                               f"{stage.width} image; its declared geometry says {planned}")
+        stage.label = (number, step.op.name)
         if on_step is not None:
-            on_step(number, len(steps))
+            stage.on_finished = functools.partial(on_step, number, len(steps))
+        stages.append(stage)
+        outcomes.append(outcome)
+    applied = Applied(None, shape=(stage.height, stage.width, stage.channels), dtype=stage.dtype)
+    labels = {s.label for s in stages[1:]}
+    with _attributed(image, labels):
+        if open_sink is None:
+            applied.pixels = collect(stage)
+        else:
+            def opened():
+                applied.records = _records(steps, outcomes, stages, plan)
+                return open_sink(applied, stage.height, stage.width, stage.channels,
+                                 stage.dtype)
+
+            drain_into(stage, opened)
+    applied.records = _records(steps, outcomes, stages, plan, moved=True)
     return applied
+
+
+@contextmanager
+def _attributed(image: Path, labels: set, default=None):
+    """Errors from a step's stage as one line naming the image and the step."""
+    try:
+        yield
+    except (BurnishError, ValueError) as error:
+        label = getattr(error, "stage_label", None) or default
+        if label not in labels:
+            raise
+        number, name = label
+        if isinstance(error, BurnishError):
+            raise type(error)(f"step {number} ({name}): {error.problem}",
+                              path=error.path or image) from None
+        # a kernel refusing these pixels
+        raise InputError(f"step {number} ({name}): {error}", path=image) from None
+
+
+def _records(steps: Sequence[Step], outcomes: list[Outcome], stages: list, plan: Plan, *,
+             moved: bool = False) -> list[StepRecord]:
+    """Each step's record; with ``moved``, its region carried through the geometry of the
+    steps after it onto the output, and its own seconds (its stage's time less the time of
+    the stages before it)."""
+    records = []
+    for index, (step, outcome) in enumerate(zip(steps, outcomes)):
+        region = outcome.edited
+        if moved and region is not None:
+            later = [frame for frame in plan.moves[index + 1:] if frame is not None]
+            if later:
+                region = functools.reduce(Frame.then, later).warp(region)
+        seconds = max(stages[index + 1].busy - stages[index].busy, 0.0)
+        records.append(StepRecord(step, seconds, region, outcome.fill, outcome.model,
+                                  outcome.note))
+    return records

@@ -95,47 +95,6 @@ class ArraySource:
         """Rows above ``row`` will not be read again (nothing to free in memory)."""
 
 
-class StreamedSource:
-    """A :class:`RegionSource` over rows decoded top to bottom
-    (:class:`~burnish.engine.imageio.ImageRows`): only the rows between the lowest one a read
-    may still ask for and the lowest one read so far are held.
-
-    Reads decode further rows as needed; :meth:`release` says which rows will not be asked
-    for again (the scheduler releases a band's rows when its tiles are stitched). Padding
-    is :class:`ArraySource`'s.
-    """
-
-    def __init__(self, rows, pad_mode: str = "edge"):
-        header = rows.header
-        self.height, self.width, self.channels = header.height, header.width, header.channels
-        self.dtype = np.dtype(header.dtype)
-        self.pad_mode = pad_mode
-        self._rows = rows
-        self._held = np.empty((0, self.width, self.channels), self.dtype)
-        self._top = 0  # image row of _held[0]
-        self._lock = threading.Lock()
-
-    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        top, bottom = max(y0, 0), min(y1, self.height)
-        with self._lock:
-            if top < self._top:
-                raise RuntimeError(f"rows from {top} were released (held from {self._top})")
-            held_bottom = self._top + self._held.shape[0]
-            if bottom > held_bottom:
-                more = self._rows.read(bottom - held_bottom)
-                self._held = np.concatenate([self._held, more]) if self._held.size else more
-            inside = self._held[top - self._top: bottom - self._top,
-                                max(x0, 0): min(x1, self.width)]
-        return padded_window(inside, y0, y1, x0, x1, self.height, self.width, self.pad_mode)
-
-    def release(self, row: int) -> None:
-        with self._lock:
-            drop = min(max(row - self._top, 0), self._held.shape[0])
-            if drop:
-                self._held = self._held[drop:].copy()  # a copy: the dropped rows are freed
-                self._top += drop
-
-
 def padded_window(inside: np.ndarray, y0: int, y1: int, x0: int, x1: int, height: int,
                   width: int, pad_mode: str) -> np.ndarray:
     """``inside`` (the part of ``[y0, y1) x [x0, x1)`` within the image) padded out to the

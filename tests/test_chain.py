@@ -1,0 +1,166 @@
+"""The streaming chain: every op that streams gives, band by band, what it gives on the whole
+image, for band sizes from the smallest (16 rows) to one band, odd sizes, uint8, uint16 and
+float32, grey to RGBA; and chains of them. The whole-image results are checked against
+independent references (Pillow's resize of the whole image, the kernels on the whole image,
+slicing, the tile scheduler's upscale)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import burnish
+from burnish.engine.edit_masks import Frame
+from burnish.engine.ops import OPS
+from burnish.engine.ops.declare import Outcome, StepInput
+from burnish.engine.ops.params import Context
+from burnish.engine.pixels import from_float, to_float
+from burnish.engine.recipes.pipeline import apply_steps
+from burnish.engine.recipes.recipe import recipe_from_data
+from burnish.engine.recipes.resources import Resources
+from burnish.engine.tiling import chain
+from burnish.engine.tiling.chain import ArrayStage, TiledStage, collect
+
+# band budgets in bytes: 1 gives the smallest bands (16 rows), 10**12 one band for all
+BUDGETS = [1, 3_000, 50_000, 10**12]
+LAYOUTS = [(1, np.uint8), (2, np.uint16), (3, np.float32), (4, np.uint8), (3, np.uint16)]
+
+
+def random_image(rng, height, width, channels, dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        return rng.random((height, width, channels), dtype=np.float32)
+    return rng.integers(0, np.iinfo(dtype).max, (height, width, channels), dtype=dtype,
+                        endpoint=True)
+
+
+def run_steps(pixels, steps, tmp_path, budget, monkeypatch):
+    monkeypatch.setattr(chain, "BAND_BYTES", budget)
+    recipe = recipe_from_data({"steps": steps}, base=tmp_path)
+    with Resources() as resources:
+        return apply_steps(pixels, recipe.steps, resources, image=tmp_path / "x.png",
+                           context=Context(tmp_path)).pixels
+
+
+def assert_close(actual, expected, dtype):
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_allclose(actual, expected, atol=1e-5)
+    else:  # <= 1/255 of full scale, the engine's tiled-equals-untiled contract
+        top = np.iinfo(dtype).max
+        assert np.abs(actual.astype(np.int64) - expected).max() <= top // 255
+
+
+def pillow_resize(pixels, width, height, resample):
+    planes = to_float(pixels)
+    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c]))
+                               .resize((width, height), resample))
+                    for c in range(pixels.shape[2])], axis=-1)
+    return from_float(out, pixels.dtype)
+
+
+@pytest.mark.parametrize(("channels", "dtype"), LAYOUTS)
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_resize_in_bands_is_pillows_whole_resize(tmp_path, monkeypatch, rng, channels, dtype,
+                                                 budget):
+    pixels = random_image(rng, 97, 61, channels, dtype)
+    for size, name, code in (((37, 203), "lanczos", Image.LANCZOS),
+                             ((140, 41), "bicubic", Image.BICUBIC),
+                             ((61, 250), "bilinear", Image.BILINEAR)):
+        out = run_steps(pixels, [{"op": "resize", "width": size[0], "height": size[1],
+                                  "fit": "stretch", "filter": name}], tmp_path, budget,
+                        monkeypatch)
+        assert_close(out, pillow_resize(pixels, *size, code), dtype)
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_nearest_resize_and_crop_in_bands_are_exact(tmp_path, monkeypatch, rng, budget):
+    pixels = random_image(rng, 83, 59, 3, np.uint16)
+    out = run_steps(pixels, [{"op": "resize", "width": 131, "height": 29, "fit": "stretch",
+                              "filter": "nearest"}], tmp_path, budget, monkeypatch)
+    np.testing.assert_array_equal(out, Frame.resampled((83, 59), (29, 131)).warp(pixels))
+    out = run_steps(pixels, [{"op": "crop", "box": "7,11,40,53"}], tmp_path, budget,
+                    monkeypatch)
+    np.testing.assert_array_equal(out, pixels[11:64, 7:47])
+
+
+@pytest.mark.parametrize(("channels", "dtype"), LAYOUTS)
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_adjust_and_lut_in_bands_are_the_kernels_on_the_whole_image(
+        tmp_path, monkeypatch, rng, channels, dtype, budget):
+    from burnish import kernels
+
+    if channels < 3:
+        pytest.skip("adjust and lut need RGB")
+    pixels = random_image(rng, 75, 43, channels, dtype)
+    out = run_steps(pixels, [{"op": "adjust", "exposure": 0.4, "saturation": 1.3,
+                              "temperature": 0.2, "contrast": 1.1}], tmp_path, budget,
+                    monkeypatch)
+    colour = np.ascontiguousarray(pixels[..., :3])
+    expected = kernels.contrast(kernels.saturation(kernels.white_balance(
+        kernels.exposure(colour, 0.4), 0.2, 0.0), 1.3), 1.1)
+    np.testing.assert_array_equal(out[..., :3], expected)
+    np.testing.assert_array_equal(out[..., 3:], pixels[..., 3:])  # alpha kept
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("model", ["lanczos", None])
+def test_upscale_in_bands_is_the_schedulers_upscale(tmp_path, monkeypatch, rng, budget, model):
+    pixels = random_image(rng, 45, 38, 4, np.uint8)
+    steps = [{"op": "upscale", "scale": 2 if model is None else 3, "tile": 16,
+              **({"model": model} if model else {})}]
+    out = run_steps(pixels, steps, tmp_path, budget, monkeypatch)
+    expected = burnish.upscale(pixels, model=model, scale=2 if model is None else 3, tile=16)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(("channels", "dtype"), [(3, np.uint8), (4, np.uint16), (3, np.float32)])
+def test_a_chain_in_bands_equals_the_chain_in_one_band(tmp_path, monkeypatch, rng, channels,
+                                                        dtype):
+    pixels = random_image(rng, 71, 53, channels, dtype)
+    steps = [{"op": "adjust", "exposure": -0.3}, {"op": "upscale", "model": "lanczos",
+                                                  "scale": 2},
+             {"op": "crop", "box": "5,9,90,120"},
+             {"op": "resize", "width": 57, "fit": "contain", "filter": "lanczos"},
+             {"op": "adjust", "saturation": 0.7}]
+    whole = run_steps(pixels, steps, tmp_path, 10**12, monkeypatch)
+    assert whole.shape[:2] == (76, 57)
+    for budget in BUDGETS[:3]:
+        assert_close(run_steps(pixels, steps, tmp_path, budget, monkeypatch), whole, dtype)
+
+
+def test_whole_image_ops_run_in_a_chain_with_streamed_ones(tmp_path, monkeypatch, rng):
+    """Steps that need the whole image (a colour match, a removal) sit between streamed ones
+    and give what they give alone."""
+    pixels = random_image(rng, 64, 48, 3, np.uint8)
+    Image.fromarray(random_image(rng, 30, 30, 3, np.uint8)).save(tmp_path / "look.png")
+    steps = [{"op": "remove", "boxes": ["10,10,12,9"]},
+             {"op": "match_colour", "reference": "look.png"},
+             {"op": "upscale", "model": "lanczos", "scale": 2}]
+    whole = run_steps(pixels, steps, tmp_path, 10**12, monkeypatch)
+    for budget in BUDGETS[:3]:
+        np.testing.assert_array_equal(run_steps(pixels, steps, tmp_path, budget, monkeypatch),
+                                      whole)
+
+
+def test_a_stage_refuses_rows_it_released_and_bands_of_the_wrong_kind(rng):
+    pixels = random_image(rng, 40, 10, 1, np.uint8)
+    stage = TiledStage(ArrayStage(pixels), lambda window, top: window)
+    stage.rows(0, 40)
+    stage.release(30)
+    with pytest.raises(RuntimeError, match="released"):
+        stage.rows(20, 40)
+    wrong = TiledStage(ArrayStage(pixels), lambda window, top: window.astype(np.float32))
+    with pytest.raises(RuntimeError, match="float32 band"):
+        collect(wrong)
+
+
+def test_an_op_run_is_its_stage_over_the_whole_image(tmp_path, rng):
+    pixels = random_image(rng, 33, 21, 3, np.uint8)
+    adjust = OPS["adjust"]
+    params = adjust.check({"exposure": 0.5}, Context(tmp_path))
+    with Resources() as resources:
+        step = StepInput(params, resources, tmp_path / "x.png", Context(tmp_path))
+        outcome = adjust.run(pixels, step)
+        staged = collect(adjust.stage(ArrayStage(pixels), step, Outcome()))
+    np.testing.assert_array_equal(outcome.pixels, staged)
