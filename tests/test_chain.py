@@ -12,6 +12,7 @@ from PIL import Image
 
 import burnish
 from burnish.engine.edit_masks import Frame
+from burnish.engine.imageio import write_image
 from burnish.engine.ops import OPS
 from burnish.engine.ops.declare import Outcome, StepInput
 from burnish.engine.ops.params import Context
@@ -164,3 +165,26 @@ def test_an_op_run_is_its_stage_over_the_whole_image(tmp_path, rng):
         outcome = adjust.run(pixels, step)
         staged = collect(adjust.stage(ArrayStage(pixels), step, Outcome()))
     np.testing.assert_array_equal(outcome.pixels, staged)
+
+
+@pytest.mark.parametrize(("method", "dtype"), [("reinhard", np.uint8), ("reinhard", np.float32),
+                                               ("mkl", np.uint16), ("histogram", np.uint8),
+                                               ("histogram", np.uint16)])
+@pytest.mark.parametrize("budget", BUDGETS[:3])
+def test_match_colour_in_two_passes_is_the_whole_image_transfer(tmp_path, monkeypatch, rng,
+                                                                method, dtype, budget):
+    """The statistics gathered band by band and each band recoloured with its context give
+    the kernels' transfer and fine-detail limit of the whole image."""
+    from burnish import kernels
+
+    pixels = random_image(rng, 131, 47, 4 if method == "mkl" else 3, dtype)
+    look = random_image(rng, 40, 30, 3, dtype)
+    write_image(tmp_path / "look.tif", look)
+    out = run_steps(pixels, [{"op": "match_colour", "reference": "look.tif",
+                              "method": method}], tmp_path, budget, monkeypatch)
+    match = {"reinhard": kernels.reinhard, "mkl": kernels.mkl,
+             "histogram": kernels.match_histograms}[method]
+    colour = np.ascontiguousarray(pixels[..., :3])
+    expected = kernels.limit_fine_detail(match(colour, look), colour)
+    assert_close(out[..., :3], expected, dtype)
+    np.testing.assert_array_equal(out[..., 3:], pixels[..., 3:])

@@ -489,14 +489,16 @@ def block_excess(image):
 @pytest.mark.parametrize("transfer", [reinhard, match_histograms])
 def test_a_whole_image_transfer_keeps_a_jpeg_sky_from_gaining_blocks(rng, transfer):
     """A flat sky beside a busy half: the whole image's spread is large, so the spread bound
-    lets the transfer stretch the sky's block steps (the positive control: 1.7-3x for
-    Reinhard, about 8x for histogram matching); the fine-detail limit keeps them within
+    lets the transfer stretch the sky's block steps (the positive control: more than 1.5x
+    towards a reference of uniform noise); the fine-detail limit keeps them within
     1.25x while the sky still moves with the transfer."""
     height, sky_width = 64, 96  # whole 8 x 8 blocks
     sky = jpeg_sky(rng, height, sky_width, quality=30)
     busy = smooth_image(rng, height, 80, np.uint8, 0.4, 0.6)
     image = np.ascontiguousarray(np.concatenate([sky, busy], axis=1))
-    reference = smooth_image(rng, 50, 70, np.uint8)  # more spread in every channel
+    # uniform noise: far more spread than the image's in every Lab channel, whatever the
+    # draw (a smooth random reference sometimes narrows a chroma channel instead)
+    reference = rng.integers(0, 256, (50, 70, 3)).astype(np.uint8)
     inside = (slice(None), slice(0, sky_width - 16))  # away from the blurred seam
     before = block_excess(image[inside])
     assert before > 0.2  # there are blocks

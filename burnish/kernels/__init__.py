@@ -26,7 +26,14 @@ are what the engine, the CLI and outside scripts use.
 
 from burnish.kernels.accumulate import accumulate_tile, blend_window, normalise
 from burnish.kernels.blend import blend
-from burnish.kernels.colour import limit_fine_detail, match_histograms, mkl, reinhard
+from burnish.kernels.colour import (
+    FINE_DETAIL_REACH,
+    TargetStatistics,
+    limit_fine_detail,
+    match_histograms,
+    mkl,
+    reinhard,
+)
 from burnish.kernels.compiling import announce_first_compile
 from burnish.kernels.dispatch import DEVICES
 from burnish.kernels.feather import feather, signed_edge_distance
@@ -51,7 +58,7 @@ from burnish.kernels.telea import telea_inpaint
 announce_first_compile()
 
 __all__ = [
-    "DEVICES", "Grain", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
+    "DEVICES", "FINE_DETAIL_REACH", "Grain", "TargetStatistics", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
     "gaussian_blur", "limit_fine_detail", "match_histograms", "mkl", "normalise",
     "patchmatch_inpaint", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",

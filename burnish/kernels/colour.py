@@ -131,6 +131,11 @@ RGB_NOISE_FLOOR = 0.02
 # pixels. JPEG's 8 x 8 block steps live there (a blur of sigma 4 keeps under 1% of a pattern
 # of period 8), and so do sensor noise and compression ringing.
 FINE_DETAIL_SIGMA = 4.0
+# How far, in pixels, limit_fine_detail reaches: its blur is Deriche's recursive filter, whose
+# slowest pole decays by exp(-1.723 / sigma) = 0.65 a pixel at sigma 4; after 40 pixels a
+# pixel's weight is below 4e-8, far under a level of any dtype. Cutting an image into bands
+# with this much context above and below gives the whole image's result.
+FINE_DETAIL_REACH = math.ceil(10 * FINE_DETAIL_SIGMA)
 
 # Pixels per step of the Reinhard passes: a row is converted a chunk at a time into small
 # buffers (loops the CPU vectorises). It also fixes the order in which the statistics pass
@@ -631,10 +636,21 @@ def _decode_table(dtype: np.dtype) -> np.ndarray:
 
 def _lab_statistics(image: np.ndarray, region: np.ndarray | None, device: str):
     """Mean and population std of the region's CIELAB values, float64, per channel."""
+    return _combine_lab_rows(_lab_row_sums(image, region, device))
+
+
+def _lab_row_sums(image: np.ndarray, region: np.ndarray | None, device: str) -> np.ndarray:
+    """Each row's CIELAB sums (``H x 10``: shifted sums, squares, count, pivot)."""
     mask, whole = _regions_argument(region, image.shape[1])
     sums = np.empty((image.shape[0], 10), np.float64)
     run(device, _lab_sums_cpu, _lab_sums_cuda, (image.shape[0],), image,
         _decode_table(image.dtype), mask, whole, Out(sums))
+    return sums
+
+
+def _combine_lab_rows(sums: np.ndarray):
+    """Mean and std from rows' sums, in row order (so bands of rows give the same numbers as
+    the whole image)."""
     # Combine the rows (Chan et al.): each row's mean and squared deviations about it, then
     # the spread of the row means about the overall mean.
     sums = sums[sums[:, 6] > 0]
@@ -768,15 +784,24 @@ def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
     statistics = target if measured is None else _checked_region(measured, image, "measured")
     if statistics is not None and not statistics.any():
         raise ValueError("measured selects no pixel: there are no target statistics")
-    target_mean, target_std = _lab_statistics(image, statistics, device)
-    source_mean, source_std = _lab_statistics(reference, source, device)
+    transfer = _reinhard_transfer(_lab_statistics(image, statistics, device),
+                                  _lab_statistics(reference, source, device), spread)
+    return _apply_reinhard(image, transfer, target, device)
+
+
+def _reinhard_transfer(target, source, spread: bool = True) -> np.ndarray:
+    """The per-channel Lab scale and shift from target and source (mean, std)."""
+    (target_mean, target_std), (source_mean, source_std) = target, source
     # A flat target channel has no spread to rescale: shift its mean only. A stretch is
     # bounded, so that compression noise is not amplified into blocks.
     flat = (target_std < 1e-9) | (not spread)
     scale = np.where(flat, 1.0, np.minimum(source_std / np.where(flat, 1.0, target_std),
                                            _spread_limit(target_std, LAB_NOISE_FLOOR)))
     shift = source_mean - target_mean * scale
-    transfer = np.concatenate([scale, shift]).astype(np.float32)
+    return np.concatenate([scale, shift]).astype(np.float32)
+
+
+def _apply_reinhard(image, transfer, target, device) -> np.ndarray:
     mask, whole = _regions_argument(target, image.shape[1])
     out = np.empty_like(image)
     run(device, _reinhard_cpu, _reinhard_cuda, image.shape[:2], image,
@@ -834,15 +859,23 @@ def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
         _region_samples(image, target).astype(np.float64) / top)
     source_mean, b = _mean_and_covariance(
         _region_samples(reference, source).astype(np.float64) / reference_top)
+    return _apply_affine(image, *_mkl_transfer(target_mean, a, source_mean, b), target, device)
+
+
+def _mkl_transfer(target_mean, a, source_mean, b) -> tuple[np.ndarray, np.ndarray]:
+    """MKL's matrix and offset from the target's and source's means and covariances."""
     a_half = _symmetric_power(a, 0.5)
     a_inverse_half = _symmetric_power(a, -0.5)
     transfer = _bounded_stretch(
         a_inverse_half @ _symmetric_power(a_half @ b @ a_half, 0.5) @ a_inverse_half, a)
-    offset = source_mean - target_mean @ transfer
+    return np.ascontiguousarray(transfer), source_mean - target_mean @ transfer
+
+
+def _apply_affine(image, transfer, offset, target, device) -> np.ndarray:
     mask, whole = _regions_argument(target, image.shape[1])
     out = np.empty_like(image)
-    run(device, _affine_cpu, _affine_cuda, image.shape[:2], image, mask, whole,
-        np.ascontiguousarray(transfer), offset, top, image.dtype.kind == "u", Out(out))
+    run(device, _affine_cpu, _affine_cuda, image.shape[:2], image, mask, whole, transfer,
+        offset, full_scale(image.dtype), image.dtype.kind == "u", Out(out))
     return out
 
 
@@ -897,13 +930,19 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray 
     mask, whole = _regions_argument(target, image.shape[1])
     out = np.empty_like(image)
     if image.dtype.kind == "u":
-        table = _integer_table(image, target, reference, source)
-        run(device, _lookup_cpu, _lookup_cuda, image.shape[:2], image, table, mask, whole,
-            Out(out))
-        return out
+        return _apply_table(image, _integer_table(image, target, reference, source), target,
+                            device)
     keys, values = _float_tables(_region_samples(image, target),
                                  _region_samples(reference, source))
     run(device, _search_cpu, _search_cuda, image.shape[:2], image, keys, values, mask, whole,
+        Out(out))
+    return out
+
+
+def _apply_table(image, table, target, device) -> np.ndarray:
+    mask, whole = _regions_argument(target, image.shape[1])
+    out = np.empty_like(image)
+    run(device, _lookup_cpu, _lookup_cuda, image.shape[:2], image, table, mask, whole,
         Out(out))
     return out
 
@@ -920,9 +959,12 @@ def _level_counts(image: np.ndarray, region: np.ndarray | None) -> np.ndarray:
 
 def _integer_table(image, target, reference, source) -> np.ndarray:
     """Per channel, the matched value of every level, as scikit-image computes it."""
-    counts = _level_counts(image, target)
-    reference_counts = _level_counts(reference, source)
-    table = np.empty(counts.shape, image.dtype)
+    return _table_from_counts(_level_counts(image, target), _level_counts(reference, source),
+                              image.dtype)
+
+
+def _table_from_counts(counts, reference_counts, dtype) -> np.ndarray:
+    table = np.empty(counts.shape, dtype)
     for c in range(3):
         # Trailing zero counts past the largest value change no earlier quantile, so the
         # full-range table equals scikit-image's bincount-length one where it is read.
@@ -998,3 +1040,91 @@ def limit_fine_detail(graded: np.ndarray, original: np.ndarray, *,
             limited = np.rint(limited)
         out[..., c] = np.clip(limited, 0, full_scale(graded.dtype))
     return out
+
+
+# --- transfers fitted band by band (a streamed image) --------------------------------------
+
+TRANSFERS = ("reinhard", "mkl", "histogram")
+
+
+class TargetStatistics:
+    """A target image's statistics for a colour transfer, gathered band by band.
+
+    Give every band of full-width rows to :meth:`add` (in order), then :meth:`fit` a
+    reference: the result maps any band of the image, as :func:`reinhard`, :func:`mkl` or
+    :func:`match_histograms` of the whole image would map it. Reinhard's row sums and the
+    level counts of integer histograms are the whole image's numbers whatever the bands;
+    MKL's mean and covariance are summed in float64 about the first band's mean (equal to
+    the whole image's two-pass numbers within float64 rounding). Histogram matching of
+    float32 images needs every distinct value and is not offered here.
+
+    >>> import numpy as np
+    >>> image = np.array([[[100, 100, 100]], [[150, 150, 150]]], np.uint8)
+    >>> statistics = TargetStatistics("reinhard", image.dtype)
+    >>> statistics.add(image[:1]); statistics.add(image[1:])
+    >>> statistics.fit(np.full((1, 1, 3), 128, np.uint8))(image)[:, 0, 0].tolist()
+    [128, 128]
+    """
+
+    def __init__(self, method: str, dtype, *, device: str = "cpu"):
+        if method not in TRANSFERS:
+            raise ValueError(f"unknown transfer {method!r}; choose one of {', '.join(TRANSFERS)}")
+        self.method, self.dtype, self.device = method, np.dtype(check_pixel_dtype(dtype)), device
+        check_device(device)
+        if method == "histogram" and self.dtype.kind != "u":
+            raise ValueError("histogram matching of float32 images needs the whole image")
+        self._rows: list[np.ndarray] = []  # Reinhard: each band's row sums
+        self._count = 0  # MKL: pixels, sum and outer products about a pivot
+        self._pivot = self._sum = self._outer = None
+        self._levels = None  # histogram: level counts
+
+    def add(self, band: np.ndarray) -> None:
+        band = _checked_image(band, "band")
+        if band.dtype != self.dtype:
+            raise ValueError(f"band is {band.dtype}, the statistics are of {self.dtype}")
+        if self.method == "reinhard":
+            self._rows.append(_lab_row_sums(band, None, self.device))
+        elif self.method == "mkl":
+            samples = band.reshape(-1, 3).astype(np.float64) / full_scale(self.dtype)
+            if self._pivot is None:
+                self._pivot = samples.mean(axis=0) if len(samples) else np.zeros(3)
+                self._sum, self._outer = np.zeros(3), np.zeros((3, 3))
+            shifted = samples - self._pivot
+            self._count += len(samples)
+            self._sum += shifted.sum(axis=0)
+            self._outer += shifted.T @ shifted
+        else:
+            counts = _level_counts(band, None)
+            self._levels = counts if self._levels is None else self._levels + counts
+
+    def fit(self, reference: np.ndarray):
+        """The transfer onto ``reference``'s statistics: a function of a band of the image
+        (or all of it) that returns it recoloured, same shape and dtype."""
+        reference = _checked_image(reference, "reference")
+        if reference.shape[0] * reference.shape[1] == 0:
+            raise ValueError("reference has no pixel: there are no reference statistics")
+        if self.method == "reinhard":
+            if not self._rows:
+                raise ValueError("no band was added: there are no target statistics")
+            transfer = _reinhard_transfer(_combine_lab_rows(np.concatenate(self._rows)),
+                                          _lab_statistics(reference, None, self.device))
+            return lambda band: _apply_reinhard(_checked_image(band, "band"), transfer, None,
+                                                self.device)
+        if self.method == "mkl":
+            if not self._count:
+                raise ValueError("no band was added: there are no target statistics")
+            mean_shift = self._sum / self._count
+            target_mean = self._pivot + mean_shift
+            a = self._outer / self._count - np.outer(mean_shift, mean_shift)
+            source_mean, b = _mean_and_covariance(
+                _region_samples(reference, None).astype(np.float64) / full_scale(reference.dtype))
+            matrix, offset = _mkl_transfer(target_mean, a, source_mean, b)
+            return lambda band: _apply_affine(_checked_image(band, "band"), matrix, offset,
+                                              None, self.device)
+        if reference.dtype != self.dtype:
+            raise ValueError(f"image and reference must share a dtype for histogram matching, "
+                             f"got {self.dtype} and {reference.dtype}")
+        if self._levels is None:
+            raise ValueError("no band was added: there are no target statistics")
+        table = _table_from_counts(self._levels, _level_counts(reference, None), self.dtype)
+        return lambda band: _apply_table(_checked_image(band, "band"), table, None, self.device)

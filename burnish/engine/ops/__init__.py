@@ -4,7 +4,8 @@
 | --- | --- | --- |
 | ``upscale`` | :mod:`.super_resolution` | model: the tile scheduler over the stage before |
 | ``remove`` | :mod:`.reconstruct` | whole image (not streamed yet) |
-| ``match_colour``, ``match_grain`` | :mod:`.grade` | whole image (two-pass streaming not done yet) |
+| ``match_colour`` | :mod:`.grade` | two-pass: statistics while spilling, then tiled (40 rows of context); a region or float32 histogram: whole image |
+| ``match_grain`` | :mod:`.grade` | whole image (not streamed yet) |
 | ``lut``, ``adjust`` | :mod:`.grade` | tiled, per pixel; with a region: whole image (not yet tiled) |
 | ``resize``, ``crop`` | :mod:`.geometry` | geometry: bands from the rows under the filter |
 | ``encode`` | :mod:`.encode` | tiled, per pixel (the bit depth) |

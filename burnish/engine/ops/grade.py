@@ -12,8 +12,14 @@ import numpy as np
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Number, resolve_file
-from burnish.engine.ops.region import colour_channels, graded_stage, region_params
-from burnish.engine.tiling.chain import Stage
+from burnish.engine.ops.region import (
+    colour_channels,
+    colour_count,
+    graded_stage,
+    has_region,
+    region_params,
+)
+from burnish.engine.tiling.chain import SpillStage, Stage, TiledStage
 from burnish.errors import InputError
 
 REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -35,23 +41,58 @@ def _reference_path(step: StepInput, channels: int) -> Path:
 
 
 def _match_colour(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
+    """Two passes: the image's statistics are gathered as its bands go to a spill file, the
+    transfer is fitted to the reference, then each band is recoloured with the rows around
+    it that limiting fine detail reaches. A region, or histogram matching of a float32
+    image, needs the whole image (not streamed yet)."""
+    from burnish import kernels
+
+    method = step.params["method"]
+    n = colour_count(upstream.channels)
+    if has_region(step.params) or (method == "histogram" and upstream.dtype.kind == "f"):
+        return graded_stage(upstream, step, outcome, _colour_grade(step), pointwise=False)
+    if n != 3:
+        raise InputError(f"match_colour needs an RGB image; this one has {n} colour "
+                         "channel(s)")
+    statistics = kernels.TargetStatistics(method, upstream.dtype)
+    spilled = SpillStage(upstream, lambda band: statistics.add(band[..., :n]))
+    fitted = []
+
+    def compute(window: np.ndarray, top: int) -> np.ndarray:
+        if not fitted:
+            fitted.append(statistics.fit(_reference_in(step, n, upstream.dtype)))
+        colour = np.ascontiguousarray(window[..., :n])
+        out = window.copy()
+        out[..., :n] = kernels.limit_fine_detail(fitted[0](colour), colour)
+        return out
+
+    return TiledStage(spilled, compute, halo=kernels.FINE_DETAIL_REACH)
+
+
+def _reference_in(step: StepInput, channels: int, dtype) -> np.ndarray:
+    """The step's reference image, its colour channels, in the image's dtype (an 8-bit
+    look may grade a 16-bit image)."""
+    from burnish.engine.pixels import from_float, to_float
+
+    path = _reference_path(step, channels)
+    reference = np.ascontiguousarray(step.resources.image(path)[..., :channels])
+    return from_float(to_float(reference), dtype) if reference.dtype != dtype else reference
+
+
+def _colour_grade(step: StepInput):
+    """match_colour as a grade of a whole image (or region)."""
     from burnish import kernels
 
     match = {"reinhard": kernels.reinhard, "mkl": kernels.mkl,
              "histogram": kernels.match_histograms}[step.params["method"]]
 
     def grade(colour: np.ndarray) -> np.ndarray:
-        from burnish.engine.pixels import from_float, to_float
-
-        path = _reference_path(step, colour.shape[2])
-        reference = np.ascontiguousarray(step.resources.image(path)[..., :colour.shape[2]])
-        if reference.dtype != colour.dtype:  # an 8-bit look may grade a 16-bit image
-            reference = from_float(to_float(reference), colour.dtype)
+        reference = _reference_in(step, colour.shape[2], colour.dtype)
         # A global transfer would stretch compression noise (a JPEG sky's blocks) with the
         # tones: fine detail keeps at most the strength it had.
         return kernels.limit_fine_detail(match(colour, reference), colour)
 
-    return graded_stage(upstream, step, outcome, grade, pointwise=False)
+    return grade
 
 
 def _match_grain(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:

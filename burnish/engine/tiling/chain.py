@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -211,6 +212,44 @@ class WholeStage(Stage):
         return result
 
     def close(self) -> None:
+        self._upstream.close()
+
+
+class SpillStage(Stage):
+    """The first pass of a two-pass op: on the first read the stage before it is read once
+    through, band by band, each band given to ``measure(band)`` and written to a temporary
+    file; then this stage's rows (the same pixels) are read back from the file, so that the
+    second pass needs no second run of the stages before. Holds a band in memory; the file
+    (in the system's temporary folder) holds the image."""
+
+    def __init__(self, upstream: Stage, measure: Callable[[np.ndarray], None]):
+        super().__init__(upstream.height, upstream.width, upstream.channels, upstream.dtype)
+        self.pad_mode = upstream.pad_mode
+        self._upstream, self._measure = upstream, measure
+        self._file = None
+        self._row_bytes = self.width * self.channels * self.dtype.itemsize
+        self._band = band_rows(self.width, self.channels, self.dtype)
+
+    def _spill(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="burnish-spill-")
+        for top in range(0, self.height, self._band):
+            bottom = min(top + self._band, self.height)
+            band = np.ascontiguousarray(self._upstream.rows(top, bottom))
+            self._measure(band)
+            self._file.write(band.data)
+            self._upstream.release(bottom)
+
+    def _make_band(self) -> np.ndarray:
+        if self._file is None:
+            self._spill()
+        count = min(self._band, self.height - self.made)
+        self._file.seek(self.made * self._row_bytes)
+        data = self._file.read(count * self._row_bytes)
+        return np.frombuffer(data, self.dtype).reshape(count, self.width, self.channels)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
         self._upstream.close()
 
 
