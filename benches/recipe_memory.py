@@ -1,6 +1,6 @@
 """Peak memory of ``burnish run`` with a recipe, on a 4 MP and a 16 MP photo.
 
-    python3 benches/recipe_memory.py [streamed | issue]
+    python3 benches/recipe_memory.py [streamed | issue | huge]
 
 Each run is a fresh process under ``/usr/bin/time`` (peak RSS, wall time), on photos from
 /work/shared/data/photos (``BURNISH_PHOTOS`` overrides; skipped with a line when missing):
@@ -10,8 +10,11 @@ Aqua.jpg (2560 x 1600, 4.1 MP) and Infinite-Sea_by_Aury88.jpg (4096 x 4096, 16.8
   stream: the 16 MP run should need about what the 4 MP run needs;
 - ``issue``: issue 13's ``remove (box) -> upscale x4 -> match_colour -> adjust -> encode
   jpeg`` (goal: 16 MP within 1.2x of 4 MP, under 500 MB).
+- ``huge``: a generated 20000 x 20000 RGB PNG (400 MP, made by libvips in the temporary
+  folder first, not measured) through ``remove (box) -> adjust -> resize width=5000 ->
+  encode jpeg`` (goal: under 600 MB; the input alone is 1.2 GB decoded).
 
-Prints a Markdown table with the ratio of the two.
+Prints a Markdown table (with the ratio of the two photos' runs).
 """
 
 from __future__ import annotations
@@ -61,35 +64,70 @@ op = "encode"
 format = "jpeg"
 quality = 90
 """,
+    "huge": """
+[[steps]]
+op = "remove"
+boxes = ["9000,9000,300,240"]
+[[steps]]
+op = "adjust"
+exposure = 0.2
+saturation = 1.1
+[[steps]]
+op = "resize"
+width = 5000
+[[steps]]
+op = "encode"
+format = "jpeg"
+quality = 90
+""",
 }
+HUGE_SIDE = 20000
+
+
+def generated_input(folder: Path) -> Path:
+    """A 20000 x 20000 RGB PNG with structure to fill from (rings and diagonal bands), made
+    by libvips as a stream."""
+    import pyvips
+
+    xy = pyvips.Image.xyz(HUGE_SIDE, HUGE_SIDE)
+    x, y = xy[0], xy[1]
+    rings = ((x - HUGE_SIDE / 2) ** 2 + (y - HUGE_SIDE / 3) ** 2) ** 0.5
+    image = (x % 256).bandjoin([(y // 3) % 256, (rings / 2) % 256]).cast("uchar")
+    path = folder / "huge.png"
+    image.pngsave(str(path), compression=1)
+    return path
+
+
+def measure(command: list[str], name: str) -> float:
+    """Peak RSS in MB of one fresh process (printed as a table row with its wall time)."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%M %e", *command], capture_output=True,
+                          text=True, env={**os.environ, "BURNISH_COMPILE_AHEAD": "0"})
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    kilobytes, seconds = re.findall(r"^(\d+) ([\d.]+)$", done.stderr, re.M)[-1]
+    print(f"| {name} | {int(kilobytes) / 1024:.0f} | {float(seconds):.1f} |", flush=True)
+    return int(kilobytes) / 1024
 
 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "streamed"
-    missing = [name for name in INPUTS if not (PHOTOS / name).is_file()]
+    needed = ("Dune.jpg", *INPUTS) if which != "huge" else ()
+    missing = [name for name in needed if not (PHOTOS / name).is_file()]
     if missing:
         print(f"skipped: {', '.join(missing)} missing from {PHOTOS}")
         return
-    results = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         recipe = folder / "recipe.toml"
         recipe.write_text(RECIPES[which].format(reference=PHOTOS / "Dune.jpg"))
+        inputs = [generated_input(folder)] if which == "huge" else [PHOTOS / n for n in INPUTS]
         print(f"recipe {which!r}, {os.cpu_count()} cores")
         print("| input | peak RSS (MB) | wall (s) |")
         print("| --- | --- | --- |")
-        for name in INPUTS:
-            out = folder / "out"
-            command = [*BURNISH, "run", str(recipe), str(PHOTOS / name), "-o", f"{out}/"]
-            done = subprocess.run(["/usr/bin/time", "-f", "%M %e", *command],
-                                  capture_output=True, text=True,
-                                  env={**os.environ, "BURNISH_COMPILE_AHEAD": "0"})
-            if done.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
-            kilobytes, seconds = re.findall(r"^(\d+) ([\d.]+)$", done.stderr, re.M)[-1]
-            results.append(int(kilobytes) / 1024)
-            print(f"| {name} | {results[-1]:.0f} | {float(seconds):.1f} |", flush=True)
-    print(f"16 MP / 4 MP peak RSS: {results[1] / results[0]:.2f}x")
+        results = [measure([*BURNISH, "run", str(recipe), str(path), "-o", f"{folder}/out/"],
+                           path.name) for path in inputs]
+    if len(results) == 2:
+        print(f"16 MP / 4 MP peak RSS: {results[1] / results[0]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -188,3 +188,88 @@ def test_match_colour_in_two_passes_is_the_whole_image_transfer(tmp_path, monkey
     expected = kernels.limit_fine_detail(match(colour, look), colour)
     assert_close(out[..., :3], expected, dtype)
     np.testing.assert_array_equal(out[..., 3:], pixels[..., 3:])
+
+
+# --- regional stages: removal and masked grades, window by window -------------------------
+
+TALL = (400, 61)  # two boxes far apart: windows of their own, rows between them pass through
+REGIONS = {
+    "boxes": {"boxes": ["7,10,12,9", "30,371,15,8"]},
+    "polygons": {"polygons": ["5,12 25,9 18,30", "40,360 55,380 33,385"]},
+    "mask": {"mask": "hole.png"},
+    "key": {"key": "#ff00ff", "key_tolerance": 0},
+}
+
+
+def regional_image(rng, channels, dtype, tmp_path):
+    """Noise with two magenta patches (the key) and a mask file of the same two patches."""
+    pixels = random_image(rng, *TALL, channels, dtype)
+    hole = np.zeros(TALL, bool)
+    hole[12:20, 9:17] = hole[365:378, 40:49] = True
+    top = 1.0 if np.dtype(dtype).kind == "f" else np.iinfo(dtype).max
+    if channels >= 3:
+        pixels[..., :3][hole] = (top, 0, top)
+    write_image(tmp_path / "hole.png", hole[..., None].astype(np.uint8) * 255)
+    return pixels, hole
+
+
+def whole_image_mask(pixels, region, tmp_path):
+    from burnish.engine.edit_masks import build_mask
+
+    given = dict(region)
+    if "mask" in given:
+        given["mask_file"] = tmp_path / given.pop("mask")
+    return build_mask(pixels, **given)
+
+
+@pytest.mark.parametrize(("channels", "dtype", "method", "source"), [
+    (3, np.uint8, "patchmatch", "boxes"), (4, np.uint16, "telea", "polygons"),
+    (1, np.float32, "telea", "mask"), (3, np.uint16, "patchmatch", "key"),
+    (3, np.float32, "telea", "key")])
+@pytest.mark.parametrize("budget", [1, 50_000, 10**12])
+def test_removal_window_by_window_is_the_whole_image_removal(tmp_path, monkeypatch, rng,
+                                                             channels, dtype, method, source,
+                                                             budget):
+    """The remove step streams: only windows around the holes are computed, from their own
+    pixels, and the result is burnish.remove of the whole image with the same mask."""
+    pixels, _ = regional_image(rng, channels, dtype, tmp_path)
+    region = REGIONS[source]
+    step = {"op": "remove", "method": method, "dilate": 2, "feather": 3, **region}
+    out = run_steps(pixels, [step], tmp_path, budget, monkeypatch)
+    mask = whole_image_mask(pixels, region, tmp_path)
+    expected = burnish.remove(pixels, mask, method=method, dilate=2, feather=3)
+    np.testing.assert_array_equal(out, expected)
+    # the rows between the two windows were never touched
+    np.testing.assert_array_equal(out[200:230], pixels[200:230])
+
+
+@pytest.mark.parametrize("source", ["boxes", "polygons", "mask", "key"])
+@pytest.mark.parametrize("budget", [1, 50_000, 10**12])
+def test_a_masked_grade_window_by_window_is_the_grade_composited_over_the_whole_image(
+        tmp_path, monkeypatch, rng, source, budget):
+    from burnish import kernels
+    from burnish.engine.removal.composite_plan import composite_weight
+
+    pixels, _ = regional_image(rng, 4, np.uint16, tmp_path)
+    region = REGIONS[source]
+    out = run_steps(pixels, [{"op": "adjust", "exposure": 0.7, "feather": 4, **region}],
+                    tmp_path, budget, monkeypatch)
+    mask = whole_image_mask(pixels, region, tmp_path)
+    graded = pixels.copy()
+    graded[..., :3] = kernels.exposure(np.ascontiguousarray(pixels[..., :3]), 0.7)
+    expected = kernels.blend(graded, pixels, composite_weight(mask, dilate=0, feather=4))
+    expected[..., 3] = pixels[..., 3]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_far_apart_holes_are_removed_as_if_alone(rng):
+    """A hole's fill depends only on its surroundings (its window) and where it is: removing
+    two far-apart holes at once equals removing one, then the other."""
+    pixels = random_image(rng, 420, 70, 3, np.uint8)
+    first, second = np.zeros((420, 70), bool), np.zeros((420, 70), bool)
+    first[20:30, 10:22] = True
+    second[380:392, 40:55] = True
+    together = burnish.remove(pixels, first | second, seed=5)
+    one_by_one = burnish.remove(burnish.remove(pixels, first, seed=5), second, seed=5)
+    np.testing.assert_array_equal(together, one_by_one)
+    assert not np.array_equal(together[20:30, 10:22], pixels[20:30, 10:22])

@@ -9,7 +9,7 @@ from PIL import Image
 from test_cli import assert_one_line_error, leftovers, run_cli, save_png
 
 from burnish.engine.edit_masks import box_mask, parse_box
-from burnish.engine.removal.object_removal import composite_weight
+from burnish.engine.removal.composite_plan import composite_weight
 
 from conftest import random_image
 

@@ -19,11 +19,11 @@ from scipy import ndimage
 
 import burnish
 from burnish.engine.imageio import read_image, write_image
+from burnish.engine.removal.composite_plan import composite_weight
 from burnish.engine.removal.harmonise import harmonise
 from burnish.engine.removal.object_removal import (
     MaskSpec,
     Reconstructor,
-    composite_weight,
     remove,
     remove_files,
 )

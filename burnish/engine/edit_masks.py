@@ -26,6 +26,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from burnish.engine.sparse_mask import Piece, SparseMask
 from burnish.errors import InputError, OptionError
 
 
@@ -93,6 +94,13 @@ def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float], *,
     A box that covers no pixel is an :class:`~burnish.errors.InputError` naming it (as
     ``label``, by default its numbers) and the image's size.
     """
+    return SparseMask(shape, [box_piece(shape, box, label=label)]).dense()
+
+
+def box_piece(shape: tuple[int, int], box: tuple[float, float, float, float], *,
+              label: str | None = None) -> Piece:
+    """:func:`box_mask` as a :class:`~burnish.engine.sparse_mask.Piece`: only the box's own
+    pixels, whatever the image's size."""
     height, width = shape
     x, y, w, h = box
     # Pixel centres c + 0.5 inside [x, x + w): c from ceil(x - 0.5) to ceil(x + w - 0.5) - 1.
@@ -100,9 +108,7 @@ def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float], *,
     top, bottom = (int(np.clip(np.ceil(v - 0.5), 0, height)) for v in (y, y + h))
     if left >= right or top >= bottom:
         raise _missed(shape, label or f"box {_show(box)}", (x, y, x + w, y + h))
-    mask = np.zeros((height, width), bool)
-    mask[top:bottom, left:right] = True
-    return mask
+    return Piece(top, left, np.ones((bottom - top, right - left), bool))
 
 
 def polygon_mask(shape: tuple[int, int], points: np.ndarray, *,
@@ -112,12 +118,21 @@ def polygon_mask(shape: tuple[int, int], points: np.ndarray, *,
     A polygon that covers no pixel is an :class:`~burnish.errors.InputError` naming it (as
     ``label``, by default its points) and the image's size.
     """
+    return SparseMask(shape, [polygon_piece(shape, points, label=label)]).dense()
+
+
+def polygon_piece(shape: tuple[int, int], points: np.ndarray, *,
+                  label: str | None = None) -> Piece:
+    """:func:`polygon_mask` as a :class:`~burnish.engine.sparse_mask.Piece` over the rows
+    the polygon spans: only its bounding box is ever allocated."""
     height, width = shape
-    mask = np.zeros((height, width), bool)
     start, end = points, np.roll(points, -1, axis=0)
-    # Only the rows the polygon spans can have centres inside it.
-    first = max(0, int(np.floor(points[:, 1].min())))
-    last = min(height, int(np.ceil(points[:, 1].max())) + 1)
+    # Only the rows and columns the polygon spans can have centres inside it.
+    first = min(max(0, int(np.floor(points[:, 1].min()))), height)
+    last = max(min(height, int(np.ceil(points[:, 1].max())) + 1), first)
+    left_edge = min(max(0, int(np.floor(points[:, 0].min()))), width)
+    right_edge = max(min(width, int(np.ceil(points[:, 0].max())) + 1), left_edge)
+    mask = np.zeros((last - first, right_edge - left_edge), bool)
     for row in range(first, last):
         centre_y = row + 0.5
         # Edges crossing this scanline, half-open in y so a vertex on it counts once.
@@ -129,12 +144,12 @@ def polygon_mask(shape: tuple[int, int], points: np.ndarray, *,
         for x0, x1 in zip(xs[0::2], xs[1::2]):
             # Centres c + 0.5 in [x0, x1): the same half-open rule as boxes.
             left, right = (int(np.clip(np.ceil(v - 0.5), 0, width)) for v in (x0, x1))
-            mask[row, left:right] = True
+            mask[row - first, left - left_edge:right - left_edge] = True
     if not mask.any():
         shown = " ".join(_show(point) for point in points)
         raise _missed(shape, label or f'polygon "{shown}"',
                       (*points.min(axis=0), *points.max(axis=0)))
-    return mask
+    return Piece(first, left_edge, mask)
 
 
 def alpha_mask(image: np.ndarray) -> np.ndarray:
@@ -248,8 +263,8 @@ class Frame:
         """The source row under each target row's centre and the source column under each
         target column's (the rule of :meth:`warp`), for a frame whose target comes wholly
         from inside its source (a resize)."""
-        rows = _source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
-        cols = _source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
+        rows = source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
+        cols = source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
         if (rows.size, cols.size) != self.target:
             raise ValueError("part of this frame's target lies outside its source")
         return rows.indices, cols.indices
@@ -260,8 +275,8 @@ class Frame:
         integer upscale repeats pixels); pixels that come from outside the source are 0."""
         if mask.shape[:2] != self.source:
             raise ValueError(f"a mask of {mask.shape[:2]} given to a frame of {self.source}")
-        rows = _source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
-        cols = _source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
+        rows = source_indices(self.target[0], self.source[0], self.scale_y, self.offset_y)
+        cols = source_indices(self.target[1], self.source[1], self.scale_x, self.offset_x)
         if (rows.size, cols.size) == self.target:  # all from inside: no border to clear
             return cols.gather(rows.gather(mask, axis=0), axis=1)
         out = np.zeros(self.target + mask.shape[2:], mask.dtype)
@@ -294,7 +309,7 @@ class _Indices:
         return np.repeat(array[tuple(span)], counts, axis=axis)
 
 
-def _source_indices(target: int, source: int, scale: Fraction, offset: Fraction) -> _Indices:
+def source_indices(target: int, source: int, scale: Fraction, offset: Fraction) -> _Indices:
     """For target pixels ``0 .. target - 1``, the source pixel under each centre:
     ``floor((c + 1/2 - offset) / scale)``, in exact integer arithmetic."""
     # (c + 1/2 - a/b) / (p/q) = ((2c + 1) b - 2a) q / (2 b p)
@@ -318,30 +333,52 @@ def build_mask(image: np.ndarray, *, mask_file: str | os.PathLike | None = None,
     target is ``image``'s size), boxes, polygons and the mask file are in the coordinates of
     ``frame.source`` (say the recipe's input): shapes are moved by it and the mask file, of
     the source's size, is resampled by :meth:`Frame.warp`. Alpha and key are read from
-    ``image`` itself.
+    ``image`` itself (:func:`pixel_mask`).
     """
-    shape = image.shape[:2]
+    mask = placed_mask(image.shape[:2], mask_file=mask_file, boxes=boxes, polygons=polygons,
+                       frame=frame).dense()
+    if alpha or key is not None:
+        mask |= pixel_mask(image, alpha=alpha, key=key, key_tolerance=key_tolerance)
+    return mask
+
+
+def placed_mask(shape: tuple[int, int], *, mask_file: str | os.PathLike | None = None,
+                boxes=(), polygons=(), frame: Frame | None = None) -> SparseMask:
+    """The region sources that do not depend on the pixels (a mask file, boxes, polygons;
+    see :func:`build_mask`), united as a :class:`~burnish.engine.sparse_mask.SparseMask` of
+    an image of ``shape``: boxes and polygons cost only their own pixels. (A mask file is
+    read whole, a byte per pixel of the image, and kept as its set windows.)"""
     frame = frame or Frame.identity(shape)
     if frame.target != tuple(shape):
         raise ValueError(f"the frame ends at {frame.target}, the image is {shape}")
     moved = not frame.is_identity
-    mask = np.zeros(shape, bool)
+    pieces = []
     if mask_file is not None:
         if moved:
-            mask |= frame.warp(mask_from_file(mask_file, frame.source, image="the input image"))
+            dense = frame.warp(mask_from_file(mask_file, frame.source, image="the input image"))
         else:
-            mask |= mask_from_file(mask_file, shape)
+            dense = mask_from_file(mask_file, shape)
+        pieces += SparseMask.from_dense(dense).pieces
     for text in boxes:
         box = frame.box(parse_box(text))
         label = f"box {text}" + (f" (at this step {_show(box)})" if moved else "")
-        mask |= box_mask(shape, box, label=label)
+        pieces.append(box_piece(shape, box, label=label))
     for text in polygons:
         points = frame.points(parse_polygon(text))
         shown = " ".join(_show(point) for point in points)
         label = f'polygon "{text}"' + (f' (at this step "{shown}")' if moved else "")
-        mask |= polygon_mask(shape, points, label=label)
+        pieces.append(polygon_piece(shape, points, label=label))
+    return SparseMask(shape, pieces)
+
+
+def pixel_mask(pixels: np.ndarray, *, alpha: bool = False, key: str | None = None,
+               key_tolerance: float = 0.0) -> np.ndarray:
+    """The region sources read from the pixels themselves, each pixel on its own (so a band
+    of rows gives the band's rows of the whole image's mask): where the alpha is below half
+    (``alpha``) and where the colour is within ``key_tolerance`` of ``key``."""
+    mask = np.zeros(pixels.shape[:2], bool)
     if alpha:
-        mask |= alpha_mask(image)
+        mask |= alpha_mask(pixels)
     if key is not None:
-        mask |= key_mask(image, parse_colour(key), key_tolerance)
+        mask |= key_mask(pixels, parse_colour(key), key_tolerance)
     return mask

@@ -18,6 +18,7 @@ import numpy as np
 
 from burnish.engine.edit_masks import Frame
 from burnish.engine.ops.params import Context, Kind
+from burnish.engine.sparse_mask import SparseMask
 from burnish.engine.tiling.chain import ArrayStage, Stage, WholeStage, collect
 
 REQUIRED = object()  # a parameter without a default must be given
@@ -41,14 +42,15 @@ class Outcome:
 
     A step's stage fills it in as it computes (a region's mask, a note that nothing matched),
     so it is complete once the stage's last row is made; ``pixels`` is set only by
-    :meth:`Op.run`. ``edited`` is the bool mask of the pixels the step changed on purpose, in the step's
-    output coordinates; ``None`` means the whole image. ``fill`` says the step made up
+    :meth:`Op.run`. ``edited`` is where the step changed pixels on purpose (a
+    :class:`~burnish.engine.sparse_mask.SparseMask` in the step's output coordinates);
+    ``None`` means the whole image. ``fill`` says the step made up
     content (a removal), which decides the IPTC digital source type. (Where earlier regions
     go when a step changes the geometry is its op's :attr:`Op.geometry`, not its outcome.)
     """
 
     pixels: np.ndarray | None = None
-    edited: np.ndarray | None = None
+    edited: SparseMask | None = None
     fill: bool = False
     model: dict | None = None
     note: str | None = None

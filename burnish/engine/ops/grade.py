@@ -55,7 +55,7 @@ def _match_colour(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
         raise InputError(f"match_colour needs an RGB image; this one has {n} colour "
                          "channel(s)")
     statistics = kernels.TargetStatistics(method, upstream.dtype)
-    spilled = SpillStage(upstream, lambda band: statistics.add(band[..., :n]))
+    spilled = SpillStage(upstream, lambda band, top: statistics.add(band[..., :n]))
     fitted = []
 
     def compute(window: np.ndarray, top: int) -> np.ndarray:

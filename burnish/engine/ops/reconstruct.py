@@ -2,39 +2,35 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from burnish.engine.ops.declare import Op, Outcome, Param, StepInput, whole_stage
+from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Flag, Method, Number
-from burnish.engine.ops.region import ALPHA, NOTHING_MATCHED, region_mask, region_params
+from burnish.engine.ops.region import ALPHA, local_stage, region_params
 from burnish.engine.removal.object_removal import (
     DEFAULT_DILATE,
     DEFAULT_FEATHER,
     DEFAULT_PATCH_SIZE,
     METHODS,
-    composite_weight,
+    Removal,
 )
+from burnish.engine.sparse_mask import SparseMask
 from burnish.engine.tiling.chain import Stage
 
 
 def _remove(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
-    """Removal needs the whole image for now: its regions, and the patches PatchMatch
-    copies from, may lie anywhere in it (not streamed yet)."""
-    return whole_stage(upstream, outcome, lambda pixels: _removed(pixels, step))
-
-
-def _removed(pixels: np.ndarray, step: StepInput) -> Outcome:
-    from burnish.engine.removal.object_removal import remove
-
+    """A regional stage: each group of holes is removed on a window that holds it and the
+    context its fill reads (:class:`~burnish.engine.removal.object_removal.Removal`); the
+    rest of the image streams through untouched."""
     p = step.params
-    mask = region_mask(pixels, step)
     reconstructor = step.resources.reconstructor(p["method"], p["patch"], step.context.base)
-    out = remove(pixels, mask, method=reconstructor, dilate=p["dilate"], feather=p["feather"],
-                 harmonize=p["harmonize"], seed=p["seed"], opaque=p["alpha"])
-    edited = composite_weight(mask, dilate=p["dilate"], feather=p["feather"]) > 0
-    model = step.resources.fill_record(reconstructor)
-    note = None if mask.any() else NOTHING_MATCHED
-    return Outcome(out, edited=edited, fill=bool(mask.any()), model=model, note=note)
+
+    def removal(hole: SparseMask) -> Removal:
+        outcome.fill = hole.any()
+        outcome.model = step.resources.fill_record(reconstructor)
+        return Removal(hole, reconstructor, dilate=p["dilate"], feather=p["feather"],
+                       harmonize=p["harmonize"], seed=p["seed"], opaque=p["alpha"],
+                       dtype=upstream.dtype)
+
+    return local_stage(upstream, step, outcome, removal)
 
 
 def _check_remove(params: dict) -> None:

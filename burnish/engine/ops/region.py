@@ -15,12 +15,16 @@ note ("nothing matched; nothing done"), as a key may rightly match nothing in so
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import numpy as np
 
 from burnish.engine import edit_masks as masks
 from burnish.engine.ops.declare import Outcome, Param, StepInput, whole_stage
 from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
-from burnish.engine.tiling.chain import Stage, TiledStage
+from burnish.engine.sparse_mask import Piece, SparseMask
+from burnish.engine.tiling.chain import RegionalStage, SpillStage, Stage, TiledStage
 from burnish.errors import InputError
 
 BOX = Text(masks.parse_box, "10,20,300,200")
@@ -61,11 +65,22 @@ def has_region(params: dict) -> bool:
 
 
 def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
-    """The step's region as a bool mask, or None when the step gives no region."""
+    """The step's region as a bool mask of the whole image, or None when the step gives no
+    region (for the ops that still need the whole image)."""
     p = step.params
-    alpha = p.get("alpha", False)
     if not has_region(p):
         return None
+    mask = placed_region(step, pixels.shape[:2]).dense()
+    if p.get("alpha", False) or p["key"]:
+        mask |= masks.pixel_mask(pixels, alpha=p.get("alpha", False), key=p["key"],
+                                 key_tolerance=p["key_tolerance"])
+    return mask
+
+
+def placed_region(step: StepInput, shape: tuple[int, int]) -> SparseMask:
+    """The step's region sources that do not need the pixels (mask file, boxes, polygons)
+    on an image of ``shape``."""
+    p = step.params
     mask_file = None
     if p["mask"] is not None:
         try:
@@ -73,9 +88,56 @@ def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
         except ValueError as error:
             raise InputError(f"mask: {error}", path=step.image) from None
     frame = step.frame if p["coordinates"] == "input" else None
-    return masks.build_mask(pixels, mask_file=mask_file, boxes=p["boxes"],
-                            polygons=p["polygons"], alpha=alpha, key=p["key"],
-                            key_tolerance=p["key_tolerance"], frame=frame)
+    return masks.placed_mask(shape, mask_file=mask_file, boxes=p["boxes"],
+                             polygons=p["polygons"], frame=frame)
+
+
+class LocalEdit(Protocol):
+    """A step that changes only windows of the image (a removal, a masked grade)."""
+
+    region: SparseMask  # what it edits, for the provenance
+    windows: list  # (top, left, bottom, right), sorted by top, none overlapping
+
+    def window(self, pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The edit's result on one window, from the pixels before it there."""
+
+
+def local_stage(upstream: Stage, step: StepInput, outcome: Outcome,
+                edit_of: Callable[[SparseMask], LocalEdit]) -> Stage:
+    """The stage of a step that changes only its region (a regional stage): ``edit_of(hole)``
+    plans the edit from the step's region, which is found without holding the image: boxes,
+    polygons and a mask file from the parameters alone; the alpha and key sources from the
+    pixels, band by band, in a first pass that spills the rows to a temporary file
+    (:class:`~burnish.engine.tiling.chain.SpillStage`). The outcome's region and note are
+    filled in once the edit is planned: before the first row is made."""
+    p = step.params
+    shape = (upstream.height, upstream.width)
+    placed = placed_region(step, shape)  # first: a region that misses fails before any work
+
+    def planned(hole: SparseMask):
+        edit = edit_of(hole)
+        outcome.edited = edit.region
+        outcome.note = None if hole.any() else NOTHING_MATCHED
+        return edit.windows, edit.window
+
+    alpha, key = p.get("alpha", False), p["key"]
+    if not (alpha or key):
+        plan = planned(placed)
+        return RegionalStage(upstream, lambda: plan)
+    found: list[Piece] = []
+
+    def measure(band: np.ndarray, top: int) -> None:
+        mask = masks.pixel_mask(band, alpha=alpha, key=key, key_tolerance=p["key_tolerance"])
+        found.extend(Piece(top + piece.top, piece.left, piece.mask)
+                     for piece in SparseMask.from_dense(mask).pieces)
+
+    spilled = SpillStage(upstream, measure)
+
+    def plan():
+        spilled.measure_all()
+        return planned(placed | SparseMask(shape, found))
+
+    return RegionalStage(spilled, plan)
 
 
 def colour_channels(pixels: np.ndarray) -> int:
@@ -90,36 +152,64 @@ def colour_count(channels: int) -> int:
 def graded_stage(upstream: Stage, step: StepInput, outcome: Outcome, grade, *,
                  pointwise: bool) -> Stage:
     """The stage of a grade: ``grade`` (colour pixels -> colour pixels) on the colour
-    channels, alpha kept. A ``pointwise`` grade of the whole image is tiled (each pixel on
-    its own); a grade of a region, or one that needs the whole image, is computed whole
-    (:func:`graded`) for now: regions, feathering and global statistics are not tiled yet."""
-    if pointwise and not has_region(step.params):
-        n = colour_count(upstream.channels)
+    channels, alpha kept. A ``pointwise`` grade is tiled: of the whole image band by band,
+    of a region window by window (:class:`MaskedGrade`). A grade that needs the whole image
+    (:func:`graded`) is computed whole, region or not."""
+    if not pointwise:
+        return whole_stage(upstream, outcome, lambda pixels: graded(pixels, step, grade))
+    if has_region(step.params):
+        return local_stage(upstream, step, outcome,
+                           lambda hole: MaskedGrade(hole, grade, step.params["feather"]))
+    n = colour_count(upstream.channels)
 
-        def compute(window: np.ndarray, top: int) -> np.ndarray:
-            out = window.copy()
-            out[..., :n] = grade(np.ascontiguousarray(window[..., :n]))
-            return out
+    def compute(window: np.ndarray, top: int) -> np.ndarray:
+        out = window.copy()
+        out[..., :n] = grade(np.ascontiguousarray(window[..., :n]))
+        return out
 
-        return TiledStage(upstream, compute)
-    return whole_stage(upstream, outcome, lambda pixels: graded(pixels, step, grade))
+    return TiledStage(upstream, compute)
+
+
+class MaskedGrade:
+    """A pointwise grade inside a region, composited with a feathered edge: each window (a
+    group of the region's pixels) graded and blended on its own (a :class:`LocalEdit`)."""
+
+    def __init__(self, hole: SparseMask, grade, feather: float):
+        from burnish.engine.removal.composite_plan import CompositePlan
+
+        self.plan = CompositePlan(hole, dilate=0, feather=feather)
+        self.region, self.windows, self.grade = self.plan.region, self.plan.windows(0), grade
+
+    def window(self, pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        top, left, bottom, right = box
+        return _composited(pixels, self.grade, self.plan.weight(top, bottom, left, right))
+
+
+def _composited(pixels: np.ndarray, grade, weight: np.ndarray | None) -> np.ndarray:
+    """``grade`` of the colour channels blended over ``pixels`` with ``weight`` (None: the
+    grade everywhere); alpha kept as it was."""
+    from burnish.kernels import blend
+
+    n = colour_channels(pixels)
+    changed = np.array(pixels, order="C")
+    changed[..., :n] = grade(np.ascontiguousarray(pixels[..., :n]))
+    if weight is None:
+        return changed
+    out = blend(changed, np.ascontiguousarray(pixels), weight)
+    out[..., n:] = pixels[..., n:]
+    return out
 
 
 def graded(pixels: np.ndarray, step: StepInput, grade) -> Outcome:
-    """Apply ``grade`` (colour pixels -> colour pixels, same dtype) to the colour channels,
-    inside the step's region (feathered) or everywhere; alpha is kept as it was."""
-    from burnish.engine.removal.object_removal import composite_weight
-    from burnish.kernels import blend
+    """Apply ``grade`` (colour pixels -> colour pixels, same dtype) to the colour channels of
+    the whole image, inside the step's region (feathered) or everywhere; alpha is kept."""
+    from burnish.engine.removal.composite_plan import composite_weight
 
     mask = region_mask(pixels, step)  # first: a region that misses fails before any work
-    if mask is not None and not mask.any():
-        return Outcome(pixels, edited=mask, note=NOTHING_MATCHED)
-    n = colour_channels(pixels)
-    changed = pixels.copy()
-    changed[..., :n] = grade(np.ascontiguousarray(pixels[..., :n]))
     if mask is None:
-        return Outcome(changed)
+        return Outcome(_composited(pixels, grade, None))
+    if not mask.any():
+        return Outcome(pixels, edited=SparseMask(mask.shape), note=NOTHING_MATCHED)
     weight = composite_weight(mask, dilate=0, feather=step.params["feather"])
-    out = blend(changed, pixels, weight)
-    out[..., n:] = pixels[..., n:]
-    return Outcome(out, edited=weight > 0)
+    return Outcome(_composited(pixels, grade, weight),
+                   edited=SparseMask.from_dense(weight > 0))

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from burnish import __version__
+from burnish.engine.sparse_mask import SparseMask
 from burnish.errors import BurnishError
 from burnish.files import parse_data, read_limited
 
@@ -67,18 +68,19 @@ def decode_mask(rle: dict) -> np.ndarray:
     return np.repeat(values, counts).reshape(height, width)
 
 
-def mask_boxes(mask: np.ndarray) -> list[list[int]]:
-    """Bounding boxes ``[x, y, w, h]`` of the mask's 8-connected components."""
-    from burnish.engine.removal.fill_regions import component_boxes
-
+def mask_boxes(mask: SparseMask) -> list[list[int]]:
+    """Bounding boxes ``[x, y, w, h]`` of the mask's 8-connected components, by top then left."""
     return [[int(left), int(top), int(right - left), int(bottom - top)]
-            for top, left, bottom, right in component_boxes(mask)]
+            for top, left, bottom, right in mask.component_boxes().tolist()]
 
 
-def region_record(mask: np.ndarray | None) -> dict | str:
+def region_record(mask: SparseMask | None) -> dict | str:
+    """A step's region: its boxes, its run lengths (:func:`encode_mask`'s form, computed from
+    the mask's pieces, never a full-size array) and its pixel count."""
     if mask is None:
         return "whole image"
-    return {"boxes": mask_boxes(mask), "mask": encode_mask(mask), "pixels": int(mask.sum())}
+    rle = {"size": list(mask.shape), "counts": mask.run_lengths()}
+    return {"boxes": mask_boxes(mask), "mask": rle, "pixels": mask.count()}
 
 
 # ---- the sidecar ----------------------------------------------------------------------------

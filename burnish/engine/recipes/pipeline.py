@@ -13,6 +13,7 @@ its regions in the output's own pixel coordinates.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,18 +27,19 @@ from burnish.engine.ops.declare import Outcome, StepInput
 from burnish.engine.ops.params import Context
 from burnish.engine.recipes.recipe import Step
 from burnish.engine.recipes.resources import Resources
+from burnish.engine.sparse_mask import SparseMask
 from burnish.engine.tiling.chain import ArrayStage, SourceStage, collect, drain_into
 from burnish.errors import BurnishError, InputError, OptionError
 
 
 @dataclass
 class StepRecord:
-    """What one step did: ``region`` is None for the whole image, else a bool mask in the
-    final output's coordinates (moved there by later geometry steps)."""
+    """What one step did: ``region`` is None for the whole image, else the pixels it edited
+    in the final output's coordinates (moved there by later geometry steps)."""
 
     step: Step
     seconds: float
-    region: np.ndarray | None
+    region: SparseMask | None
     fill: bool = False
     model: dict | None = None
     note: str | None = None
@@ -59,15 +61,10 @@ class Applied:
         return any(r.fill for r in self.records)
 
     @property
-    def edited_region(self) -> np.ndarray | None:
+    def edited_region(self) -> SparseMask | None:
         """The union of the local edits, or None when no step was local."""
         local = [r.region for r in self.records if r.region is not None and r.region.any()]
-        if not local:
-            return None
-        union = local[0].copy()
-        for region in local[1:]:
-            union |= region
-        return union
+        return functools.reduce(operator.or_, local) if local else None
 
 
 @dataclass(frozen=True)
@@ -210,7 +207,7 @@ def _records(steps: Sequence[Step], outcomes: list[Outcome], stages: list, plan:
         if moved and region is not None:
             later = [frame for frame in plan.moves[index + 1:] if frame is not None]
             if later:
-                region = functools.reduce(Frame.then, later).warp(region)
+                region = region.warp(functools.reduce(Frame.then, later))
         seconds = max(stages[index + 1].busy - stages[index].busy, 0.0)
         records.append(StepRecord(step, seconds, region, outcome.fill, outcome.model,
                                   outcome.note))

@@ -104,7 +104,7 @@ def _merge_pass(boxes):
     return unions, alive, overlapped
 
 
-def _merge_overlapping(boxes: np.ndarray) -> np.ndarray:
+def merge_overlapping(boxes: np.ndarray) -> np.ndarray:
     """Union boxes that overlap until none do. A sweep that finds no overlapping pair proves
     there is none: of any two overlapping boxes the lower one meets the other while active."""
     overlapped = True
@@ -156,30 +156,50 @@ def hole_boxes(hole: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]
         raise OptionError(f"margin {margin} is negative")
     if not hole.any():
         return []
-    height, width = hole.shape
-    boxes = component_boxes(hole)
+    return grown_boxes(component_boxes(hole), margin, hole.shape)
+
+
+def grown_boxes(boxes: np.ndarray, margin: int,
+                shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """``K x 4`` boxes ``(top, left, bottom, right)`` grown by ``margin`` on every side,
+    clipped to an image of ``shape``, merged where they overlap, sorted by top then left
+    (what :func:`hole_boxes` does with a mask's component boxes)."""
+    if len(boxes) == 0:
+        return []
+    boxes = np.array(boxes, np.int64).reshape(-1, 4)
     boxes[:, :2] = np.maximum(boxes[:, :2] - margin, 0)
-    boxes[:, 2] = np.minimum(boxes[:, 2] + margin, height)
-    boxes[:, 3] = np.minimum(boxes[:, 3] + margin, width)
-    merged = _merge_overlapping(boxes)
+    boxes[:, 2] = np.minimum(boxes[:, 2] + margin, shape[0])
+    boxes[:, 3] = np.minimum(boxes[:, 3] + margin, shape[1])
+    merged = merge_overlapping(boxes)
     return sorted(tuple(int(v) for v in box) for box in merged)
 
 
 def fill_regions(image: np.ndarray, hole: np.ndarray, margin: int, fill_crop,
-                 progress=None) -> np.ndarray:
+                 progress=None, *, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Fill the holes of ``image`` box by box (:func:`hole_boxes` with ``margin``).
 
-    ``fill_crop(crop, crop_hole, index)`` gets a C-contiguous crop and its hole and returns
-    the crop filled; only its hole pixels are pasted back, so the result is ``image`` bit for
-    bit outside the hole, whatever the filler does elsewhere. ``progress(done, total)`` after
-    each box. Returns a new array; ``image`` is not modified.
+    ``fill_crop(crop, crop_hole, at)`` gets a C-contiguous crop, its hole and where the crop
+    lies (``(top, left)`` in the coordinates of a larger image of which ``image`` is the
+    window at ``origin``), and returns the crop filled; only its hole pixels are pasted back,
+    so the result is ``image`` bit for bit outside the hole, whatever the filler does
+    elsewhere. A filler that seeds its randomness from ``at`` gives a window the same bytes
+    as the whole image would get there. ``progress(done, total)`` after each box. Returns a
+    new array; ``image`` is not modified.
     """
     out = np.array(image, order="C")
     boxes = hole_boxes(hole, margin)
     for index, (top, left, bottom, right) in enumerate(boxes):
         crop_hole = np.ascontiguousarray(hole[top:bottom, left:right])
-        filled = fill_crop(np.ascontiguousarray(image[top:bottom, left:right]), crop_hole, index)
+        filled = fill_crop(np.ascontiguousarray(image[top:bottom, left:right]), crop_hole,
+                           (origin[0] + top, origin[1] + left))
         out[top:bottom, left:right][crop_hole] = filled[crop_hole]
         if progress is not None:
             progress(index + 1, len(boxes))
     return out
+
+
+def sub_seed(seed: int, at: tuple[int, int]) -> int:
+    """The seed of the region whose crop starts at ``at`` (``(top, left)`` in the image):
+    from where it is, not its rank, so that a window of the image draws what the whole
+    image draws there."""
+    return int(np.random.SeedSequence([seed, *at]).generate_state(1)[0])

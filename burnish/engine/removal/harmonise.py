@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.removal.fill_regions import fill_regions
+from burnish.engine.removal.fill_regions import fill_regions, sub_seed
 from burnish.kernels import (
     Grain,
     dilate,
@@ -67,7 +67,7 @@ def _missing_grain(crop: np.ndarray, hole: np.ndarray, ring: np.ndarray) -> Grai
 
 
 def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grain: bool = True,
-              seed: int = 0) -> np.ndarray:
+              seed: int = 0, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Match a fill's colour to its surroundings and restore missing grain (module notes).
 
     Parameters
@@ -80,13 +80,16 @@ def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grai
         Which of the two steps to run.
     seed : int
         Seed of the synthesised grain; the same seed gives the same bytes.
+    origin : (int, int)
+        Where ``filled`` lies in the whole image (a window of it): each region's grain is
+        seeded by its place in the whole image, so a window gets the whole image's bytes.
 
     Returns
     -------
     ndarray, float32, shape (H, W, C)
         ``filled`` bit for bit outside ``hole``.
     """
-    def harmonise_crop(crop: np.ndarray, region: np.ndarray, index: int) -> np.ndarray:
+    def harmonise_crop(crop: np.ndarray, region: np.ndarray, at: tuple[int, int]) -> np.ndarray:
         ring = dilate(region, RING) & ~region
         if not ring.any():
             return crop  # the hole is the whole crop: nothing to match it to
@@ -95,8 +98,7 @@ def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grai
             crop = reinhard(crop, crop, region, ring, spread=False, measured=edge)
         missing = _missing_grain(crop, region, ring) if grain else None
         if missing is not None:
-            region_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-            crop = synthesize_grain(crop, missing, region, seed=region_seed)
+            crop = synthesize_grain(crop, missing, region, seed=sub_seed(seed, at))
         return crop
 
-    return fill_regions(filled, hole, CONTEXT, harmonise_crop)
+    return fill_regions(filled, hole, CONTEXT, harmonise_crop, origin=origin)

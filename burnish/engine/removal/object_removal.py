@@ -35,6 +35,9 @@ import numpy as np
 
 from burnish.engine.pixels import check_dtype, from_float, to_float
 from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
+from burnish.engine.removal.composite_plan import CompositePlan, check_edges
+from burnish.engine.removal.fill_regions import sub_seed
+from burnish.engine.sparse_mask import SparseMask
 from burnish.errors import InputError, OptionError
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ TELEA_RADIUS = 5
 # side, and at least the group's own size, so that there is as much to copy from as to fill.
 PATCHMATCH_MIN_CONTEXT = 128
 TELEA_CONTEXT = 2 * TELEA_RADIUS
+MODEL_CONTEXT = 128  # IOPaint's hd_strategy_crop_margin
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -119,42 +123,56 @@ class Reconstructor:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def margin(self, largest: int) -> int:
+        """The context, in pixels, this method reads around a group of holes whose larger
+        side (of the largest group in the image) is ``largest``."""
+        if self.model is not None:
+            return MODEL_CONTEXT
+        if self.method == "telea":
+            return TELEA_CONTEXT
+        return max(PATCHMATCH_MIN_CONTEXT, largest)
+
     def fill(self, colour: np.ndarray, hole: np.ndarray, *, seed: int = 0,
-             progress: ProgressCallback | None = None) -> np.ndarray:
-        """``colour`` (float32 ``H x W x C``, C 1 or 3) with ``hole`` reconstructed."""
+             origin: tuple[int, int] = (0, 0), largest: int | None = None) -> np.ndarray:
+        """``colour`` (float32 ``H x W x C``, C 1 or 3) with ``hole`` reconstructed.
+
+        ``colour`` may be a window of a larger image, at ``origin`` in it, whose largest
+        group of holes has the larger side ``largest`` (by default: measured in ``hole``):
+        the window then gets the whole image's bytes (see :class:`CompositePlan`).
+        """
+        from burnish.engine.removal.fill_regions import hole_boxes
+
+        if largest is None:
+            largest = max((max(b - t, r - le) for t, le, b, r in hole_boxes(hole, 0)),
+                          default=0)
+        margin = self.margin(largest)
         if self.model is not None:
             from burnish.engine.removal.model_fill import model_fill
 
-            return model_fill(colour, hole, self.model, progress=progress)
+            return model_fill(colour, hole, self.model, margin=margin)
         if self.method == "telea":
             from burnish.kernels.telea import telea_inpaint
 
-            return _by_region(colour, hole, TELEA_CONTEXT, progress,
-                              lambda crop, crop_hole, index: telea_inpaint(
+            return _by_region(colour, hole, margin, origin,
+                              lambda crop, crop_hole, at: telea_inpaint(
                                   crop, crop_hole, radius=TELEA_RADIUS))
-        from burnish.engine.removal.fill_regions import hole_boxes
         from burnish.kernels.patchmatch import patchmatch_inpaint
 
-        largest = max((max(b - t, r - le) for t, le, b, r in hole_boxes(hole, 0)), default=0)
-        return _by_region(
-            colour, hole, max(PATCHMATCH_MIN_CONTEXT, largest), progress,
-            lambda crop, crop_hole, index: patchmatch_inpaint(
-                crop, crop_hole, patch_size=self.patch_size, seed=_sub_seed(seed, index)))
+        return _by_region(colour, hole, margin, origin,
+                          lambda crop, crop_hole, at: patchmatch_inpaint(
+                              crop, crop_hole, patch_size=self.patch_size,
+                              seed=sub_seed(seed, at)))
 
 
-def _by_region(colour, hole, context, progress, fill_crop) -> np.ndarray:
-    """:func:`~burnish.engine.removal.fill_regions.fill_regions`, with a kernel's refusal (a hole that
-    leaves nothing to copy from) as the user's one-line error."""
+def _by_region(colour, hole, context, origin, fill_crop) -> np.ndarray:
+    """:func:`~burnish.engine.removal.fill_regions.fill_regions`, with a kernel's refusal (a
+    hole that leaves nothing to copy from) as the user's one-line error."""
     from burnish.engine.removal.fill_regions import fill_regions
 
     try:
-        return fill_regions(colour, hole, context, fill_crop, progress)
+        return fill_regions(colour, hole, context, fill_crop, origin=origin)
     except ValueError as error:
         raise OptionError(str(error)) from None
-
-
-def _sub_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def _checked_mask(mask, shape: tuple[int, int]) -> np.ndarray:
@@ -170,26 +188,6 @@ def _checked_mask(mask, shape: tuple[int, int]) -> np.ndarray:
         return binary_mask(mask, shape)
     except ValueError as error:
         raise OptionError(str(error)) from None
-
-
-def check_edges(dilate: float, feather: float, seed: int = 0) -> None:
-    """Refuse a negative growth, feather or seed (before any file is read or model opened)."""
-    for name, value in (("dilate", dilate), ("feather", feather)):
-        if value < 0:
-            raise OptionError(f"{name} must be >= 0, not {value}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise OptionError(f"seed must be a non-negative integer, not {seed!r}")
-
-
-def composite_weight(mask: np.ndarray, *, dilate: int = DEFAULT_DILATE,
-                     feather: float = DEFAULT_FEATHER) -> np.ndarray:
-    """The float32 composite weight: 1 on ``mask`` grown by ``dilate``, falling to 0 over
-    ``feather`` pixels outside it. Pixels where it is 0 are returned untouched."""
-    from burnish import kernels
-
-    check_edges(dilate, feather)
-    grown = kernels.dilate(mask, int(dilate)) if dilate else mask
-    return kernels.feather(grown, float(feather), side="outside")
 
 
 def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor = "patchmatch",
@@ -221,13 +219,13 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     device : {"auto", "cpu", "cuda"}
         Where an ONNX model runs; the other steps run on the CPU.
     progress : callable(done, total) or None
-        Called after each group of holes is filled.
+        Called after each window (a group of nearby holes with its context) is done.
 
     Returns
     -------
     ndarray
         Same shape and dtype as ``image``; bit for bit ``image`` wherever the composite weight
-        (:func:`composite_weight`) is 0. An empty mask returns a copy of ``image``.
+        (:func:`~burnish.engine.removal.composite_plan.composite_weight`) is 0. An empty mask returns a copy of ``image``.
 
     Examples
     --------
@@ -252,33 +250,73 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
     try:
         if not hole.any():
             return image.copy()
-        from burnish.engine.recipes.compile_ahead import compile_ahead
-
-        # On a cold cache the last steps' kernels compile on the other core meanwhile.
-        compile_ahead(pixels.dtype, *(("harmonise",) if harmonize else ()), "composite")
-        weight = composite_weight(hole, dilate=dilate, feather=feather)
-        region = weight > 0
-        colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
-        colour = np.ascontiguousarray(to_float(pixels[..., :colour_channels]))
-        filled = reconstructor.fill(colour, region, seed=seed, progress=progress)
+        removal = Removal(SparseMask.from_dense(hole), reconstructor, dilate=dilate,
+                          feather=feather, harmonize=harmonize, seed=seed, opaque=opaque,
+                          dtype=pixels.dtype)
+        out = pixels.copy()
+        for index, (top, left, bottom, right) in enumerate(removal.windows):
+            out[top:bottom, left:right] = removal.window(pixels[top:bottom, left:right],
+                                                         (top, left, bottom, right))
+            if progress is not None:
+                progress(index + 1, len(removal.windows))
     finally:
         if owned:
             reconstructor.close()
-    if harmonize:
-        from burnish.engine.removal.harmonise import harmonise
-
-        filled = harmonise(filled, region, seed=seed)
-    foreground = pixels.copy()
-    foreground[..., :colour_channels] = from_float(filled, pixels.dtype)
-    if opaque and colour_channels < pixels.shape[2]:
-        top = 1.0 if pixels.dtype == np.float32 else np.iinfo(pixels.dtype).max
-        foreground[..., -1][region] = top
-    from burnish.kernels import blend
-
-    out = blend(foreground, pixels, weight)
-    if not opaque and colour_channels < pixels.shape[2]:
-        out[..., -1] = pixels[..., -1]  # kept exactly (a float mix of a with a may move an ulp)
     return out if image.ndim == 3 else out[..., 0]
+
+
+class Removal:
+    """A removal planned from its hole alone, to be done window by window (an image in
+    memory, or a stream of rows: :mod:`burnish.engine.ops.reconstruct`).
+
+    :attr:`windows` hold whole groups of holes with all the context every step reads around
+    them (the method's :meth:`Reconstructor.margin`, harmonising's); each is removed on its
+    own (:meth:`window`), with the randomness seeded by where each group lies, so a window
+    gets the bytes the whole image would get there. Pixels outside the windows are the
+    input's. :attr:`region` is what is reconstructed: the hole grown and feathered.
+    """
+
+    def __init__(self, hole: SparseMask, reconstructor: Reconstructor, *, dilate: int,
+                 feather: float, harmonize: bool, seed: int, opaque: bool, dtype):
+        from burnish.engine.recipes.compile_ahead import compile_ahead
+        from burnish.engine.removal.harmonise import CONTEXT
+
+        self.plan = CompositePlan(hole, dilate=dilate, feather=feather)
+        self.region = self.plan.region
+        self.largest = self.plan.largest()
+        margin = reconstructor.margin(self.largest)
+        self.windows = self.plan.windows(max(margin, CONTEXT) if harmonize else margin)
+        self.reconstructor, self.harmonize = reconstructor, harmonize
+        self.seed, self.opaque = seed, opaque
+        if self.windows:
+            # On a cold cache the last steps' kernels compile on the other core meanwhile.
+            compile_ahead(np.dtype(dtype), *(("harmonise",) if harmonize else ()), "composite")
+
+    def window(self, pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The removal's result on one of :attr:`windows` (``box``: top, left, bottom,
+        right), from the input's pixels there (``h x w x C``)."""
+        from burnish.kernels import blend
+
+        top, left, bottom, right = box
+        weight = self.plan.weight(top, bottom, left, right)
+        region = weight > 0
+        colour_channels = pixels.shape[2] - 1 if pixels.shape[2] in (2, 4) else pixels.shape[2]
+        colour = np.ascontiguousarray(to_float(pixels[..., :colour_channels]))
+        filled = self.reconstructor.fill(colour, region, seed=self.seed, origin=(top, left),
+                                         largest=self.largest)
+        if self.harmonize:
+            from burnish.engine.removal.harmonise import harmonise
+
+            filled = harmonise(filled, region, seed=self.seed, origin=(top, left))
+        foreground = np.array(pixels, order="C")
+        foreground[..., :colour_channels] = from_float(filled, pixels.dtype)
+        if self.opaque and colour_channels < pixels.shape[2]:
+            full = 1.0 if pixels.dtype == np.float32 else np.iinfo(pixels.dtype).max
+            foreground[..., -1][region] = full
+        out = blend(foreground, np.ascontiguousarray(pixels), weight)
+        if not self.opaque and colour_channels < pixels.shape[2]:
+            out[..., -1] = pixels[..., -1]  # kept exactly (a float mix of a with a may move an ulp)
+        return out
 
 
 def remove_file(input_path: str | os.PathLike, output_path: str | os.PathLike, masks: MaskSpec,

@@ -17,9 +17,16 @@ Kinds of stages (the op declares which, :attr:`burnish.engine.ops.declare.Op.sta
   it, in a thread of its own, and its finished bands are this stage's bands.
 - **geometry** (:class:`ResizeStage`, :class:`CropStage`): resampling a band from the input
   rows under its filter's support; cropping is reading an offset window.
-- **whole** (:class:`WholeStage`): the op needs the whole image (global statistics, hole
-  filling): the rows before it are gathered into one array first. This stage is what keeps
-  a chain from streaming, and is named so where it is used.
+- **two-pass** (:class:`SpillStage` then a tiled stage): global statistics (a colour
+  match's) are gathered band by band while the rows spill to a temporary file, then the
+  bands are read back and changed tiled.
+- **regional** (:class:`RegionalStage`): the op changes only windows around its region (a
+  removal's holes with the context the fill reads, a masked grade's feathered region);
+  each window is computed from its own pixels when the first band meets it, and every other
+  row passes through.
+- **whole** (:class:`WholeStage`): the op needs the whole image (grain matching, a colour
+  match inside a region): the rows before it are gathered into one array first. This stage
+  is what keeps a chain from streaming, and is named so where it is used.
 
 Every stage reads the stage before it with :meth:`Stage.read` and says which rows it is done
 with through :meth:`Stage.release`; the first stage is a file (:class:`SourceStage`) or an
@@ -216,13 +223,14 @@ class WholeStage(Stage):
 
 
 class SpillStage(Stage):
-    """The first pass of a two-pass op: on the first read the stage before it is read once
-    through, band by band, each band given to ``measure(band)`` and written to a temporary
-    file; then this stage's rows (the same pixels) are read back from the file, so that the
-    second pass needs no second run of the stages before. Holds a band in memory; the file
-    (in the system's temporary folder) holds the image."""
+    """The first pass of a two-pass op: on the first read (or :meth:`measure_all`) the
+    stage before it is read once through, band by band, each band given to
+    ``measure(band, top)`` (``top``: its first row) and written to a temporary file; then
+    this stage's rows (the same pixels) are read back from the file, so that the second pass
+    needs no second run of the stages before. Holds a band in memory; the file (in the
+    system's temporary folder) holds the image."""
 
-    def __init__(self, upstream: Stage, measure: Callable[[np.ndarray], None]):
+    def __init__(self, upstream: Stage, measure: Callable[[np.ndarray, int], None]):
         super().__init__(upstream.height, upstream.width, upstream.channels, upstream.dtype)
         self.pad_mode = upstream.pad_mode
         self._upstream, self._measure = upstream, measure
@@ -230,18 +238,25 @@ class SpillStage(Stage):
         self._row_bytes = self.width * self.channels * self.dtype.itemsize
         self._band = band_rows(self.width, self.channels, self.dtype)
 
-    def _spill(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="burnish-spill-")
-        for top in range(0, self.height, self._band):
-            bottom = min(top + self._band, self.height)
-            band = np.ascontiguousarray(self._upstream.rows(top, bottom))
-            self._measure(band)
-            self._file.write(band.data)
-            self._upstream.release(bottom)
+    def measure_all(self) -> None:
+        """Run the first pass now (once): every band measured and spilled."""
+        with self._lock:
+            if self._file is not None:
+                return
+            started = time.perf_counter()
+            try:
+                self._file = tempfile.TemporaryFile(prefix="burnish-spill-")
+                for top in range(0, self.height, self._band):
+                    bottom = min(top + self._band, self.height)
+                    band = np.ascontiguousarray(self._upstream.rows(top, bottom))
+                    self._measure(band, top)
+                    self._file.write(band.data)
+                    self._upstream.release(bottom)
+            finally:
+                self.busy += time.perf_counter() - started
 
     def _make_band(self) -> np.ndarray:
-        if self._file is None:
-            self._spill()
+        self.measure_all()
         count = min(self._band, self.height - self.made)
         self._file.seek(self.made * self._row_bytes)
         data = self._file.read(count * self._row_bytes)
@@ -250,6 +265,49 @@ class SpillStage(Stage):
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+        self._upstream.close()
+
+
+class RegionalStage(Stage):
+    """The op changes only windows of the image: the rows before it pass through, except
+    inside each window ``(top, left, bottom, right)``, which is replaced by
+    ``compute(pixels, window)`` of the window's own pixels. A window is computed once, when
+    the first band that meets it is made (its rows, full width, are held until then); so
+    what is held is a band and the windows it meets, whatever the image's size.
+
+    ``plan()`` gives ``(windows, compute)`` (windows sorted by top, none overlapping); it is
+    called on the first band, so that a first pass (a :class:`SpillStage` finding the
+    region) can run before the windows are known.
+    """
+
+    def __init__(self, upstream: Stage, plan: Callable[[], tuple[list, Callable]]):
+        super().__init__(upstream.height, upstream.width, upstream.channels, upstream.dtype)
+        self.pad_mode = upstream.pad_mode
+        self._upstream, self._plan = upstream, plan
+        self._pending: list | None = None  # windows not computed yet, top first
+        self._computed: list = []  # (window, pixels) that bands below may still meet
+        self._band = band_rows(self.width, self.channels, np.float32)
+
+    def _make_band(self) -> np.ndarray:
+        if self._pending is None:
+            windows, self._compute = self._plan()
+            self._pending = sorted(windows)
+        start = self.made
+        stop = min(start + self._band, self.height)
+        while self._pending and self._pending[0][0] < stop:
+            window = top, left, bottom, right = self._pending.pop(0)
+            crop = np.ascontiguousarray(self._upstream.read(top, bottom, left, right))
+            self._computed.append((window, self._compute(crop, window)))
+        band = np.array(self._upstream.rows(start, stop))
+        for (top, left, bottom, right), pixels in self._computed:
+            y0, y1 = max(top, start), min(bottom, stop)
+            if y0 < y1:
+                band[y0 - start:y1 - start, left:right] = pixels[y0 - top:y1 - top]
+        self._computed = [(w, pixels) for w, pixels in self._computed if w[2] > stop]
+        self._upstream.release(stop)
+        return band
+
+    def close(self) -> None:
         self._upstream.close()
 
 
