@@ -1,36 +1,39 @@
 """burnish: the last mile of AI image work.
 
-Importing ``burnish`` is cheap: heavy modules (onnxruntime, numba) load when first used, so
-``burnish --help`` answers at once.
+Importing ``burnish`` is cheap: the functions below are imported from the engine when first
+used (heavy modules, onnxruntime and numba, load then), so ``burnish --help`` answers at
+once.
+
+- :func:`upscale` (:func:`burnish.engine.upscaling.upscale`) and :func:`remove`
+  (:func:`burnish.engine.removal.object_removal.remove`) on image arrays;
+- :class:`Recipe` (``burnish.Recipe.load("look.toml").apply(image)``) and one step at a
+  time: :func:`adjust`, :func:`lut`, :func:`match_colour`, :func:`match_grain`,
+  :func:`resize`, :func:`crop` (:mod:`burnish.api`).
 """
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
-__all__ = ["__version__", "remove", "upscale"]
+
+# Public name -> the module that defines it (imported on first use, PEP 562).
+_HOMES = {
+    "upscale": "burnish.engine.upscaling",
+    "remove": "burnish.engine.removal.object_removal",
+    **{name: "burnish.api" for name in ("Recipe", "adjust", "lut", "match_colour",
+                                         "match_grain", "resize", "crop")},
+}
+__all__ = ["__version__", *_HOMES]
 
 
-def upscale(image, **options):
-    """Upscale an image array tile by tile; see :func:`burnish.engine.upscaling.upscale`.
-
-    >>> import numpy as np, burnish
-    >>> burnish.upscale(np.zeros((8, 10, 3), dtype=np.uint8), model="lanczos", scale=2).shape
-    (16, 20, 3)
-    """
-    from burnish.engine.upscaling import upscale as engine_upscale
-
-    return engine_upscale(image, **options)
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'burnish' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
 
-def remove(image, mask, **options):
-    """Remove what a mask covers and fill it in; see :func:`burnish.engine.removal.object_removal.remove`.
-
-    >>> import numpy as np, burnish
-    >>> image = np.full((32, 32, 3), 90, np.uint8)
-    >>> mask = np.zeros((32, 32), bool); mask[10:20, 10:20] = True
-    >>> bool((burnish.remove(image, mask) == image).all())   # a flat image stays flat
-    True
-    """
-    from burnish.engine.removal.object_removal import remove as engine_remove
-
-    return engine_remove(image, mask, **options)
+def __dir__() -> list[str]:
+    return sorted(__all__)

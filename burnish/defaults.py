@@ -14,4 +14,4 @@ SMALLEST_TILE = 16
 BATCH = {"cpu": 1, "cuda": 4}
 # One finished band of output rows: for very wide images the tile height shrinks to keep a
 # band within it, which keeps memory flat as images grow.
-BAND_BYTES = 32 * 2**20
+BAND_BYTES = 8 * 2**20

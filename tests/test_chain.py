@@ -171,13 +171,14 @@ def test_an_op_run_is_its_stage_over_the_whole_image(tmp_path, rng):
                                                ("mkl", np.uint16), ("histogram", np.uint8),
                                                ("histogram", np.uint16)])
 @pytest.mark.parametrize("budget", BUDGETS[:3])
+@pytest.mark.parametrize("size", [(131, 47), (45, 703)])  # wide: several tiles per band
 def test_match_colour_in_two_passes_is_the_whole_image_transfer(tmp_path, monkeypatch, rng,
-                                                                method, dtype, budget):
-    """The statistics gathered band by band and each band recoloured with its context give
-    the kernels' transfer and fine-detail limit of the whole image."""
+                                                                method, dtype, budget, size):
+    """The statistics gathered band by band and each band recoloured tile by tile with its
+    context give the kernels' transfer and fine-detail limit of the whole image."""
     from burnish import kernels
 
-    pixels = random_image(rng, 131, 47, 4 if method == "mkl" else 3, dtype)
+    pixels = random_image(rng, *size, 4 if method == "mkl" else 3, dtype)
     look = random_image(rng, 40, 30, 3, dtype)
     write_image(tmp_path / "look.tif", look)
     out = run_steps(pixels, [{"op": "match_colour", "reference": "look.tif",

@@ -78,15 +78,18 @@ class Stage:
     def __init__(self, height: int, width: int, channels: int, dtype):
         self.height, self.width, self.channels = height, width, channels
         self.dtype = np.dtype(dtype)
-        self._held = np.empty((0, width, channels), self.dtype)
-        self._top = 0  # the image row of _held[0]
+        # The rows made and not yet released, as the bands they were made in (joined only
+        # when a read spans two: joining on every band would copy the held rows each time).
+        self._held: list[np.ndarray] = []
+        self._top = 0  # the image row of the first held row
+        self._count = 0  # how many rows are held
         self._lock = threading.RLock()
         self.busy = 0.0  # seconds spent making bands, the stages before it included
 
     @property
     def made(self) -> int:
         """How many rows have been made so far (the next band starts here)."""
-        return self._top + self._held.shape[0]
+        return self._top + self._count
 
     def _make_band(self) -> np.ndarray:
         raise NotImplementedError
@@ -99,8 +102,7 @@ class Stage:
                 raise RuntimeError(f"rows from {top} were released (held from {self._top})")
             while self.made < bottom:
                 self._append(self._timed_band())
-            inside = self._held[top - self._top: bottom - self._top,
-                                max(x0, 0): min(x1, self.width)]
+            inside = self._held_rows(top, bottom)[:, max(x0, 0): min(x1, self.width)]
         return padded_window(inside, y0, y1, x0, x1, self.height, self.width, self.pad_mode)
 
     def _timed_band(self) -> np.ndarray:
@@ -120,9 +122,24 @@ class Stage:
             raise RuntimeError(f"{type(self).__name__} made a {band.dtype} band of shape "
                                f"{band.shape} at row {self.made}, expected {self.dtype} rows of "
                                f"{(self.width, self.channels)}")
-        self._held = np.concatenate([self._held, band]) if self._held.size else band
+        self._held.append(band)
+        self._count += band.shape[0]
         if self.made == self.height and self.on_finished is not None:
             self.on_finished()
+
+    def _held_rows(self, top: int, bottom: int) -> np.ndarray:
+        """Held rows ``[top, bottom)``: a view when one band holds them, else joined."""
+        pieces, start = [], self._top
+        for band in self._held:
+            stop = start + band.shape[0]
+            if start < bottom and top < stop:
+                pieces.append(band[max(top - start, 0): min(bottom, stop) - start])
+            start = stop
+        if len(pieces) == 1:
+            return pieces[0]
+        if not pieces:
+            return np.empty((0, self.width, self.channels), self.dtype)
+        return np.concatenate(pieces)
 
     def rows(self, y0: int, y1: int) -> np.ndarray:
         """Full-width rows ``[y0, y1)`` clipped to the image."""
@@ -131,10 +148,16 @@ class Stage:
     def release(self, row: int) -> None:
         """Rows above ``row`` will not be read again: they are freed."""
         with self._lock:
-            drop = min(max(row - self._top, 0), self._held.shape[0])
-            if drop:
-                self._held = self._held[drop:].copy()  # a copy: the dropped rows are freed
-                self._top += drop
+            drop = min(max(row - self._top, 0), self._count)
+            self._top, self._count = self._top + drop, self._count - drop
+            while drop:
+                first = self._held[0]
+                if first.shape[0] <= drop:  # the whole band: freed
+                    self._held.pop(0)
+                    drop -= first.shape[0]
+                else:  # a view of its rest: the band is freed once it is all released
+                    self._held[0] = first[drop:]
+                    drop = 0
 
     def close(self) -> None:
         """Stop any work in progress (a model stage's thread); idempotent."""
@@ -146,12 +169,7 @@ class ArrayStage(Stage):
     def __init__(self, pixels: np.ndarray, pad_mode: str = "edge"):
         super().__init__(*pixels.shape, pixels.dtype)
         self.pad_mode = pad_mode
-        self._held = pixels
-
-    def release(self, row: int) -> None:
-        with self._lock:  # a view: the caller holds the array anyway, copying would cost
-            drop = min(max(row - self._top, 0), self._held.shape[0])
-            self._held, self._top = self._held[drop:], self._top + drop
+        self._held, self._count = [pixels], pixels.shape[0]
 
 
 class SourceStage(Stage):
@@ -171,10 +189,16 @@ class SourceStage(Stage):
 
 
 class TiledStage(Stage):
-    """Each band is ``compute(window, top)`` of the rows before it, within ``halo`` rows
-    above and below: ``window`` holds rows ``[top, top + len(window))`` of the upstream
-    image (clipped to it), and ``compute`` returns the same rows, changed, in this stage's
-    dtype and channels; the band is cut out of them."""
+    """Each band is made tile by tile: ``compute(window, top)`` of the pixels before it
+    within ``halo`` pixels of the tile on every side (clipped to the image, so the image's
+    own edges stay edges), returning the window's pixels changed, in this stage's dtype and
+    channels; the tile is cut out of them. Tiled equals untiled whenever ``halo`` covers
+    the computation's reach. ``top`` is the window's first row.
+
+    A band is at least eight halos tall and its tiles at least eight halos wide, so the
+    pixels computed twice stay a small part of the work; a tile's window is about one
+    band's worth of float32 pixels, so the computation's own arrays stay that small however
+    wide the image is."""
 
     def __init__(self, upstream: Stage, compute: Callable[[np.ndarray, int], np.ndarray], *,
                  halo: int = 0, channels: int | None = None, dtype=None):
@@ -183,15 +207,29 @@ class TiledStage(Stage):
                          upstream.dtype if dtype is None else dtype)
         self.pad_mode = upstream.pad_mode
         self._upstream, self._compute, self._halo = upstream, compute, halo
-        self._band = band_rows(self.width, max(self.channels, upstream.channels), np.float32)
+        widest = max(self.channels, upstream.channels)
+        self._band = max(band_rows(self.width, widest, np.float32), 8 * halo)
+        window_rows = self._band + 2 * halo
+        window_columns = BAND_BYTES // (window_rows * widest * 4)
+        self._tile_width = min(max(window_columns - 2 * halo, 8 * halo, 1), self.width)
 
     def _make_band(self) -> np.ndarray:
         start = self.made
         stop = min(start + self._band, self.height)
         top, bottom = max(start - self._halo, 0), min(stop + self._halo, self.height)
-        computed = self._compute(self._upstream.rows(top, bottom), top)
+        band = None
+        for x0 in range(0, self.width, self._tile_width):
+            x1 = min(x0 + self._tile_width, self.width)
+            left, right = max(x0 - self._halo, 0), min(x1 + self._halo, self.width)
+            computed = self._compute(self._upstream.read(top, bottom, left, right), top)
+            if x1 - x0 == self.width:
+                band = computed[start - top: stop - top]  # one tile: the band itself
+                break
+            if band is None:
+                band = np.empty((stop - start, self.width, self.channels), self.dtype)
+            band[:, x0:x1] = computed[start - top: stop - top, x0 - left: x1 - left]
         self._upstream.release(stop - self._halo)
-        return computed[start - top: stop - top]
+        return band
 
     def close(self) -> None:
         self._upstream.close()
@@ -473,7 +511,8 @@ def drain_into(stage: Stage, open_sink: Callable[[], object]) -> None:
     once the first rows are made: by then every stage that needs its whole input has run,
     and what it found can go into the file's header."""
     try:
-        step = band_rows(stage.width, stage.channels, stage.dtype)
+        # Quarter bands: a read that spans two of the stage's bands is a copy of its rows.
+        step = max(1, band_rows(stage.width, stage.channels, stage.dtype) // 4)
         first = stage.rows(0, min(step, stage.height))
         with open_sink() as sink:
             sink.write_rows(first)
