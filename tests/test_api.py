@@ -12,6 +12,7 @@ import burnish
 from burnish.engine.imageio import read_image, write_image
 from burnish.engine.ops import OPS
 from burnish.errors import OptionError
+
 from conftest import random_image, run_cli
 
 RECIPE = """

@@ -69,8 +69,40 @@ def test_only_colour_images_on_a_cuda_runner_take_the_device_path(runner):
 
     class OnCuda:
         descriptor = runner.descriptor
-        device = "cuda"
-        run_tensor = None
+        device = "cuda:1"
+        runs_tensors = True
+
+    class NumpyOnly(OnCuda):  # a runner on a GPU that takes no tensors (TensorRT's, say)
+        runs_tensors = False
 
     assert takes_device_path(OnCuda(), 3)
     assert not takes_device_path(OnCuda(), 4) and not takes_device_path(OnCuda(), 1)
+    assert not takes_device_path(NumpyOnly(), 3)
+
+
+def test_out_of_memory_on_the_device_follows_the_host_schedulers_rule(runner, rng,
+                                                                      monkeypatch):
+    """Batches that do not fit are halved and a tile that alone does not fit is split into
+    smaller ones with their halos (the host scheduler's exact split): the same pixels as a
+    run that never ran out."""
+    from burnish.errors import BackendOutOfMemory
+
+    image = random_image(rng, 101, 93, 3)
+    scale = runner.descriptor.scale
+    options = SchedulerOptions(tile=24, batch_size=4)
+    expected = host_path(image, runner, scale, options)
+    limit = 24 + 2 * runner.descriptor.halo  # an inner tile's whole window no longer fits
+    calls = []
+
+    def fits(shape):
+        calls.append(tuple(shape))
+        if shape[0] > 1 or shape[2] >= limit or shape[3] >= limit:
+            raise BackendOutOfMemory(f"pretend: {tuple(shape)}")
+
+    real_tensor, real_infer = runner.run_tensor, runner.infer
+    monkeypatch.setattr(runner, "run_tensor", lambda b: (fits(b.shape), real_tensor(b))[1])
+    monkeypatch.setattr(runner, "infer", lambda b: (fits(b.shape), real_infer(b))[1])
+    sink = ArraySink(101 * scale, 93 * scale, 3, np.uint8)
+    upscale_on_device(image, runner, scale, sink, options=options, torch_device="cpu")
+    assert any(shape[0] > 1 for shape in calls) and any(shape[2] < limit for shape in calls)
+    assert np.abs(sink.pixels.astype(int) - expected).max() <= 1

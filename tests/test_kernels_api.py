@@ -26,9 +26,20 @@ def test_public_kernels_take_a_device_defaulting_to_the_cpu(name):
     assert parameter.kind == inspect.Parameter.KEYWORD_ONLY
 
 
-def test_unknown_devices_are_refused_with_the_choices():
-    with pytest.raises(ValueError, match="device must be one of cpu, cuda, got 'gpu'"):
-        kernel_device.check_device("gpu")
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0", "cuda:"])
+def test_unknown_devices_are_refused_with_the_choices(device):
+    with pytest.raises(ValueError, match=f"device must be cpu, cuda or cuda:N, got '{device}'"):
+        kernel_device.check_device(device)
+
+
+def test_a_gpu_index_the_machine_lacks_is_refused():
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    assert kernel_device.check_device("cuda:0") == "cuda:0"
+    with pytest.raises(ValueError, match="cuda:9.*GPU"):
+        kernel_device.check_device("cuda:9")
 
 
 def _cpu_dispatchers():

@@ -80,5 +80,5 @@ def test_cuda_driver_equals_cpu_driver(rng, dtype):
 
 def test_unknown_device_is_refused():
     image = np.zeros((2, 2, 3), np.uint8)
-    with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
+    with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N"):
         blend(image, image, np.zeros((2, 2), np.float32), device="tpu")

@@ -563,7 +563,7 @@ def test_mkl_maps_mean_and_covariance(rng):
 @pytest.mark.parametrize("transfer", TRANSFERS)
 def test_bad_input(transfer):
     image = np.zeros((4, 5, 3), np.uint8)
-    with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
+    with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N"):
         transfer(image, image, device="tpu")
     with pytest.raises(ValueError, match=r"mask must be H x W \(4, 5\)"):
         transfer(image, image, np.ones((5, 4), bool))

@@ -20,14 +20,14 @@ def edit(
     steps: Annotated[list[str], typer.Argument(
         help='Steps, each quoted as one argument: "OP KEY=VALUE ..." (burnish ops lists them), '
         'e.g. "adjust exposure=0.5".', show_default=False)],
-    device: opt.Device = "auto",
+    device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
 ) -> None:
     """Apply steps to the current version of IMAGE, keeping each result as a new version in
     .burnish/ beside it; the image file itself is never changed."""
     from burnish.engine.provenance import history as catalogue
 
-    versions = catalogue.edit(image, steps, device=device, backend=backend)
+    versions = catalogue.edit(image, steps, device=opt.resolved_device(device), backend=backend)
     work = catalogue.working_copy(image)
     for version in versions:
         typer.echo(f"v{version.number} {version.summary} -> {work} ({version.seconds:.1f} s)")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Annotated
 
 import typer
 
 from burnish import defaults
+from burnish.device import REQUESTS
 
 Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (the default "
                                     "model gives 4, 2 and 1; lanczos any integer).")]
@@ -20,7 +22,19 @@ Backend = Annotated[str, typer.Option(
 Tile = Annotated[int | None, typer.Option(
     "--tile", "-t", min=0, help=f"Tile size in input pixels (default {defaults.TILE}); 0 = whole "
     "image at once. The output is the same for every tile size.")]
-Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu or cuda.")]
+# The choices a user has (burnish.device.REQUESTS), checked by Typer before any work.
+DeviceChoice = enum.Enum("DeviceChoice", {request: request for request in REQUESTS}, type=str)
+Device = Annotated[DeviceChoice, typer.Option(
+    "--device", "-d", case_sensitive=False, metavar="DEVICE",
+    help="auto (the first GPU if there is one, else the CPU), cpu, cuda or cuda:N (N = 0-7): "
+    "where models and the image kernels that have a CUDA driver run.")]
+
+
+def resolved_device(choice: DeviceChoice | str):
+    """The command's device, resolved once (:func:`burnish.device.resolve_device`)."""
+    from burnish.device import resolve_device
+
+    return resolve_device(getattr(choice, "value", choice))
 Batch = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per model call "
                                               f"(default {defaults.BATCH['cpu']} on the CPU, "
                                               f"{defaults.BATCH['cuda']} on a GPU).")]

@@ -46,7 +46,7 @@ def remove(
         "--patch", min=3, help="PatchMatch patch side (odd); larger keeps larger structures "
         "and costs more.")] = 7,
     seed: Annotated[int, typer.Option("--seed", min=0, help="The same seed gives the same bytes.")] = 0,
-    device: opt.Device = "auto",
+    device: opt.Device = opt.DeviceChoice.auto,
     max_pixels: opt.MaxPixels = None,
     quality: opt.Quality = 95,
     quiet: opt.Quiet = False,
@@ -61,7 +61,7 @@ def remove(
     with TileProgress(enabled=not quiet and sys.stderr.isatty(), unit="regions") as bar:
         results = remove_files(
             inputs, output, masks=masks, method=method, dilate=dilate, feather=feather,
-            harmonize=harmonize, seed=seed, patch_size=patch, device=device,
+            harmonize=harmonize, seed=seed, patch_size=patch, device=opt.resolved_device(device),
             max_pixels=max_pixels, quality=quality, on_start=bar.start_file,
             progress=bar.update, on_done=bar.finish_file)
     report(results)

@@ -29,7 +29,7 @@ def run(
         "output (needs c2pa-python and --sign-key).")] = None,
     sign_key: Annotated[Path | None, typer.Option("--sign-key", help="PEM private key of "
                                                   "--sign-cert.")] = None,
-    device: opt.Device = "auto",
+    device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
     max_pixels: opt.MaxPixels = None,
     quiet: opt.Quiet = False,
@@ -40,7 +40,7 @@ def run(
     from burnish.engine.recipes.batch_run import RunOptions, run_recipe
     from burnish.engine.recipes.recipe import load_recipe
 
-    options = RunOptions(output=output, jobs=jobs, resume=resume, device=device,
+    options = RunOptions(output=output, jobs=jobs, resume=resume, device=opt.resolved_device(device),
                          backend=backend, max_pixels=max_pixels, sign_cert=sign_cert,
                          sign_key=sign_key)
     loaded = load_recipe(recipe)

@@ -18,7 +18,7 @@ def upscale(
     scale: opt.Scale = 4,
     model: opt.Model = None,
     tile: opt.Tile = None,
-    device: opt.Device = "auto",
+    device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
     batch: opt.Batch = None,
     max_pixels: opt.MaxPixels = None,
@@ -32,7 +32,7 @@ def upscale(
 
     with TileProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
         results = upscale_files(
-            inputs, output, scale=scale, model=model, tile=tile, device=device, backend=backend,
+            inputs, output, scale=scale, model=model, tile=tile, device=opt.resolved_device(device), backend=backend,
             batch_size=batch, max_pixels=max_pixels, quality=quality,
             on_start=bar.start_file, progress=bar.update, on_done=bar.finish_file)
     report(results)

@@ -129,7 +129,9 @@ def upscale(image: np.ndarray, *, scale: int = 4, model: str | os.PathLike | Run
         Tile size in input pixels (default: the model's advice, else 256); ``0`` runs the
         whole image in one call. The output is the same for every tile size (within one
         8-bit level).
-    device : {"auto", "cpu", "cuda"}
+    device : {"auto", "cpu", "cuda", "cuda:N"} or :class:`~burnish.device.Device`
+        Where the model runs (:func:`burnish.device.resolve_device`); on a GPU the tiles
+        stay there between the model and the stitching kernel.
     backend : {"auto", "ort", "trt", "torch"}
         See :func:`burnish.models.registry.open_model`.
     batch_size : int or None

@@ -68,13 +68,24 @@ BLOCK_1D = 128
 
 
 def check_device(device: str) -> str:
-    """``device`` if it is one burnish can run kernels on here, else ValueError saying why."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "cuda" and not cuda.is_available():
+    """``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``, such as a
+    :class:`burnish.device.Device`) if burnish can run kernels on it here, else ValueError
+    saying why. ``"cuda"`` is the first GPU."""
+    kind, colon, index = str(device).partition(":")
+    if kind not in DEVICES or (colon and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
+    if kind == "cuda" and not cuda.is_available():
         raise ValueError("device='cuda' needs an NVIDIA GPU and driver, and numba finds none "
                          "(numba.cuda.is_available() is False)")
+    if index and int(index) >= len(cuda.gpus):
+        raise ValueError(f"device {device!r}: numba sees {len(cuda.gpus)} GPU(s)")
     return device
+
+
+def _gpu(device: str):
+    """The numba GPU context of ``device`` (``"cuda"`` or ``"cuda:N"``): what is copied,
+    allocated and launched inside it happens on that GPU."""
+    return cuda.gpus[int(str(device).partition(":")[2] or 0)]
 
 
 class _CudaFunction:
@@ -143,13 +154,17 @@ def to_device(array, device: str):
     """
     if device == "cpu" or on_gpu(array):
         return array
-    return cuda.to_device(np.ascontiguousarray(array))
+    with _gpu(device):
+        return cuda.to_device(np.ascontiguousarray(array))
 
 
 def empty(shape, dtype, device: str):
     """An uninitialised array where ``device``'s drivers write it: scratch, or a result that
     stays on the GPU until :func:`to_host` (nothing crosses the bus to create it)."""
-    return np.empty(shape, dtype) if device == "cpu" else cuda.device_array(shape, dtype)
+    if device == "cpu":
+        return np.empty(shape, dtype)
+    with _gpu(device):
+        return cuda.device_array(shape, dtype)
 
 
 def to_host(array) -> np.ndarray:
@@ -190,6 +205,12 @@ def run(device: str, cpu_driver, cuda_driver, grid: tuple[int, ...], *args,
     bind_cuda_drivers()
     if isinstance(cuda_driver, _CudaFunction):  # named before the binding
         cuda_driver = cuda_driver.dispatcher
+    with _gpu(device):
+        _launch(cuda_driver, grid, args)
+
+
+def _launch(cuda_driver, grid, args) -> None:
+    """Copy the host arrays among ``args`` to the current GPU, launch, copy the written back."""
     staged, written = [], []
     for arg in args:
         value = arg.array if isinstance(arg, Out) else arg

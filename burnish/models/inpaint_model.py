@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.device import resolve_device
 from burnish.errors import ModelError
 from burnish.models.descriptor import metadata_fields, read_field
 from burnish.models.onnx_runner import choose_providers, open_session
@@ -87,7 +88,7 @@ class InpaintModel:
     ----------
     path : str or path
         The ``.onnx`` file.
-    device : {"auto", "cpu", "cuda"}
+    device : {"auto", "cpu", "cuda", "cuda:N"} or :class:`~burnish.device.Device`
         Where to run it (:func:`burnish.models.onnx_runner.choose_providers`).
 
     Attributes
@@ -109,10 +110,13 @@ class InpaintModel:
         that cannot be told, or (from :meth:`inpaint`) a failed inference.
     """
 
-    def __init__(self, path: str | os.PathLike, *, device: str = "auto"):
+    def __init__(self, path: str | os.PathLike, *, device: str = "auto"):  # or a Device
         self.path = Path(path)
-        self.session = open_session(self.path, providers=choose_providers(device))
+        providers, provider_options = choose_providers(device)
+        self.session = open_session(self.path, providers=providers,
+                                    provider_options=provider_options)
         self.providers = self.session.get_providers()
+        self._device = resolve_device(device)
         self.image_name, self.mask_name, self.fixed_size = self._contract()
         self.output_name = self.session.get_outputs()[0].name
         metadata = self.session.get_modelmeta().custom_metadata_map
@@ -228,6 +232,13 @@ class InpaintModel:
         else:
             output = output[:height, :width]
         return np.clip(output, 0.0, 1.0).astype(np.float32, copy=False)
+
+    @property
+    def device(self) -> str:
+        """Where it runs, for provenance: ``"cuda:N"`` on a GPU provider, else ``"cpu"``."""
+        from burnish.models.onnx_runner import GPU_PROVIDERS
+
+        return str(self._device) if self.providers[0] in GPU_PROVIDERS else "cpu"
 
     def close(self) -> None:
         self.session = None

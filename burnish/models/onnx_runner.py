@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.device import Device, resolve_device
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
 from burnish.files import check_regular_file
 from burnish.models.descriptor import ModelDescriptor, from_metadata, metadata_fields
@@ -16,7 +17,6 @@ from burnish.models.runner import DeviceRunner
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
@@ -24,29 +24,43 @@ GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 class OrtOptions:
     """Per-backend options of :class:`OrtRunner`.
 
-    ``device="auto"`` uses TensorRT, then CUDA, then the CPU, whichever onnxruntime offers.
+    ``device`` (a request or a :class:`~burnish.device.Device`): on a GPU, TensorRT then
+    CUDA, whichever onnxruntime offers, with the CPU behind them.
     ``intra_op_threads=None`` lets onnxruntime use one thread per physical core.
     """
 
-    device: str = "auto"
+    device: str | Device = "auto"
     intra_op_threads: int | None = None
     trt_cache_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "burnish", "trt")
 
 
-def choose_providers(device: str) -> list[str]:
-    """The provider chain for a device request, from the providers this onnxruntime has."""
+def choose_providers(device: str | Device = "auto", *,
+                     trt_cache_dir: str | None = None) -> tuple[list[str], list[dict]]:
+    """The provider chain for a device (:func:`burnish.device.resolve_device`), from the
+    providers this onnxruntime has, and each provider's options: the GPU's ``device_id``,
+    and for TensorRT fp16 and its engine cache in ``trt_cache_dir``. A GPU chosen by
+    ``auto`` falls back to the CPU when this onnxruntime has no GPU provider; one asked for
+    is an error."""
     import onnxruntime as ort
 
-    if device not in DEVICES:
-        raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    gpu = [p for p in GPU_PROVIDERS if p in available]
-    if device == "cuda" and not gpu:
-        raise OptionError("device 'cuda' asked for, but this onnxruntime has no CUDA provider "
-                          "(install burnish[gpu], which brings onnxruntime-gpu)")
-    return gpu + ["CPUExecutionProvider"]
+    device = resolve_device(device)
+    if not device.is_cuda:
+        return ["CPUExecutionProvider"], [{}]
+    gpu = [p for p in GPU_PROVIDERS if p in ort.get_available_providers()]
+    if not gpu:
+        if device.auto:
+            log.info("this onnxruntime has no GPU provider: models run on the CPU")
+            return ["CPUExecutionProvider"], [{}]
+        raise OptionError(f"device {device} asked for, but this onnxruntime has no CUDA "
+                          "provider (install burnish[gpu], which brings onnxruntime-gpu)")
+    options = []
+    for provider in gpu:
+        chosen = {"device_id": device.index}
+        if provider == "TensorrtExecutionProvider" and trt_cache_dir is not None:
+            chosen.update(trt_fp16_enable=True, trt_engine_cache_enable=True,
+                          trt_engine_cache_path=trt_cache_dir)
+        options.append(chosen)
+    return [*gpu, "CPUExecutionProvider"], [*options, {}]
 
 
 def open_session(path: Path, *, providers: list[str], provider_options: list[dict] | None = None,
@@ -79,11 +93,12 @@ class OrtRunner(DeviceRunner):
         import onnxruntime as ort
 
         self.path = Path(path)
-        providers = choose_providers(options.device)
+        self._device = resolve_device(options.device)
+        providers, provider_options = choose_providers(self._device,
+                                                       trt_cache_dir=options.trt_cache_dir)
         session_options = ort.SessionOptions()
         if options.intra_op_threads:
             session_options.intra_op_num_threads = options.intra_op_threads
-        provider_options = [self._provider_options(p, options) for p in providers]
         self.session = open_session(self.path, providers=providers,
                                     provider_options=provider_options,
                                     session_options=session_options)
@@ -94,16 +109,9 @@ class OrtRunner(DeviceRunner):
         self.providers = self.session.get_providers()
         self.descriptor = descriptor or self._descriptor_from_model()
 
-    @staticmethod
-    def _provider_options(provider: str, options: OrtOptions) -> dict:
-        if provider == "TensorrtExecutionProvider":
-            return {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                    "trt_engine_cache_path": options.trt_cache_dir}
-        return {}
-
     @property
     def device(self) -> str:
-        return "cuda" if self.providers[0] in GPU_PROVIDERS else "cpu"
+        return str(self._device) if self.providers[0] in GPU_PROVIDERS else "cpu"
 
     def _descriptor_from_model(self) -> ModelDescriptor:
         from burnish.models.probe import probe_receptive_radius, probe_scale
@@ -143,12 +151,12 @@ class OrtRunner(DeviceRunner):
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         try:
-            if self.device == "cuda":
+            if self.device != "cpu":
                 # IO binding: the output stays in one device buffer and comes back in one
                 # copy, instead of ONNX Runtime's allocate-copy-free round per call.
                 binding = self.session.io_binding()
                 binding.bind_cpu_input(self.input_name, batch)
-                binding.bind_output(self.output_name, "cuda")
+                binding.bind_output(self.output_name, "cuda", self._device.index)
                 self.session.run_with_iobinding(binding)
                 return binding.copy_outputs_to_cpu()[0]
             return self.session.run([self.output_name], {self.input_name: batch})[0]

@@ -7,6 +7,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from burnish.device import resolve_device
 from burnish.errors import ModelError, OptionError
 from burnish.files import check_regular_file
 from burnish.models.checkpoint import CHECKPOINT_SUFFIXES, is_checkpoint
@@ -56,7 +57,9 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     scale : int
         The requested output scale; classical resamplers are built for it, models keep their
         own scale (the engine reduces a larger model scale to the requested one).
-    device : {"auto", "cpu", "cuda"}
+    device : {"auto", "cpu", "cuda", "cuda:N"} or :class:`~burnish.device.Device`
+        Resolved once here (:func:`burnish.device.resolve_device`); the runner's ``device``
+        says where it runs.
     backend : {"auto", "ort", "trt", "torch"}
         ``auto`` runs ONNX files with ONNX Runtime, engines with TensorRT and checkpoints
         with PyTorch. ``trt`` with an ONNX file (or a shipped model) runs the TensorRT engine
@@ -73,6 +76,7 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     name = os.fspath(spec)
     if name == "lanczos":
         return LanczosRunner(scale)
+    device = resolve_device(device)
     shipped = shipped_models()
     descriptor = shipped.get(name)
     if descriptor is not None:
@@ -101,7 +105,7 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     if chosen == "trt":
         from burnish.models.trt_runner import TrtOptions, TrtRunner
 
-        if device == "cpu":
+        if not device.is_cuda:
             raise OptionError("TensorRT runs on CUDA devices only: on the CPU use ONNX Runtime "
                               "(backend ort) or PyTorch (backend torch)")
         if kind == "onnx":
@@ -109,7 +113,7 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
 
             path = find_cached_engine(path, descriptor=descriptor,
                                       model_name=name if descriptor is not None else None)
-        return TrtRunner(path, options=TrtOptions())
+        return TrtRunner(path, options=TrtOptions(device_id=device.index))
     from burnish.models.onnx_runner import OrtOptions, OrtRunner
 
     return OrtRunner(path, descriptor=descriptor,

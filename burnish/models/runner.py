@@ -107,6 +107,22 @@ class Runner(abc.ABC):
         """Where the computation runs, for logs and provenance (``"cpu"``, ``"cuda:0"``)."""
         return "cpu"
 
+    # Whether run_tensor takes tensors on the runner's device (the engine's GPU path).
+    runs_tensors = False
+
+    def run_tensor(self, batch):
+        """The model on an ``N x C x H x W`` tensor on the runner's device, as a new tensor
+        on it; refused (:func:`check_finite`) when the output holds NaN or Inf. Only for
+        runners with :attr:`runs_tensors`."""
+        if not self.runs_tensors:
+            raise NotImplementedError(f"{type(self).__name__} runs NumPy batches only")
+        return check_finite(self._run_tensor_impl(batch), model=self.model_name,
+                            batch_shape=tuple(batch.shape))
+
+    def _run_tensor_impl(self, batch):
+        """Compute on a tensor on the device (runners with :attr:`runs_tensors`)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release backend resources; the runner is unusable afterwards."""
 
@@ -121,11 +137,7 @@ class DeviceRunner(Runner):
     """A runner that can also run on a tensor already on its device (the engine's GPU path
     keeps tiles there between the model and the kernels)."""
 
-    def run_tensor(self, batch):
-        """The model on an ``N x C x H x W`` tensor on the runner's device, as a new tensor
-        on it; refused (:func:`check_finite`) when the output holds NaN or Inf."""
-        return check_finite(self._run_tensor_impl(batch), model=self.model_name,
-                            batch_shape=tuple(batch.shape))
+    runs_tensors = True
 
     @abc.abstractmethod
     def _run_tensor_impl(self, batch):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.device import Device, resolve_device
 from burnish.errors import BackendOutOfMemory, ModelError, OptionError
 from burnish.models.extras import require_extra
 from burnish.models.runner import DeviceRunner
@@ -31,7 +32,7 @@ class TorchOptions:
     that reuse one tile shape.
     """
 
-    device: str = "auto"
+    device: str | Device = "auto"
     precision: str = "auto"
     threads: int | None = None
     compile: bool = False
@@ -42,17 +43,21 @@ def _import_torch(path: str | os.PathLike | None = None):
                          path=path)
 
 
-def torch_device(device: str) -> str:
-    """``"cpu"`` or ``"cuda"`` for a device request, from what this PyTorch can use."""
+def torch_device(device: str | Device) -> str:
+    """``"cpu"`` or ``"cuda:N"`` for a device (:func:`burnish.device.resolve_device`), from
+    what this PyTorch can use: a GPU chosen by ``auto`` falls back to the CPU when this
+    PyTorch has no CUDA; one asked for is an error."""
     torch = _import_torch()
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise OptionError(f"unknown device {device!r}; choose one of auto, cpu, cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("device 'cuda' asked for, but PyTorch sees no CUDA device")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    device = resolve_device(device)
+    if not device.is_cuda:
+        return "cpu"
+    if device.index < torch.cuda.device_count():
+        return str(device)
+    if device.auto:
+        return "cpu"
+    raise OptionError(f"device {device} asked for, but PyTorch sees "
+                      f"{torch.cuda.device_count()} CUDA device(s)")
 
 
 class TorchRunner(DeviceRunner):
@@ -108,7 +113,7 @@ class TorchRunner(DeviceRunner):
 
     @property
     def device(self) -> str:
-        return "cuda" if self.torch_device.type == "cuda" else "cpu"
+        return f"cuda:{self.torch_device.index or 0}" if self.torch_device.type == "cuda" else "cpu"
 
     def _run_tensor_impl(self, batch):
         """Run on a tensor already on the device, in the runner's dtype; for the GPU path."""

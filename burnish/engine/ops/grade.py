@@ -54,7 +54,8 @@ def _match_colour(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     if n != 3:
         raise InputError(f"match_colour needs an RGB image; this one has {n} colour "
                          "channel(s)")
-    statistics = kernels.TargetStatistics(method, upstream.dtype)
+    device = step.resources.kernel_device
+    statistics = kernels.TargetStatistics(method, upstream.dtype, device=device)
     spilled = SpillStage(upstream, lambda band, top: statistics.add(band[..., :n]))
     fitted = []
 
@@ -63,7 +64,7 @@ def _match_colour(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
             fitted.append(statistics.fit(_reference_in(step, n, upstream.dtype)))
         colour = np.ascontiguousarray(window[..., :n])
         out = window.copy()
-        out[..., :n] = kernels.limit_fine_detail(fitted[0](colour), colour)
+        out[..., :n] = kernels.limit_fine_detail(fitted[0](colour), colour, device=device)
         return out
 
     return TiledStage(spilled, compute, halo=kernels.FINE_DETAIL_REACH)
@@ -85,12 +86,14 @@ def _colour_grade(step: StepInput):
 
     match = {"reinhard": kernels.reinhard, "mkl": kernels.mkl,
              "histogram": kernels.match_histograms}[step.params["method"]]
+    device = step.resources.kernel_device
 
     def grade(colour: np.ndarray) -> np.ndarray:
         reference = _reference_in(step, colour.shape[2], colour.dtype)
         # A global transfer would stretch compression noise (a JPEG sky's blocks) with the
         # tones: fine detail keeps at most the strength it had.
-        return kernels.limit_fine_detail(match(colour, reference), colour)
+        return kernels.limit_fine_detail(match(colour, reference, device=device), colour,
+                                         device=device)
 
     return grade
 
@@ -100,17 +103,19 @@ def _match_grain(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     ``sqrt(max(reference^2 - own^2, 0))`` per level and channel, scaled by ``amount``."""
     from burnish.kernels import Grain, estimate_grain, synthesize_grain
 
+    device = step.resources.kernel_device
+
     def grade(colour: np.ndarray) -> np.ndarray:
         reference = step.resources.grain(_reference_path(step, colour.shape[2]),
                                          colour.shape[2])
         try:
-            own = estimate_grain(colour)
+            own = estimate_grain(colour, device=device)
             own_sigma = np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma])
         except ValueError:  # no flat block in the image: count its own grain as none
             own_sigma = np.zeros_like(reference.sigma)
         missing = np.sqrt(np.maximum(reference.sigma ** 2 - own_sigma ** 2, 0.0))
         grain = Grain(reference.levels, missing * step.params["amount"], reference.ar)
-        return synthesize_grain(colour, grain, seed=step.params["seed"])
+        return synthesize_grain(colour, grain, seed=step.params["seed"], device=device)
 
     return graded_stage(upstream, step, outcome, grade, pointwise=False)
 
@@ -120,7 +125,8 @@ def _lut(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
 
     def grade(colour: np.ndarray) -> np.ndarray:
         lut = step.resources.lut(resolve_file(step.params["file"], step.context))
-        return apply_lut(_rgb(colour, "lut"), lut, step.params["interpolation"])
+        return apply_lut(_rgb(colour, "lut"), lut, step.params["interpolation"],
+                         device=step.resources.kernel_device)
 
     return graded_stage(upstream, step, outcome, grade, pointwise=True)
 
@@ -128,18 +134,18 @@ def _lut(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
 def _adjust(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     from burnish import kernels
 
-    p = step.params
+    p, device = step.params, step.resources.kernel_device
 
     def grade(colour: np.ndarray) -> np.ndarray:
         colour = _rgb(colour, "adjust")
         if p["exposure"]:
-            colour = kernels.exposure(colour, p["exposure"])
+            colour = kernels.exposure(colour, p["exposure"], device=device)
         if p["temperature"] or p["tint"]:
-            colour = kernels.white_balance(colour, p["temperature"], p["tint"])
+            colour = kernels.white_balance(colour, p["temperature"], p["tint"], device=device)
         if p["saturation"] != 1:
-            colour = kernels.saturation(colour, p["saturation"])
+            colour = kernels.saturation(colour, p["saturation"], device=device)
         if p["contrast"] != 1:
-            colour = kernels.contrast(colour, p["contrast"])
+            colour = kernels.contrast(colour, p["contrast"], device=device)
         return colour
 
     return graded_stage(upstream, step, outcome, grade, pointwise=True)

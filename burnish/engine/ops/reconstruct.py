@@ -28,7 +28,7 @@ def _remove(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
         outcome.model = step.resources.fill_record(reconstructor)
         return Removal(hole, reconstructor, dilate=p["dilate"], feather=p["feather"],
                        harmonize=p["harmonize"], seed=p["seed"], opaque=p["alpha"],
-                       dtype=upstream.dtype)
+                       dtype=upstream.dtype, kernel_device=step.resources.kernel_device)
 
     return local_stage(upstream, step, outcome, removal)
 

@@ -158,8 +158,9 @@ def graded_stage(upstream: Stage, step: StepInput, outcome: Outcome, grade, *,
     if not pointwise:
         return whole_stage(upstream, outcome, lambda pixels: graded(pixels, step, grade))
     if has_region(step.params):
+        device = step.resources.kernel_device
         return local_stage(upstream, step, outcome,
-                           lambda hole: MaskedGrade(hole, grade, step.params["feather"]))
+                           lambda hole: MaskedGrade(hole, grade, step.params["feather"], device))
     n = colour_count(upstream.channels)
 
     def compute(window: np.ndarray, top: int) -> np.ndarray:
@@ -174,20 +175,23 @@ class MaskedGrade:
     """A pointwise grade inside a region, composited with a feathered edge: each window (a
     group of the region's pixels) graded and blended on its own (a :class:`LocalEdit`)."""
 
-    def __init__(self, hole: SparseMask, grade, feather: float):
+    def __init__(self, hole: SparseMask, grade, feather: float, device: str = "cpu"):
         from burnish.engine.removal.composite_plan import CompositePlan
 
-        self.plan = CompositePlan(hole, dilate=0, feather=feather)
+        self.plan = CompositePlan(hole, dilate=0, feather=feather, device=device)
         self.region, self.windows, self.grade = self.plan.region, self.plan.windows(0), grade
+        self.device = device
 
     def window(self, pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         top, left, bottom, right = box
-        return _composited(pixels, self.grade, self.plan.weight(top, bottom, left, right))
+        return _composited(pixels, self.grade, self.plan.weight(top, bottom, left, right),
+                           self.device)
 
 
-def _composited(pixels: np.ndarray, grade, weight: np.ndarray | None) -> np.ndarray:
+def _composited(pixels: np.ndarray, grade, weight: np.ndarray | None,
+                device: str = "cpu") -> np.ndarray:
     """``grade`` of the colour channels blended over ``pixels`` with ``weight`` (None: the
-    grade everywhere); alpha kept as it was."""
+    grade everywhere; the blend on ``device``); alpha kept as it was."""
     from burnish.kernels import blend
 
     n = colour_channels(pixels)
@@ -195,7 +199,7 @@ def _composited(pixels: np.ndarray, grade, weight: np.ndarray | None) -> np.ndar
     changed[..., :n] = grade(np.ascontiguousarray(pixels[..., :n]))
     if weight is None:
         return changed
-    out = blend(changed, np.ascontiguousarray(pixels), weight)
+    out = blend(changed, np.ascontiguousarray(pixels), weight, device=device)
     out[..., n:] = pixels[..., n:]
     return out
 
@@ -210,6 +214,7 @@ def graded(pixels: np.ndarray, step: StepInput, grade) -> Outcome:
         return Outcome(_composited(pixels, grade, None))
     if not mask.any():
         return Outcome(pixels, edited=SparseMask(mask.shape), note=NOTHING_MATCHED)
-    weight = composite_weight(mask, dilate=0, feather=step.params["feather"])
-    return Outcome(_composited(pixels, grade, weight),
+    device = step.resources.kernel_device
+    weight = composite_weight(mask, dilate=0, feather=step.params["feather"], device=device)
+    return Outcome(_composited(pixels, grade, weight, device),
                    edited=SparseMask.from_dense(weight > 0))

@@ -389,9 +389,10 @@ class Worker:
                          output_path=target,
                          output_sha256=file_sha256(target, error=OutputError, what="output"), recipe=self.recipe, job_key=key,
                          applied=applied,
-                         environment={**self.environment(), "device requested":
-                                      self.options.device, "backend requested":
-                                      self.options.backend},
+                         environment={**self.environment(),
+                                      "device": str(self.resources.device),
+                                      "kernel device": str(self.resources.kernel_device),
+                                      "backend requested": self.options.backend},
                          seconds=time.perf_counter() - started, credentials=credentials)
         write_json_atomically(sidecar_path(target), record)
         return "; ".join(notes) or None

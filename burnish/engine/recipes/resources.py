@@ -7,8 +7,11 @@ where most of a batch's speed over one process per file comes from.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
+from burnish.device import resolve_device
+from burnish.errors import OptionError
 from burnish.models.descriptor import file_sha256
 
 # How runner classes are named in provenance.
@@ -21,8 +24,25 @@ class Resources:
 
     def __init__(self, *, device: str = "auto", backend: str = "auto",
                  threads: int | None = None):
-        self.device, self.backend, self.threads = device, backend, threads
+        # Resolved once: models, kernels and provenance all see this one device.
+        self.device = resolve_device(device)
+        self.backend, self.threads = backend, threads
         self._cache: dict = {}
+
+    @cached_property
+    def kernel_device(self) -> str:
+        """Where the grades' kernels run: :attr:`device`, or the CPU when ``auto`` chose a
+        GPU that Numba's CUDA target cannot use here (numba-cuda missing, say)."""
+        if not self.device.is_cuda:
+            return "cpu"
+        from burnish.kernels.dispatch import check_device
+
+        try:
+            return check_device(self.device)
+        except ValueError as error:
+            if self.device.auto:
+                return "cpu"
+            raise OptionError(f"device {self.device}: {error}") from None
 
     def _get(self, key, make: Callable):
         if key not in self._cache:
@@ -83,7 +103,7 @@ class Resources:
             return None
         path = Path(reconstructor.method)
         return {"name": path.name, "sha256": self.sha256(path), "source": str(path),
-                "backend": "onnxruntime", "device": self.device}
+                "backend": "onnxruntime", "device": reconstructor.model.device}
 
     def models_opened(self) -> list[dict]:
         """Records of every model opened so far (a recipe's models are the same for every

@@ -30,25 +30,28 @@ def check_edges(dilate: float, feather: float, seed: int = 0) -> None:
         raise OptionError(f"seed must be a non-negative integer, not {seed!r}")
 
 
-def composite_weight(mask: np.ndarray, *, dilate: int, feather: float) -> np.ndarray:
+def composite_weight(mask: np.ndarray, *, dilate: int, feather: float,
+                     device: str = "cpu") -> np.ndarray:
     """The float32 composite weight: 1 on ``mask`` grown by ``dilate``, falling to 0 over
-    ``feather`` pixels outside it. Pixels where it is 0 are returned untouched."""
+    ``feather`` pixels outside it (the kernels on ``device``). Pixels where it is 0 are
+    returned untouched."""
     from burnish import kernels
 
     check_edges(dilate, feather)
-    grown = kernels.dilate(mask, int(dilate)) if dilate else mask
-    return kernels.feather(grown, float(feather), side="outside")
+    grown = kernels.dilate(mask, int(dilate), device=device) if dilate else mask
+    return kernels.feather(grown, float(feather), side="outside", device=device)
 
 
 class CompositePlan:
     """The composite weight of ``hole`` (a :class:`SparseMask`) grown by ``dilate`` and
-    feathered by ``feather``, held as one weight per cluster of the hole.
+    feathered by ``feather``, held as one weight per cluster of the hole (computed by the
+    kernels on ``device``).
 
     :attr:`region` is where the weight is above 0 (what a removal reconstructs, and what a
     step's provenance names as edited).
     """
 
-    def __init__(self, hole: SparseMask, *, dilate: int, feather: float):
+    def __init__(self, hole: SparseMask, *, dilate: int, feather: float, device: str = "cpu"):
         check_edges(dilate, feather)
         self.shape = hole.shape
         # Beyond this distance from the hole the weight is 0 (one pixel spare).
@@ -57,7 +60,7 @@ class CompositePlan:
         for top, left, bottom, right in grown_boxes([p.box for p in hole.pieces], reach,
                                                     hole.shape):
             weight = composite_weight(hole.window(top, bottom, left, right), dilate=dilate,
-                                      feather=feather)
+                                      feather=feather, device=device)
             self.weights.append(Piece(top, left, weight))
         self.region = SparseMask(hole.shape, [Piece(w.top, w.left, w.mask > 0)
                                               for w in self.weights])

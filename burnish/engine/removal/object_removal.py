@@ -216,7 +216,7 @@ def remove(image: np.ndarray, mask, *, method: str | os.PathLike | Reconstructor
         PatchMatch's patch side (odd, >= 3).
     opaque : bool
         Make the filled pixels opaque (for holes taken from the alpha channel).
-    device : {"auto", "cpu", "cuda"}
+    device : {"auto", "cpu", "cuda", "cuda:N"} or :class:`~burnish.device.Device`
         Where an ONNX model runs; the other steps run on the CPU.
     progress : callable(done, total) or None
         Called after each window (a group of nearby holes with its context) is done.
@@ -274,20 +274,23 @@ class Removal:
     own (:meth:`window`), with the randomness seeded by where each group lies, so a window
     gets the bytes the whole image would get there. Pixels outside the windows are the
     input's. :attr:`region` is what is reconstructed: the hole grown and feathered.
+    The composite (weights and blend) runs on ``kernel_device``; filling and harmonising
+    run on the CPU (their kernels have no CUDA driver).
     """
 
     def __init__(self, hole: SparseMask, reconstructor: Reconstructor, *, dilate: int,
-                 feather: float, harmonize: bool, seed: int, opaque: bool, dtype):
+                 feather: float, harmonize: bool, seed: int, opaque: bool, dtype,
+                 kernel_device: str = "cpu"):
         from burnish.engine.recipes.compile_ahead import compile_ahead
         from burnish.engine.removal.harmonise import CONTEXT
 
-        self.plan = CompositePlan(hole, dilate=dilate, feather=feather)
+        self.plan = CompositePlan(hole, dilate=dilate, feather=feather, device=kernel_device)
         self.region = self.plan.region
         self.largest = self.plan.largest()
         margin = reconstructor.margin(self.largest)
         self.windows = self.plan.windows(max(margin, CONTEXT) if harmonize else margin)
         self.reconstructor, self.harmonize = reconstructor, harmonize
-        self.seed, self.opaque = seed, opaque
+        self.seed, self.opaque, self.kernel_device = seed, opaque, kernel_device
         if self.windows:
             # On a cold cache the last steps' kernels compile on the other core meanwhile.
             compile_ahead(np.dtype(dtype), *(("harmonise",) if harmonize else ()), "composite")
@@ -313,7 +316,7 @@ class Removal:
         if self.opaque and colour_channels < pixels.shape[2]:
             full = 1.0 if pixels.dtype == np.float32 else np.iinfo(pixels.dtype).max
             foreground[..., -1][region] = full
-        out = blend(foreground, np.ascontiguousarray(pixels), weight)
+        out = blend(foreground, np.ascontiguousarray(pixels), weight, device=self.kernel_device)
         if not self.opaque and colour_channels < pixels.shape[2]:
             out[..., -1] = pixels[..., -1]  # kept exactly (a float mix of a with a may move an ulp)
         return out

@@ -17,7 +17,9 @@ MB of float32 output per pass). Here, with a runner that can take device tensors
 The tile grid, padding and quantisation are the host path's, so both give the same pixels.
 The same code runs on PyTorch's CPU device (how the tests check it on machines without a
 GPU); colour images (3 channels) with 3-channel models take this path, everything else
-(grey, alpha) the host scheduler.
+(grey, alpha) the host scheduler. Out of memory, both follow one rule: halve the batch,
+then split a tile that alone does not fit into smaller ones with their full halos
+(:func:`~burnish.engine.tiling.scheduler.run_split_tile`), so the pixels do not change.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from burnish.engine.tiling.scheduler import (
     SchedulerOptions,
     StagePipeline,
     StageStopped,
+    core_offset,
     plan_grid,
+    run_split_tile,
 )
-from burnish.errors import BackendOutOfMemory, BurnishError
+from burnish.errors import BackendOutOfMemory
 from burnish.kernels.stitch import stitch_tile
 from burnish.models.runner import Runner
 
@@ -48,14 +52,16 @@ _END = object()
 
 def takes_device_path(runner: Runner, channels: int) -> bool:
     """Whether an upscale with ``runner`` of a ``channels``-channel image runs on the device."""
-    return (hasattr(runner, "run_tensor") and runner.device.startswith("cuda")
+    return (runner.runs_tensors and runner.device.startswith("cuda")
             and channels == 3 and runner.descriptor.channels == 3)
 
 
 def upscale_on_device(pixels: np.ndarray, runner: Runner, scale: int, sink: RowSink, *,
                       options: SchedulerOptions, progress: ProgressCallback | None = None,
-                      torch_device: str = "cuda") -> None:
-    """Upscale an ``H x W x 3`` array with ``runner`` on ``torch_device``, rows into ``sink``.
+                      torch_device: str | None = None) -> None:
+    """Upscale an ``H x W x 3`` array with ``runner`` on ``torch_device`` (by default the
+    runner's own device, ``"cuda:N"``), rows into ``sink``; the stitching kernel runs on the
+    same GPU.
 
     Gives what :func:`burnish.engine.tiling.scheduler.run_tiled` gives with the same options.
     """
@@ -64,9 +70,9 @@ def upscale_on_device(pixels: np.ndarray, runner: Runner, scale: int, sink: RowS
     op = UpscaleOp(runner, scale, pixels.shape[2])
     source = ArraySource(pixels, runner.descriptor.pad_mode)
     grid = plan_grid(source, op, options)
-    device = torch.device(torch_device)
+    device = torch.device(torch_device or runner.device)
     on_gpu = device.type == "cuda"
-    kernel_device = "cuda" if on_gpu else "cpu"
+    kernel_device = f"cuda:{device.index or 0}" if on_gpu else "cpu"
     # The whole padded input, planar float32 like the host path's windows (same conversion).
     padded = to_planar_float(source.read(0, grid.padded_height, 0, grid.padded_width))
     staged = torch.from_numpy(padded)
@@ -95,18 +101,19 @@ def upscale_on_device(pixels: np.ndarray, runner: Runner, scale: int, sink: RowS
             while start < len(band_tiles):
                 tiles = band_tiles[start: start + batch_size]
                 try:
-                    outputs = _run_windows(runner, op, image, tiles)
+                    outputs = [(output, *core_offset(t.rows, t.cols, s))
+                               for t, output in zip(tiles, _run_windows(runner, op, image, tiles))]
                 except BackendOutOfMemory:
-                    if batch_size == 1:
-                        raise BurnishError("out of GPU memory with one tile per call; use a "
-                                           "smaller tile size (tile)") from None
-                    batch_size //= 2
-                    log.info("out of memory: %d tiles per call", batch_size)
-                    continue
-                for tile, output in zip(tiles, outputs):
-                    stitch_tile(_kernel_view(output), band_view,
-                                src_top=(tile.rows.core_start - tile.rows.window_start) * s,
-                                src_left=(tile.cols.core_start - tile.cols.window_start) * s,
+                    # The host scheduler's rule, the one rule of both placements: halve the
+                    # batch, then split the tile into smaller ones with their full halos.
+                    if batch_size > 1:
+                        batch_size //= 2
+                        log.info("out of memory: %d tiles per call", batch_size)
+                        continue
+                    core = run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols)
+                    outputs = [(torch.from_numpy(core).to(device), 0, 0)]
+                for tile, (output, top, left) in zip(tiles, outputs):
+                    stitch_tile(_kernel_view(output), band_view, src_top=top, src_left=left,
                                 height=band.shape[0],
                                 width=(tile.cols.core_stop - tile.cols.core_start) * s,
                                 dst_left=tile.cols.core_start * s, device=kernel_device)

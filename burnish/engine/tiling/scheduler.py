@@ -299,7 +299,7 @@ class _BandStitcher:
 Core = tuple[np.ndarray, int, int]  # a planar output and where the tile's core starts in it
 
 
-def _core_offset(rows: Span, cols: Span, scale: int) -> tuple[int, int]:
+def core_offset(rows: Span, cols: Span, scale: int) -> tuple[int, int]:
     return (rows.core_start - rows.window_start) * scale, (cols.core_start - cols.window_start) * scale
 
 
@@ -308,14 +308,14 @@ def _run_batch(op: TileOp, source: RegionSource, grid: TileGrid, tiles: list[Til
     """Cores of a batch of tiles; on out-of-memory, halve the batch, then split tiles."""
     try:
         outputs = op(windows)
-        return [(out, *_core_offset(t.rows, t.cols, op.scale)) for t, out in zip(tiles, outputs)]
+        return [(out, *core_offset(t.rows, t.cols, op.scale)) for t, out in zip(tiles, outputs)]
     except BackendOutOfMemory:
         if len(tiles) > 1:
             half = len(tiles) // 2
             log.info("out of memory with %d tiles per call: trying %d", len(tiles), half)
             return (_run_batch(op, source, grid, tiles[:half], windows[:half])
                     + _run_batch(op, source, grid, tiles[half:], windows[half:]))
-        return [(_run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols), 0, 0)]
+        return [(run_split_tile(op, source, grid, tiles[0].rows, tiles[0].cols), 0, 0)]
 
 
 def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
@@ -332,9 +332,12 @@ def _split_span(span: Span, op: TileOp, limit: int) -> list[Span]:
     return halves
 
 
-def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span,
-                    cols: Span) -> np.ndarray:
-    """Recompute one tile as four smaller tiles (each with its full halo): its planar core."""
+def run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span,
+                   cols: Span) -> np.ndarray:
+    """Recompute one tile as four smaller tiles (each with its full halo), splitting again
+    while they do not fit: its planar float32 core. The out-of-memory rule of both the host
+    scheduler and the GPU placement (:mod:`burnish.engine.tiling.device_placement`); the
+    result equals the unsplit tile's, since every smaller tile keeps its halo."""
     if min(rows.core_stop - rows.core_start, cols.core_stop - cols.core_start) < defaults.SMALLEST_TILE:
         raise BurnishError("out of memory even with the smallest tiles; free memory or run "
                            "on the CPU (device cpu)")
@@ -349,9 +352,9 @@ def _run_split_tile(op: TileOp, source: RegionSource, grid: TileGrid, rows: Span
                 window = to_planar_float(source.read(sub_rows.window_start, sub_rows.window_stop,
                                                       sub_cols.window_start, sub_cols.window_stop))
                 output = op(window[None])[0]
-                top, left = _core_offset(sub_rows, sub_cols, s)
+                top, left = core_offset(sub_rows, sub_cols, s)
             except BackendOutOfMemory:
-                output, top, left = _run_split_tile(op, source, grid, sub_rows, sub_cols), 0, 0
+                output, top, left = run_split_tile(op, source, grid, sub_rows, sub_cols), 0, 0
             height = (sub_rows.core_stop - sub_rows.core_start) * s
             width = (sub_cols.core_stop - sub_cols.core_start) * s
             y, x = (sub_rows.core_start - rows.core_start) * s, (sub_cols.core_start - cols.core_start) * s
