@@ -99,7 +99,7 @@ def test_adjust_and_lut_in_bands_are_the_kernels_on_the_whole_image(
                     monkeypatch)
     colour = np.ascontiguousarray(pixels[..., :3])
     expected = kernels.contrast(kernels.saturation(kernels.white_balance(
-        kernels.exposure(colour, 0.4), 0.2, 0.0), 1.3), 1.1)
+        kernels.exposure(colour, 0.4), temperature=0.2, tint=0.0), 1.3), 1.1)
     np.testing.assert_array_equal(out[..., :3], expected)
     np.testing.assert_array_equal(out[..., 3:], pixels[..., 3:])  # alpha kept
 

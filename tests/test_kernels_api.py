@@ -63,7 +63,7 @@ def _run_everything(rng, height, width):
     kernels.feather(mask, float(rng.uniform(1, 8)))
     kernels.gaussian_blur(plane, float(rng.uniform(2, 9)))
     kernels.blend(image, other, plane)
-    kernels.reinhard(image, other, mask)
+    kernels.reinhard(image, other, mask=mask)
     kernels.match_histograms(image, other)
     kernels.mkl(image, other)
     kernels.synthesize_grain(image, kernels.estimate_grain(grainy), seed=int(rng.integers(9)))

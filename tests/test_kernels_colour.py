@@ -208,7 +208,7 @@ def test_matches_reference(rng, device, transfer, slow, kind, dtype):
                      slow(image, reference, everywhere, np.ones(reference.shape[:2], bool)))
         mask = random_mask(rng, *shape)
         reference_mask = random_mask(rng, *reference.shape[:2])
-        assert_close(transfer(image, reference, mask, reference_mask, device=device),
+        assert_close(transfer(image, reference, mask=mask, reference_mask=reference_mask, device=device),
                      slow(image, reference, mask, reference_mask))
 
 
@@ -223,7 +223,7 @@ def test_reinhard_means_only_and_separately_measured_target(rng, device, dtype):
     measured[0, 0] = True  # never empty
     reference_mask = random_mask(rng, *reference.shape[:2])
     for spread in (True, False):
-        assert_close(reinhard(image, reference, mask, reference_mask, spread=spread,
+        assert_close(reinhard(image, reference, mask=mask, reference_mask=reference_mask, spread=spread,
                               measured=measured, device=device),
                      reference_reinhard(image, reference, mask, reference_mask, spread, measured))
 
@@ -231,7 +231,7 @@ def test_reinhard_means_only_and_separately_measured_target(rng, device, dtype):
 def test_reinhard_refuses_an_empty_measured_region(rng):
     image = make_image(rng, "noise", 8, 9, np.uint8)
     with pytest.raises(ValueError, match="measured selects no pixel"):
-        reinhard(image, image, np.ones((8, 9), bool), measured=np.zeros((8, 9), bool))
+        reinhard(image, image, mask=np.ones((8, 9), bool), measured=np.zeros((8, 9), bool))
 
 
 @pytest.mark.parametrize("transfer, slow", [(reinhard, reference_reinhard), (mkl, reference_mkl)])
@@ -258,9 +258,9 @@ def test_cuda_drivers_equal_cpu_drivers(rng, monkeypatch, transfer, dtype):
         reference = make_image(rng, "smooth", width + 2, height + 3, dtype)
         for mask in (None, random_mask(rng, height, width)):
             reference_mask = None if mask is None else random_mask(rng, *reference.shape[:2])
-            assert_cuda_matches_cpu(transfer(image, reference, mask, reference_mask,
+            assert_cuda_matches_cpu(transfer(image, reference, mask=mask, reference_mask=reference_mask,
                                              device="cuda"),
-                                    transfer(image, reference, mask, reference_mask))
+                                    transfer(image, reference, mask=mask, reference_mask=reference_mask))
 
 
 def test_lower_bound_is_numpy_left_searchsorted(rng):
@@ -328,7 +328,7 @@ def test_outside_mask_is_untouched(rng, device, transfer, dtype):
     image = random_image(rng, height, width, 3, dtype)
     reference = smooth_image(rng, 12, 40, dtype)
     mask = random_mask(rng, height, width)
-    out = transfer(image, reference, mask, device=device)
+    out = transfer(image, reference, mask=mask, device=device)
     np.testing.assert_array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask])
 
@@ -340,8 +340,8 @@ def test_no_mask_equals_a_full_mask(rng, transfer, dtype):
     image = smooth_image(rng, 23, 150, dtype)
     reference = smooth_image(rng, 17, 9, dtype)
     np.testing.assert_array_equal(transfer(image, reference),
-                                  transfer(image, reference, np.ones((23, 150), bool),
-                                           np.ones((17, 9), bool)))
+                                  transfer(image, reference, mask=np.ones((23, 150), bool),
+                                           reference_mask=np.ones((17, 9), bool)))
 
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
@@ -353,7 +353,7 @@ def test_statistics_come_only_from_the_regions(rng, transfer, dtype):
     wild = np.array([top_of(dtype), 0, top_of(dtype)], dtype)
     reference[~reference_mask] = wild
     image[~mask] = wild
-    out = transfer(image, reference, mask, reference_mask)
+    out = transfer(image, reference, mask=mask, reference_mask=reference_mask)
     # The same pixels, with nothing around them.
     alone = transfer(image[mask][None], reference[reference_mask][None])
     if transfer is reinhard:
@@ -368,17 +368,17 @@ def test_mask_encodings_agree(rng, transfer):
     image = random_image(rng, 15, 22, 3, np.uint8)
     reference = random_image(rng, 11, 9, 3, np.uint8)
     binary = random_mask(rng, 15, 22)
-    expected = transfer(image, reference, binary)
+    expected = transfer(image, reference, mask=binary)
     as_uint8 = np.where(binary, rng.integers(128, 256, binary.shape), rng.integers(0, 128, binary.shape))
     as_float = np.where(binary, 0.75, 0.25).astype(np.float32)
-    np.testing.assert_array_equal(transfer(image, reference, as_uint8.astype(np.uint8)), expected)
-    np.testing.assert_array_equal(transfer(image, reference, as_float), expected)
+    np.testing.assert_array_equal(transfer(image, reference, mask=as_uint8.astype(np.uint8)), expected)
+    np.testing.assert_array_equal(transfer(image, reference, mask=as_float), expected)
 
 
 @pytest.mark.parametrize("transfer", TRANSFERS)
 def test_empty_mask_returns_the_image(rng, transfer):
     image = random_image(rng, 6, 7, 3, np.uint16)
-    out = transfer(image, random_image(rng, 4, 4, 3, np.uint16), np.zeros((6, 7), bool))
+    out = transfer(image, random_image(rng, 4, 4, 3, np.uint16), mask=np.zeros((6, 7), bool))
     np.testing.assert_array_equal(out, image)
     assert out is not image
 
@@ -401,7 +401,7 @@ def test_reinhard_matches_lab_statistics(rng):
     reference = smooth_image(rng, 41, 53, np.float32, 0.4, 0.55)
     reference[..., 0] += 0.1  # a warm cast, still inside the gamut
     mask, reference_mask = random_mask(rng, 48, 37), random_mask(rng, 41, 53)
-    out = reinhard(image, reference, mask, reference_mask)
+    out = reinhard(image, reference, mask=mask, reference_mask=reference_mask)
     assert 0 < out.min() and out.max() < 1  # nothing clipped
     got, want = srgb_to_lab(out[mask]), srgb_to_lab(reference[reference_mask])
     np.testing.assert_allclose(got.mean(axis=0), want.mean(axis=0), atol=1e-2)
@@ -566,9 +566,9 @@ def test_bad_input(transfer):
     with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N"):
         transfer(image, image, device="tpu")
     with pytest.raises(ValueError, match=r"mask must be H x W \(4, 5\)"):
-        transfer(image, image, np.ones((5, 4), bool))
+        transfer(image, image, mask=np.ones((5, 4), bool))
     with pytest.raises(ValueError, match=r"reference_mask must be H x W \(4, 5\)"):
-        transfer(image, image, None, np.ones((4, 5, 1), bool))
+        transfer(image, image, mask=None, reference_mask=np.ones((4, 5, 1), bool))
     with pytest.raises(ValueError, match=r"image must be H x W x 3"):
         transfer(image[..., 0], image)
     with pytest.raises(ValueError, match=r"image must be H x W x 3"):
@@ -580,9 +580,9 @@ def test_bad_input(transfer):
     with pytest.raises(ValueError, match="unsupported reference type int16"):
         transfer(image, image.astype(np.int16))
     with pytest.raises(ValueError, match="unsupported mask type int32"):
-        transfer(image, image, np.ones((4, 5), np.int32))
+        transfer(image, image, mask=np.ones((4, 5), np.int32))
     with pytest.raises(ValueError, match="reference_mask selects no pixel"):
-        transfer(image, image, None, np.zeros((4, 5), bool))
+        transfer(image, image, mask=None, reference_mask=np.zeros((4, 5), bool))
     with pytest.raises(ValueError, match="reference has no pixel"):
         transfer(image, image[:0])
 

@@ -98,7 +98,7 @@ def test_cuda_driver_equals_cpu_driver(rng, device, side):
     for height, width in [(1, 1), (3, 2), (13, 11), random_size(rng, device)]:
         mask = random_mask(rng, height, width)
         width_px = float(rng.uniform(0.5, 6.0))
-        difference = feather(mask, width_px, side, device="cuda") - feather(mask, width_px, side)
+        difference = feather(mask, width_px, side=side, device="cuda") - feather(mask, width_px, side=side)
         assert np.abs(difference).max() <= CUDA_TOLERANCE
         np.testing.assert_array_equal(signed_edge_distance(mask, device="cuda"),
                                       signed_edge_distance(mask))

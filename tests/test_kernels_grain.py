@@ -113,9 +113,9 @@ def test_seed_gives_same_bytes_and_outside_of_mask_is_untouched(rng, device):
     image = random_image(rng, height, width, 3, np.float32)
     grain = Grain(levels=[0.25, 0.75], sigma=np.full((3, 2), 0.03), ar=rng.normal(0, 0.05, (3, 12)))
     mask = rng.random((height, width)) > 0.5
-    one = synthesize_grain(image, grain, mask, seed=7, device=device)
-    assert one.tobytes() == synthesize_grain(image, grain, mask, seed=7, device=device).tobytes()
-    assert one.tobytes() != synthesize_grain(image, grain, mask, seed=8, device=device).tobytes()
+    one = synthesize_grain(image, grain, mask=mask, seed=7, device=device)
+    assert one.tobytes() == synthesize_grain(image, grain, mask=mask, seed=7, device=device).tobytes()
+    assert one.tobytes() != synthesize_grain(image, grain, mask=mask, seed=8, device=device).tobytes()
     assert one[~mask].tobytes() == image[~mask].tobytes()
     assert (one[mask] != image[mask]).mean() > 0.9
 
@@ -128,9 +128,9 @@ def test_mask_restricts_estimation(rng, as_type):
     mask[32:96, 32:96] = True
     image[mask] += 0.04 * real_grain(rng, (64, 64, 1), SOFT_KERNEL).reshape(-1, 1)
     image = image.astype(np.float32)
-    inside = estimate_grain(image, as_type(mask)).strength()
+    inside = estimate_grain(image, mask=as_type(mask)).strength()
     assert inside > 0.02
-    assert estimate_grain(image, as_type(~mask)).strength() < 0.1 * inside
+    assert estimate_grain(image, mask=as_type(~mask)).strength() < 0.1 * inside
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -156,7 +156,7 @@ def test_single_channel_and_noiseless_image(rng):
 def test_bad_arguments(rng):
     image = random_image(rng, 64, 64, 3, np.float32)
     with pytest.raises(ValueError, match="no flat area"):
-        estimate_grain(image, np.zeros((64, 64), bool))
+        estimate_grain(image, mask=np.zeros((64, 64), bool))
     with pytest.raises(ValueError, match="no flat area"):
         estimate_grain(random_image(rng, 10, 64, 3, np.float32))
     with pytest.raises(ValueError, match="H x W x C"):
@@ -164,7 +164,7 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="unsupported image"):
         estimate_grain(image.astype(np.float64))
     with pytest.raises(ValueError, match="mask"):
-        estimate_grain(image, np.ones((64, 63), bool))
+        estimate_grain(image, mask=np.ones((64, 63), bool))
     with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N"):
         estimate_grain(image, device="gpu")
     grain = Grain(levels=[0.5], sigma=[[0.1]], ar=np.zeros((1, 12)))
@@ -207,7 +207,7 @@ def test_adding_grain_matches_reference(rng, device, dtype, channels):
     image = random_image(rng, height, width, channels, dtype)
     grain = random_grain(rng, image, channels)
     inside = rng.random((height, width)) > 0.3
-    out = synthesize_grain(image, grain, inside, seed=11, device=device)
+    out = synthesize_grain(image, grain, mask=inside, seed=11, device=device)
     field = _unit_residual_field(grain, height, width, 11)
     expected = reference_add_grain(image, field, grain, inside)
     assert out.dtype == np.dtype(dtype) and out.shape == image.shape
@@ -227,8 +227,8 @@ def test_synthesize_grain_cuda_equals_cpu(rng, device, dtype, channels, masked):
         grain = random_grain(rng, image, channels)
         mask = rng.random((height, width)) > 0.5 if masked else None
         seed = int(rng.integers(1 << 31))
-        on_gpu = synthesize_grain(image, grain, mask, seed=seed, device=device)
-        assert on_gpu.tobytes() == synthesize_grain(image, grain, mask, seed=seed).tobytes()
+        on_gpu = synthesize_grain(image, grain, mask=mask, seed=seed, device=device)
+        assert on_gpu.tobytes() == synthesize_grain(image, grain, mask=mask, seed=seed).tobytes()
 
 
 def test_estimate_grain_is_the_same_on_either_device(rng, device):
@@ -236,6 +236,6 @@ def test_estimate_grain_is_the_same_on_either_device(rng, device):
     noisy = np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1).astype(np.float32)
     mask = np.ones((64, 48), bool)
     mask[:20, :20] = False
-    on_cpu, here = estimate_grain(noisy, mask), estimate_grain(noisy, mask, device=device)
+    on_cpu, here = estimate_grain(noisy, mask=mask), estimate_grain(noisy, mask=mask, device=device)
     for field in ("levels", "sigma", "ar", "weights"):
         np.testing.assert_array_equal(getattr(here, field), getattr(on_cpu, field))

@@ -133,7 +133,7 @@ def write_cube(path, table, header="", digits=9):
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_identity_lut_returns_the_input(rng, device, n, interpolation):
     image = random_image(rng, *random_size(rng, device), 3, np.float32)
-    out = apply_lut(image, identity_lut(n), interpolation, device=device)
+    out = apply_lut(image, identity_lut(n), interpolation=interpolation, device=device)
     np.testing.assert_allclose(out, image, atol=1e-5)
     np.testing.assert_allclose(out, reference_lut(image, identity_lut(n), interpolation),
                                atol=1e-4)
@@ -146,7 +146,7 @@ def test_random_smooth_lut_matches_reference(rng, device, interpolation, n):
     image = random_image(rng, height, max(width, 3), 3, np.float32)
     image[0, :3] = [[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5]]  # corners and ties of fractions
     lut = smooth_lut(rng, n)
-    out = apply_lut(image, lut, interpolation, device=device)
+    out = apply_lut(image, lut, interpolation=interpolation, device=device)
     np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
 
 
@@ -155,7 +155,7 @@ def test_random_smooth_lut_matches_reference(rng, device, interpolation, n):
 def test_integer_images_round_the_reference(rng, device, dtype, interpolation):
     image = random_image(rng, *random_size(rng, device), 3, dtype)
     lut = smooth_lut(rng, 9)
-    out = apply_lut(image, lut, interpolation, device=device)
+    out = apply_lut(image, lut, interpolation=interpolation, device=device)
     assert out.dtype == dtype and out.shape == image.shape
     expected = reference_lut(image, lut, interpolation) * top_of(dtype)
     # float32 arithmetic (relative error ~1e-6) may round to the other side of a .5 boundary
@@ -172,7 +172,7 @@ def test_real_lut_round_trips_through_cube_file(rng, tmp_path, device):
     np.testing.assert_allclose(lut.table, table, atol=1e-6, rtol=0)
     image = random_image(rng, *random_size(rng, device, largest=51), 3, np.float32)
     for interpolation in INTERPOLATIONS:
-        out = apply_lut(image, lut, interpolation, device=device)
+        out = apply_lut(image, lut, interpolation=interpolation, device=device)
         np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
 
 
@@ -195,8 +195,8 @@ def test_interpolations_agree_exactly_on_grid_nodes(rng, device):
     lut = smooth_lut(rng, n)
     nodes = rng.integers(0, n, (*random_size(rng, device), 3))
     image = (nodes / (n - 1)).astype(np.float32)
-    tetra = apply_lut(image, lut, "tetrahedral", device=device)
-    tri = apply_lut(image, lut, "trilinear", device=device)
+    tetra = apply_lut(image, lut, interpolation="tetrahedral", device=device)
+    tri = apply_lut(image, lut, interpolation="trilinear", device=device)
     np.testing.assert_array_equal(tetra, tri)
     np.testing.assert_array_equal(tetra, lut.table[nodes[..., 0], nodes[..., 1], nodes[..., 2]])
 
@@ -212,7 +212,7 @@ def test_affine_luts_are_reproduced_exactly(rng, device, interpolation):
     image = random_image(rng, *random_size(rng, device), 3, np.float32)
     low, high = np.min(grid(9) @ matrix.T + offset), np.max(grid(9) @ matrix.T + offset)
     expected = ((image.astype(np.float64) @ matrix.T + offset) - low) / (high - low)
-    np.testing.assert_allclose(apply_lut(image, lut, interpolation, device=device), expected,
+    np.testing.assert_allclose(apply_lut(image, lut, interpolation=interpolation, device=device), expected,
                                atol=1e-5)
 
 
@@ -227,9 +227,9 @@ def test_domain_scales_inputs_into_the_table(rng, tmp_path, device):
     image = random_image(rng, *random_size(rng, device), 3, np.float32)
     lower_half = Lut(table[:5, :5, :5].copy())
     for interpolation in INTERPOLATIONS:
-        out = apply_lut(image, lut, interpolation, device=device)
+        out = apply_lut(image, lut, interpolation=interpolation, device=device)
         np.testing.assert_allclose(out, reference_lut(image, lut, interpolation), atol=1e-4)
-        np.testing.assert_allclose(out, apply_lut(image, lower_half, interpolation), atol=1e-5)
+        np.testing.assert_allclose(out, apply_lut(image, lower_half, interpolation=interpolation), atol=1e-5)
 
 
 def test_resolve_input_range_is_read_as_domain(tmp_path, device):
@@ -249,7 +249,7 @@ def test_lut_rejects_bad_arguments():
     with pytest.raises(ValueError):
         Lut(np.zeros((4, 3), np.float32), domain_min=(1, 1, 1), domain_max=(1, 1, 1))
     with pytest.raises(ValueError):
-        apply_lut(np.zeros((2, 2, 3), np.float32), identity_lut(2), "cubic")
+        apply_lut(np.zeros((2, 2, 3), np.float32), identity_lut(2), interpolation="cubic")
     with pytest.raises(ValueError):
         apply_lut(np.zeros((2, 2, 4), np.float32), identity_lut(2))
     with pytest.raises(ValueError):
@@ -326,13 +326,13 @@ def test_comments_blank_lines_and_batches(tmp_path, monkeypatch):
 
 IDENTITIES = {
     "exposure": lambda image, **kw: exposure(image, 0.0, **kw),
-    "white_balance": lambda image, **kw: white_balance(image, 0.0, 0.0, **kw),
+    "white_balance": lambda image, **kw: white_balance(image, temperature=0.0, tint=0.0, **kw),
     "saturation": lambda image, **kw: saturation(image, 1.0, **kw),
     "contrast": lambda image, **kw: contrast(image, 1.0, **kw),
 }
 ADJUSTMENTS = {
     "exposure": lambda image, **kw: exposure(image, 0.7, **kw),
-    "white_balance": lambda image, **kw: white_balance(image, 0.6, -0.3, **kw),
+    "white_balance": lambda image, **kw: white_balance(image, temperature=0.6, tint=-0.3, **kw),
     "saturation": lambda image, **kw: saturation(image, 1.6, **kw),
     "contrast": lambda image, **kw: contrast(image, 1.4, **kw),
     "lut": lambda image, **kw: apply_lut(image, Lut(graded_table(9)), **kw),
@@ -376,7 +376,7 @@ def test_white_balance_formula_direction_and_grey_luminance(rng, device):
     raw = np.array([2 ** (temperature / 2), 2 ** (-tint / 2), 2 ** (-temperature / 2)])
     gains = raw / (raw @ [0.2126, 0.7152, 0.0722])
     expected = linear_to_srgb(np.minimum(srgb_to_linear(image.astype(np.float64)) * gains, 1))
-    out = white_balance(image, temperature, tint, device=device)
+    out = white_balance(image, temperature=temperature, tint=tint, device=device)
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
     mid_grey = np.full((1, 1, 3), 0.5, np.float32)
@@ -384,7 +384,7 @@ def test_white_balance_formula_direction_and_grey_luminance(rng, device):
     assert warm[0] > 0.5 > warm[2]
     magenta = white_balance(mid_grey, tint=1.0, device=device)[0, 0]
     assert magenta[1] < 0.5 < magenta[0] and magenta[2] > 0.5
-    for shifted in (warm, magenta, white_balance(mid_grey, -0.7, -0.9, device=device)[0, 0]):
+    for shifted in (warm, magenta, white_balance(mid_grey, temperature=-0.7, tint=-0.9, device=device)[0, 0]):
         luma = srgb_to_linear(shifted.astype(np.float64)) @ [0.2126, 0.7152, 0.0722]
         assert luma == pytest.approx(srgb_to_linear(0.5), abs=1e-6)
 
@@ -431,8 +431,8 @@ def test_shapes_dtypes_and_non_contiguous_input(rng, device, name, dtype, size):
 
 def test_adjustments_reject_bad_arguments():
     image = np.zeros((2, 2, 3), np.float32)
-    for call in (lambda: exposure(image, np.nan), lambda: white_balance(image, 1.5),
-                 lambda: white_balance(image, 0, -2), lambda: saturation(image, -0.1),
+    for call in (lambda: exposure(image, np.nan), lambda: white_balance(image, temperature=1.5),
+                 lambda: white_balance(image, temperature=0, tint=-2), lambda: saturation(image, -0.1),
                  lambda: contrast(image, np.inf), lambda: contrast(image[..., :2], 1.0),
                  lambda: saturation(image, 1.0, mask=np.ones((3, 2), np.float32)),
                  lambda: exposure(image, 1.0, device="gpu")):

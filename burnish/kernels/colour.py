@@ -733,8 +733,8 @@ def _nothing_to_change(image: np.ndarray, target: np.ndarray | None) -> bool:
 # --- public functions ----------------------------------------------------------------------
 
 
-def reinhard(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-             reference_mask: np.ndarray | None = None, *, spread: bool = True,
+def reinhard(image: np.ndarray, reference: np.ndarray, *, mask: np.ndarray | None = None,
+             reference_mask: np.ndarray | None = None, spread: bool = True,
              measured: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Reinhard colour transfer in CIELAB: match each Lab channel's mean and std.
 
@@ -810,8 +810,8 @@ def _apply_reinhard(image, transfer, target, device) -> np.ndarray:
     return out
 
 
-def mkl(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-        reference_mask: np.ndarray | None = None, *, device: str = "cpu") -> np.ndarray:
+def mkl(image: np.ndarray, reference: np.ndarray, *, mask: np.ndarray | None = None,
+        reference_mask: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Monge-Kantorovich linear colour transfer (Pitie and Kokaram 2007).
 
     The target region's RGB covariance ``A`` and the reference region's ``B`` (population,
@@ -879,8 +879,9 @@ def _apply_affine(image, transfer, offset, target, device) -> np.ndarray:
     return out
 
 
-def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None,
-                     reference_mask: np.ndarray | None = None, *,
+def match_histograms(image: np.ndarray, reference: np.ndarray, *,
+                     mask: np.ndarray | None = None,
+                     reference_mask: np.ndarray | None = None,
                      device: str = "cpu") -> np.ndarray:
     """Per-channel histogram matching, scikit-image's quantile mapping restricted to regions.
 

@@ -88,7 +88,7 @@ def signed_edge_distance(mask: np.ndarray, *, device: str = "cpu") -> np.ndarray
     return _edge_map(binary, 0.0, 1.0, False, device)
 
 
-def feather(mask: np.ndarray, width: float, side: str = "center", *,
+def feather(mask: np.ndarray, width: float, *, side: str = "center",
             device: str = "cpu") -> np.ndarray:
     """A float32 mask in [0, 1] whose edge ramps smoothly over ``width`` pixels.
 

@@ -289,7 +289,7 @@ def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np
 
 # --- public API ----------------------------------------------------------------------------
 
-def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None, *,
+def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
                    device: str = "cpu") -> Grain:
     """Estimate the grain of ``image`` from its flattest blocks inside ``mask``.
 
@@ -362,7 +362,7 @@ def estimate_grain(image: np.ndarray, mask: np.ndarray | None = None, *,
     return Grain(levels=levels, sigma=sigma, ar=ar, weights=weights)
 
 
-def synthesize_grain(image: np.ndarray, grain: Grain, mask: np.ndarray | None = None, *,
+def synthesize_grain(image: np.ndarray, grain: Grain, *, mask: np.ndarray | None = None,
                      seed: int = 0, device: str = "cpu") -> np.ndarray:
     """Add grain described by ``grain`` to ``image`` inside ``mask``.
 

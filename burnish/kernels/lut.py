@@ -550,7 +550,7 @@ def _prepare(image: np.ndarray, mask: np.ndarray | None, device: str):
     return np.ascontiguousarray(image), mask_array, masked, top, integer, np.empty_like(image)
 
 
-def apply_lut(image: np.ndarray, lut: Lut, interpolation: str = "tetrahedral", *,
+def apply_lut(image: np.ndarray, lut: Lut, *, interpolation: str = "tetrahedral",
               mask: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Map an image through a 1D or 3D LUT.
 
@@ -656,7 +656,7 @@ def _white_balance_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[f
     return tuple(gain / grey for gain in raw)
 
 
-def white_balance(image: np.ndarray, temperature: float = 0.0, tint: float = 0.0, *,
+def white_balance(image: np.ndarray, *, temperature: float = 0.0, tint: float = 0.0,
                   mask: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """Warm/cool and green/magenta shift: von-Kries-style per-channel gains in linear light.
 

@@ -125,7 +125,7 @@ def _lut(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
 
     def grade(colour: np.ndarray) -> np.ndarray:
         lut = step.resources.lut(resolve_file(step.params["file"], step.context))
-        return apply_lut(_rgb(colour, "lut"), lut, step.params["interpolation"],
+        return apply_lut(_rgb(colour, "lut"), lut, interpolation=step.params["interpolation"],
                          device=step.resources.kernel_device)
 
     return graded_stage(upstream, step, outcome, grade, pointwise=True)
@@ -141,7 +141,7 @@ def _adjust(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
         if p["exposure"]:
             colour = kernels.exposure(colour, p["exposure"], device=device)
         if p["temperature"] or p["tint"]:
-            colour = kernels.white_balance(colour, p["temperature"], p["tint"], device=device)
+            colour = kernels.white_balance(colour, temperature=p["temperature"], tint=p["tint"], device=device)
         if p["saturation"] != 1:
             colour = kernels.saturation(colour, p["saturation"], device=device)
         if p["contrast"] != 1:

@@ -49,7 +49,7 @@ def _fine_detail(plane: np.ndarray) -> np.ndarray:
 
 def _missing_grain(crop: np.ndarray, hole: np.ndarray, ring: np.ndarray) -> Grain | None:
     try:
-        grain = estimate_grain(crop, ~dilate(hole, RIM))
+        grain = estimate_grain(crop, mask=~dilate(hole, RIM))
     except ValueError:  # no flat block of surroundings to learn the grain from
         return None
     inner = erode(hole, RIM)
@@ -95,10 +95,10 @@ def harmonise(filled: np.ndarray, hole: np.ndarray, *, colour: bool = True, grai
             return crop  # the hole is the whole crop: nothing to match it to
         if colour and crop.shape[2] == 3:
             edge = region & ~erode(region, RING)
-            crop = reinhard(crop, crop, region, ring, spread=False, measured=edge)
+            crop = reinhard(crop, crop, mask=region, reference_mask=ring, spread=False, measured=edge)
         missing = _missing_grain(crop, region, ring) if grain else None
         if missing is not None:
-            crop = synthesize_grain(crop, missing, region, seed=sub_seed(seed, at))
+            crop = synthesize_grain(crop, missing, mask=region, seed=sub_seed(seed, at))
         return crop
 
     return fill_regions(filled, hole, CONTEXT, harmonise_crop, origin=origin)
