@@ -27,6 +27,10 @@ class InputError(BurnishError):
     """An input image is missing, unreadable, corrupt, unsupported or too large."""
 
 
+class ImageTooLarge(InputError):
+    """An input has more pixels than the limit: the decompression-bomb guard (``max_pixels``)."""
+
+
 class OutputError(BurnishError):
     """An output cannot be written (missing folder, no permission, unsupported format)."""
 

@@ -16,6 +16,7 @@ from burnish.cli import info as info_command
 from burnish.cli import models as models_command
 from burnish.cli import remove as remove_command
 from burnish.cli import run as run_command
+from burnish.cli import serve as serve_command
 from burnish.cli import upscale as upscale_command
 from burnish.cli.render import (
     CommandWithPlainUsage,
@@ -49,6 +50,7 @@ app.command("history", cls=CommandWithPlainUsage)(edit_command.history)
 app.command("revert", cls=CommandWithPlainUsage)(edit_command.revert)
 app.command("ops", cls=CommandWithPlainUsage)(run_command.ops)
 app.command("export", cls=CommandWithPlainUsage)(export_command.export)
+app.command("serve", cls=CommandWithPlainUsage)(serve_command.serve)
 app.add_typer(models_command.app, name="models")
 app.command("info", cls=CommandWithPlainUsage)(info_command.info)
 

@@ -123,6 +123,11 @@ class Runner(abc.ABC):
         """Compute on a tensor on the device (runners with :attr:`runs_tensors`)."""
         raise NotImplementedError
 
+    def unwrapped(self) -> Runner:
+        """The runner that computes: itself, or the one a wrapper (the server's batching
+        runner) hands its calls to. Provenance names that one's backend."""
+        return self
+
     def close(self) -> None:
         """Release backend resources; the runner is unusable afterwards."""
 

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from burnish.errors import InputError
+from burnish.errors import ImageTooLarge, InputError
 
 # one logger for the whole package, named as before the split into modules
 log = logging.getLogger("burnish.engine.imageio")
@@ -21,7 +21,7 @@ def _check_size(path, width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"invalid image size {width} x {height}", path=path)
     if width * height > max_pixels:
-        raise InputError(
+        raise ImageTooLarge(
             f"image is {width} x {height} = {width * height:,} pixels, more than the limit of "
             f"{max_pixels:,}; raise the limit (max_pixels) if you trust this file",
             path=path,

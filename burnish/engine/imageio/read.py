@@ -17,7 +17,7 @@ from burnish.engine.imageio.png_chunks import _png_is_cut_short
 from burnish.engine.imageio.png_read import _png_meta, _probe_png
 from burnish.engine.imageio.tiff_read import _probe_tiff, _read_tiff
 from burnish.engine.imageio.vips_read import RowReader
-from burnish.errors import InputError
+from burnish.errors import ImageTooLarge, InputError
 from burnish.files import check_regular_file
 
 DEFAULT_MAX_PIXELS: int = 400_000_000
@@ -260,7 +260,7 @@ def _sniff(head: bytes) -> str | None:
 def _decode_error(path, fmt: str, error: Exception) -> InputError:
     """Turn a decoder's exception into one line that says what is wrong with the file."""
     if isinstance(error, Image.DecompressionBombError):
-        return InputError(f"image too large: {_one_line(error)}; raise the limit (max_pixels) if you trust this file", path=path)
+        return ImageTooLarge(f"image too large: {_one_line(error)}; raise the limit (max_pixels) if you trust this file", path=path)
     message = _one_line(error) or type(error).__name__
     lowered = message.lower()
     truncated = isinstance(error, EOFError) or any(

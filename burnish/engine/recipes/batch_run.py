@@ -48,6 +48,7 @@ from burnish.engine.recipes.batch_plan import (
     unique_inputs,
 )
 from burnish.engine.recipes.recipe import Recipe
+from burnish.engine.recipes.resources import Resources
 from burnish.errors import BurnishError, OptionError, OutputError
 
 log = logging.getLogger(__name__)
@@ -286,19 +287,25 @@ def _compile_ahead_for(recipe: Recipe) -> None:
 
 
 class Worker:
-    """Runs the recipe on one file at a time, keeping models and references warm."""
+    """Runs the recipe on one file at a time, keeping models and references warm.
 
-    def __init__(self, recipe: Recipe, options: RunOptions, threads: int | None):
+    ``resources`` shares another owner's open models (the server's, for every recipe); by
+    default the worker opens its own and closes them with itself.
+    """
+
+    def __init__(self, recipe: Recipe, options: RunOptions, threads: int | None,
+                 resources: Resources | None = None):
         from burnish.engine.recipes.resources import Resources
 
         self.recipe, self.options = recipe, options
-        self.resources = Resources(device=options.device, backend=options.backend,
-                                   threads=threads)
+        self.resources = (resources.view() if resources is not None else
+                          Resources(device=options.device, backend=options.backend,
+                                    threads=threads))
         self._environment = None
         _compile_ahead_for(recipe)
 
     def close(self) -> None:
-        self.resources.close()
+        self.resources.close()  # a view of shared resources closes nothing
 
     def environment(self) -> dict:
         if self._environment is None:

@@ -6,13 +6,19 @@ where most of a batch's speed over one process per file comes from.
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from burnish.device import resolve_device
 from burnish.errors import OptionError
 from burnish.models.descriptor import file_sha256
+
+if TYPE_CHECKING:
+    from burnish.models.runner import Runner
 
 # How runner classes are named in provenance.
 BACKEND_NAMES = {"OrtRunner": "onnxruntime", "TrtRunner": "tensorrt", "TorchRunner": "torch",
@@ -20,14 +26,32 @@ BACKEND_NAMES = {"OrtRunner": "onnxruntime", "TrtRunner": "tensorrt", "TorchRunn
 
 
 class Resources:
-    """A cache of opened things, keyed by what opened them; :meth:`close` releases them."""
+    """A cache of opened things, keyed by what opened them; :meth:`close` releases them.
+
+    Safe to share between threads (the server's requests share one): each thing is opened
+    once. ``wrap_runner``, if given, wraps every upscaling runner as it is opened (the
+    server's batching runner).
+    """
 
     def __init__(self, *, device: str = "auto", backend: str = "auto",
-                 threads: int | None = None):
+                 threads: int | None = None,
+                 wrap_runner: Callable[[Runner], Runner] | None = None):
         # Resolved once: models, kernels and provenance all see this one device.
         self.device = resolve_device(device)
         self.backend, self.threads = backend, threads
+        self._wrap_runner = wrap_runner
         self._cache: dict = {}
+        self._lock = threading.RLock()
+        self._used: dict = {}  # the keys this object was asked for, in order
+        self._owner = True
+
+    def view(self) -> Resources:
+        """The same open things, with its own record of which it is asked for: a recipe
+        sharing the server's models says in its provenance only the models it used
+        (:meth:`models_opened`). Closing a view closes nothing."""
+        view = copy.copy(self)
+        view._used, view._owner = {}, False
+        return view
 
     @cached_property
     def kernel_device(self) -> str:
@@ -45,17 +69,24 @@ class Resources:
             raise OptionError(f"device {self.device}: {error}") from None
 
     def _get(self, key, make: Callable):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
+        with self._lock:
+            self._used[key] = None
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
 
     def runner(self, model: str | None, scale: int, base: Path):
         """An upscaling runner for a recipe's model value (files relative to ``base``)."""
         from burnish.models.registry import open_model
 
         spec = _model_path(model, base)
-        return self._get(("runner", spec, scale), lambda: open_model(
-            spec, scale=scale, device=self.device, backend=self.backend, threads=self.threads))
+
+        def make():
+            runner = open_model(spec, scale=scale, device=self.device, backend=self.backend,
+                                threads=self.threads)
+            return runner if self._wrap_runner is None else self._wrap_runner(runner)
+
+        return self._get(("runner", spec, scale), make)
 
     def reconstructor(self, method: str, patch_size: int, base: Path):
         """A hole filler: PatchMatch, Telea, or an opened ONNX inpainting model."""
@@ -88,6 +119,7 @@ class Resources:
 
     def model_record(self, runner) -> dict:
         """What provenance says of a model: name, architecture, file hash, backend, device."""
+        runner = runner.unwrapped()
         d = runner.descriptor
         sha256 = d.sha256
         if sha256 is None and d.source not in ("", "builtin") and Path(d.source).is_file():
@@ -106,10 +138,12 @@ class Resources:
                 "backend": "onnxruntime", "device": reconstructor.model.device}
 
     def models_opened(self) -> list[dict]:
-        """Records of every model opened so far (a recipe's models are the same for every
-        image, so after its first image this is the models each image used)."""
+        """Records of every model asked of this object so far (a recipe's models are the
+        same for every image, so after its first image this is the models each image
+        used)."""
         records = []
-        for key, value in self._cache.items():
+        for key in list(self._used):
+            value = self._cache[key]
             record = (self.model_record(value) if key[0] == "runner"
                       else self.fill_record(value) if key[0] == "fill" else None)
             if record is not None:
@@ -117,6 +151,8 @@ class Resources:
         return records
 
     def close(self) -> None:
+        if not self._owner:
+            return
         for value in self._cache.values():
             close = getattr(value, "close", None)
             if callable(close):

@@ -36,6 +36,7 @@ array (:class:`ArrayStage`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import tempfile
 import threading
@@ -388,7 +389,10 @@ class ModelStage(Stage):
         self._bands: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._produce, args=(run,),
+        # in the caller's context (contextvars): a server's per-request state reaches the
+        # model calls made in this thread
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._produce, run),
                                         name="burnish-model-stage", daemon=True)
         self._started = False
 

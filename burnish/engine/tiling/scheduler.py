@@ -16,6 +16,7 @@ own halo).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -189,7 +190,9 @@ class StagePipeline:
                 self.errors.append(error)
                 self.stop.set()
 
-        worker = threading.Thread(target=run, daemon=True)
+        # in the caller's context (contextvars), like the chain's model stage
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(run,),
+                                  daemon=True)
         worker.start()
         return worker
 

@@ -1,0 +1,69 @@
+"""``burnish serve``: a warm, batched HTTP service (uvicorn + Starlette, the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from burnish.cli import options as opt
+from burnish.errors import OptionError
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback unless "
+                                      "you say otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any "
+                                      "free one, printed at start).")] = 8000,
+    recipes: Annotated[Path | None, typer.Option(
+        "--recipes", metavar="FOLDER", help="Folder of recipe .toml files, served by name (their stem) at "
+        "POST /v1/recipes/NAME.")] = None,
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", "-m", metavar="FILE", help="A model file to serve besides the shipped ones, named by its "
+        "stem; repeat for several. Requests name models, never paths.")] = None,
+    device: opt.Device = opt.DeviceChoice.auto,
+    backend: opt.Backend = "auto",
+    max_queue: Annotated[int, typer.Option(
+        "--max-queue", min=1, help="Requests held at once (running or waiting); more are "
+        "refused with 429 and Retry-After.")] = 32,
+    max_batch: Annotated[int, typer.Option(
+        "--max-batch", min=1, help="Tiles per model call, from concurrent requests (1: no "
+        "batching).")] = 4,
+    max_wait_ms: Annotated[float, typer.Option(
+        "--max-wait-ms", min=0, help="How long a model call waits for more tiles to batch.")]
+    = 5.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Requests computed at once (threads).")] = 4,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="BURNISH_TOKEN", show_envvar=True,
+        help="Require 'Authorization: Bearer TOKEN' (all routes but /healthz and /readyz).")]
+    = None,
+    max_upload_mb: Annotated[float, typer.Option(
+        "--max-upload-mb", min=0.001, help="Largest request body (413 past it).")] = 200.0,
+    max_pixels: opt.MaxPixels = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.001, help="Seconds a request may take (504 past it; its work "
+        "stops).")] = 600.0,
+) -> None:
+    """Serve upscaling, removal and recipes over HTTP, models warm, tiles batched."""
+    try:
+        import uvicorn
+
+        from burnish.serve.app import create_app
+        from burnish.serve.service import ServeConfig, Service
+    except ImportError as error:
+        raise OptionError(f"burnish serve needs the serve extra ({error.name} is missing): "
+                          "pip install 'burnish[serve]'") from None
+    from burnish.engine.imageio import DEFAULT_MAX_PIXELS
+
+    config = ServeConfig(recipes=recipes, models=tuple(os.fspath(p) for p in model or ()),
+                         device=opt.resolved_device(device), backend=backend,
+                         max_queue=max_queue, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                         workers=workers, token=token,
+                         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                         max_pixels=max_pixels or DEFAULT_MAX_PIXELS, timeout=timeout)
+    service = Service(config)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=5)
