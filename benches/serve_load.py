@@ -347,14 +347,16 @@ async def open_loop(url: str, body: bytes, rate: float, seconds: float):
 def overload(args) -> None:
     body = crop(256)
     requests = [("/v1/upscale", {}, body)] * 40
-    with burnish_server("--max-queue", "8", "--workers", "4") as (url, _):
+    with burnish_server("--max-queue", str(args.max_queue), "--workers",
+                        str(args.workers)) as (url, _):
         asyncio.run(closed_loop(url, requests[:4], 2))
         unloaded, _, _ = asyncio.run(closed_loop(url, requests, 1))
         served, _, wall = asyncio.run(closed_loop(url, requests, 8))
         capacity = len(served) / wall
         accepted, refused, statuses = asyncio.run(open_loop(url, body, 4 * capacity,
                                                             args.seconds))
-    print(f"capacity {capacity:.2f} requests/s (concurrency 8); offered {4 * capacity:.2f}/s "
+    print(f"--workers {args.workers} --max-queue {args.max_queue}: "
+          f"capacity {capacity:.2f} requests/s (concurrency 8); offered {4 * capacity:.2f}/s "
           f"for {args.seconds:g} s; statuses {statuses}")
     print("| | p50 (ms) | p99 (ms) | max (ms) |")
     print("| --- | --- | --- | --- |")
@@ -371,6 +373,8 @@ def main() -> None:
     parser.add_argument("mode", choices=("latency", "throughput", "soak", "overload"))
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=4, help="the server's, for overload")
+    parser.add_argument("--max-queue", type=int, default=8, help="the server's, for overload")
     args = parser.parse_args()
     if not (PHOTOS / PHOTO).is_file():
         print(f"skipped: {PHOTOS / PHOTO} is missing")

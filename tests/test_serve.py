@@ -217,7 +217,8 @@ def test_listing_routes_health_metrics_and_openapi(served, photo):
                      r'[1-9]', text)
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths) == {"/v1/upscale", "/v1/remove", "/v1/recipes/{name}", "/v1/models",
-                          "/v1/recipes", "/healthz", "/readyz", "/metrics"}
+                          "/v1/recipes", "/healthz", "/readyz", "/metrics", "/v1/jobs",
+                          "/v1/jobs/{id}", "/v1/jobs/{id}/events", "/v1/jobs/{id}/result"}
 
 
 # ---- bad requests: a 4xx one-line JSON error, and the server goes on -------------------------
@@ -452,3 +453,104 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "no such folder" in done.stderr
+
+
+# ---- jobs ----------------------------------------------------------------------------------
+
+def _events(client: httpx.Client, path: str) -> list[tuple[str, dict]]:
+    """The job's event stream, read to its end: (event name, data) pairs."""
+    events, name = [], None
+    with client.stream("GET", path) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                name = line[len("event: "):]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[len("data: "):])))
+    return events
+
+
+def test_a_job_runs_reports_progress_and_streams_the_cli_bytes(served, rng, tmp_path,
+                                                               monkeypatch, capsys):
+    _, client = served
+    photo = tmp_path / "big.png"
+    photo.write_bytes(png_bytes(random_image(rng, 100, 130, 3)))
+    answer = client.post("/v1/jobs", params={"kind": "upscale", "tile": 32},
+                         content=photo.read_bytes())
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert answer.headers["location"] == f"/v1/jobs/{job['id']}"
+    events = _events(client, job["events"])
+    assert events[-1][0] == "done" and events[-1][1]["status"] == "done"
+    assert all(name == "progress" for name, _ in events[:-1])
+    done = [data["progress"]["done"] for _, data in events]
+    assert done == sorted(done) and events[-1][1]["progress"]["done"] == \
+        events[-1][1]["progress"]["total"] > 1
+    result = client.get(job["result"])
+    assert result.status_code == 200
+    code, _, err = run_cli(monkeypatch, capsys, "upscale", photo, "--tile", 32, "-o",
+                           tmp_path / "cli.png", "--quiet")
+    assert code == 0, err
+    assert result.content == (tmp_path / "cli.png").read_bytes()
+    assert client.get(job["result"]).content == result.content  # kept until it expires
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "done"
+    assert client.delete(f"/v1/jobs/{job['id']}").json() == {"id": job["id"], "deleted": True}
+    assert client.get(job["result"]).status_code == 404
+
+
+def test_recipe_and_remove_jobs(served, photo):
+    _, client = served
+    for params in ({"kind": "recipe", "recipe": "double"},
+                   {"kind": "remove", "box": "4,4,8,8", "method": "telea"}):
+        job = client.post("/v1/jobs", params=params, content=photo.read_bytes()).json()
+        assert _events(client, job["events"])[-1][0] == "done"
+        result = client.get(job["result"])
+        assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+        if params["kind"] == "recipe":
+            assert json.loads(result.headers["x-burnish-sidecar"])["input"]["path"] == "image"
+
+
+def test_bad_jobs_are_refused_or_fail_in_one_line(served, photo):
+    _, client = served
+    assert client.post("/v1/jobs?kind=nope", content=photo.read_bytes()).status_code == 400
+    assert client.post("/v1/jobs?kind=recipe&recipe=nope",
+                       content=photo.read_bytes()).status_code == 404
+    assert client.post("/v1/jobs", content=b"not an image at all").status_code == 415
+    job = client.post("/v1/jobs", content=_truncated(photo)).json()
+    events = _events(client, job["events"])
+    assert events[-1][0] == "failed" and "truncated" in events[-1][1]["error"]
+    failed = client.get(job["result"])
+    assert failed.status_code == 422 and "truncated" in failed.json()["error"]
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.delete("/v1/jobs/nope").status_code == 404
+    assert_still_serving(client, photo)
+
+
+def test_deleting_a_running_job_cancels_it_and_drops_its_tiles(monkeypatch, photo):
+    with gated_server(monkeypatch) as (service, gated, client):
+        job = client.post("/v1/jobs?scale=2", content=photo.read_bytes()).json()
+        assert gated.entered.wait(10)
+        assert client.get(job["result"]).status_code == 409
+        assert client.delete(f"/v1/jobs/{job['id']}").status_code == 200
+        gated.gate.set()
+        assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+        deadline = time.monotonic() + 10
+        while any(service.jobs.folder.iterdir()):
+            assert time.monotonic() < deadline, "the deleted job's files stayed"
+            time.sleep(0.02)
+
+
+def test_job_space_and_expiry(rng, photo):
+    with running(jobs_space_bytes=3 * len(photo.read_bytes()) // 2, jobs_expiry=1.0,
+                 warm=False) as (server, client):
+        first = client.post("/v1/jobs?model=lanczos&scale=2", content=photo.read_bytes())
+        assert first.status_code == 202
+        assert _events(client, first.json()["events"])[-1][0] == "done"
+        refused = client.post("/v1/jobs?model=lanczos&scale=2", content=photo.read_bytes())
+        assert refused.status_code == 429 and "space" in refused.json()["error"]
+        assert int(refused.headers["retry-after"]) >= 1
+        time.sleep(1.2)  # the first result expires, and its space with it
+        assert client.get(first.json()["result"]).status_code == 404
+        again = client.post("/v1/jobs?model=lanczos&scale=2", content=photo.read_bytes())
+        assert again.status_code == 202

@@ -46,6 +46,20 @@ def serve(
     timeout: Annotated[float, typer.Option(
         "--timeout", min=0.001, help="Seconds a request may take (504 past it; its work "
         "stops).")] = 600.0,
+    jobs_dir: Annotated[Path | None, typer.Option(
+        "--jobs-dir", metavar="FOLDER", help="Where jobs keep uploads and results (default: "
+        "a temporary folder).")] = None,
+    jobs_space_gb: Annotated[float, typer.Option(
+        "--jobs-space-gb", min=0.001, help="Disk space jobs may hold; a job past it is "
+        "refused (429).")] = 10.0,
+    jobs_expiry: Annotated[float, typer.Option(
+        "--jobs-expiry", min=1, help="Seconds a finished job's result is kept.")] = 3600.0,
+    job_workers: Annotated[int, typer.Option(
+        "--job-workers", min=1, help="Jobs computed at once (beside the quick routes' "
+        "workers).")] = 1,
+    max_jobs: Annotated[int, typer.Option(
+        "--max-jobs", min=1, help="Jobs queued or running at once; more are refused "
+        "(429).")] = 64,
 ) -> None:
     """Serve upscaling, removal and recipes over HTTP, models warm, tiles batched."""
     try:
@@ -63,7 +77,9 @@ def serve(
                          max_queue=max_queue, max_batch=max_batch, max_wait_ms=max_wait_ms,
                          workers=workers, token=token,
                          max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-                         max_pixels=max_pixels or DEFAULT_MAX_PIXELS, timeout=timeout)
+                         max_pixels=max_pixels or DEFAULT_MAX_PIXELS, timeout=timeout,
+                         jobs_dir=jobs_dir, jobs_space_bytes=int(jobs_space_gb * 1024 ** 3),
+                         jobs_expiry=jobs_expiry, job_workers=job_workers, max_jobs=max_jobs)
     service = Service(config)
     uvicorn.run(create_app(service), host=host, port=port, log_level="info",
                 timeout_graceful_shutdown=5)

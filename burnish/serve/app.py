@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from burnish.errors import BurnishError
@@ -73,6 +73,11 @@ def create_app(service: Service) -> Starlette:
         route("/v1/upscale", _upscale, ["POST"], "upscale"),
         route("/v1/remove", _remove, ["POST"], "remove"),
         route("/v1/recipes/{name}", _run_recipe, ["POST"], "recipe"),
+        route("/v1/jobs", _new_job, ["POST"], "jobs"),
+        route("/v1/jobs/{id}", _job_status, ["GET"], "job"),
+        route("/v1/jobs/{id}", _delete_job, ["DELETE"], "job_delete"),
+        route("/v1/jobs/{id}/events", _job_events, ["GET"], "job_events"),
+        route("/v1/jobs/{id}/result", _job_result, ["GET"], "job_result"),
         route("/v1/models", _models, ["GET"], "models"),
         route("/v1/recipes", _recipes, ["GET"], "recipes"),
         route("/healthz", _healthz, ["GET"], "healthz"),
@@ -280,14 +285,17 @@ async def _admitted(service: Service, request: Request, handle) -> Response:
         raise
 
 
-def _file_response(output: Output, headers: dict | None = None) -> FileResponse:
+def _file_response(output: Output, headers: dict | None = None,
+                   keep: bool = False) -> FileResponse:
+    """The result file, streamed; removed after it is sent unless ``keep`` (a job's result,
+    kept until it expires or is deleted)."""
     media_type = mimetypes.guess_type(output.path.name)[0] or "application/octet-stream"
     headers = dict(headers or {})
     if output.note:
         headers["X-Burnish-Note"] = output.note.encode("ascii", "replace").decode()
     return FileResponse(output.path, media_type=media_type, headers=headers,
                         filename=output.path.name, content_disposition_type="inline",
-                        background=BackgroundTask(output.discard))
+                        background=None if keep else BackgroundTask(output.discard))
 
 
 # ---- routes -------------------------------------------------------------------------------
@@ -330,41 +338,38 @@ def _bool(fields: dict, name: str, default: bool) -> bool:
     raise HttpError(400, f"{name} must be true or false, not {value!r}")
 
 
-async def _upscale(service: Service, request: Request) -> Response:
-    async def handle(folder: Path, slot) -> Response:
-        upload = await _receive_upload(service, request, folder)
-        f = upload.fields
-        options = {"model": f.get("model") or None, "scale": _int(f, "scale", 4, 1, 16),
-                   "tile": _int(f, "tile", None, 0), "output_format": f.get("format") or None,
-                   "quality": _int(f, "quality", 95, 1, 100)}
-        output = await _run(service, request, slot, lambda ticket: service.upscale(
-            upload.image, folder, ticket=ticket, **options))
-        return _file_response(output)
+# ---- the kinds of work: each reads its options from the upload, then is run as a quick
+# request (its answer is the result) or as a job (its result is kept for the client) -------
 
-    return await _admitted(service, request, handle)
+def _upscale_work(service: Service, upload: _Upload, folder: Path):
+    f = upload.fields
+    options = {"model": f.get("model") or None, "scale": _int(f, "scale", 4, 1, 16),
+               "tile": _int(f, "tile", None, 0), "output_format": f.get("format") or None,
+               "quality": _int(f, "quality", 95, 1, 100)}
+    return lambda ticket, progress: service.upscale(upload.image, folder, ticket=ticket,
+                                                    progress=progress, **options)
 
 
-async def _remove(service: Service, request: Request) -> Response:
+def _remove_work(service: Service, upload: _Upload, folder: Path):
     from burnish.engine.removal.object_removal import MaskSpec
 
-    async def handle(folder: Path, slot) -> Response:
-        upload = await _receive_upload(service, request, folder, with_mask=True)
-        f = upload.fields
-        boxes = _listed(f, "boxes", "box")
-        polygons = _listed(f, "polygons", "polygon")
-        masks = MaskSpec(mask_file=upload.mask, boxes=boxes, polygons=polygons,
-                         alpha=_bool(f, "alpha", False), key=f.get("key") or None,
-                         key_tolerance=_float(f, "key_tolerance", 12.0))
-        options = {"method": f.get("method") or "patchmatch",
-                   "dilate": _int(f, "dilate", 4, 0), "feather": _float(f, "feather", 4.0),
-                   "harmonize": _bool(f, "harmonize", True), "seed": _int(f, "seed", 0, 0),
-                   "patch": _int(f, "patch", 7, 3), "output_format": f.get("format") or None,
-                   "quality": _int(f, "quality", 95, 1, 100)}
-        output = await _run(service, request, slot, lambda ticket: service.remove(
-            upload.image, folder, masks, ticket=ticket, **options))
-        return _file_response(output)
+    f = upload.fields
+    masks = MaskSpec(mask_file=upload.mask, boxes=_listed(f, "boxes", "box"),
+                     polygons=_listed(f, "polygons", "polygon"),
+                     alpha=_bool(f, "alpha", False), key=f.get("key") or None,
+                     key_tolerance=_float(f, "key_tolerance", 12.0))
+    options = {"method": f.get("method") or "patchmatch",
+               "dilate": _int(f, "dilate", 4, 0), "feather": _float(f, "feather", 4.0),
+               "harmonize": _bool(f, "harmonize", True), "seed": _int(f, "seed", 0, 0),
+               "patch": _int(f, "patch", 7, 3), "output_format": f.get("format") or None,
+               "quality": _int(f, "quality", 95, 1, 100)}
+    return lambda ticket, progress: service.remove(upload.image, folder, masks, ticket=ticket,
+                                                   progress=progress, **options)
 
-    return await _admitted(service, request, handle)
+
+def _recipe_work(service: Service, upload: _Upload, folder: Path, name: str):
+    return lambda ticket, progress: service.run_recipe(name, upload.image, folder,
+                                                       shown_name=upload.shown_name)
 
 
 def _listed(fields: dict, plural: str, singular: str) -> tuple[str, ...]:
@@ -374,21 +379,138 @@ def _listed(fields: dict, plural: str, singular: str) -> tuple[str, ...]:
                  if part.strip())
 
 
-async def _run_recipe(service: Service, request: Request) -> Response:
-    name = request.path_params["name"]
+def _recipe_name(service: Service, name: str) -> str:
     try:
         service.recipe(name)
     except LookupError as error:
         raise HttpError(404, str(error)) from None
+    return name
 
+
+def _planned(service: Service, kind: str, upload: _Upload, folder: Path, recipe: str | None):
+    if kind == "upscale":
+        return _upscale_work(service, upload, folder)
+    if kind == "remove":
+        return _remove_work(service, upload, folder)
+    return _recipe_work(service, upload, folder, recipe)
+
+
+async def _quick(service: Service, request: Request, kind: str,
+                 recipe: str | None = None) -> Response:
+    """A request answered with its result."""
     async def handle(folder: Path, slot) -> Response:
-        upload = await _receive_upload(service, request, folder)
-        output = await _run(service, request, slot, lambda ticket: service.run_recipe(
-            name, upload.image, folder, shown_name=upload.shown_name))
-        sidecar = json.dumps(output.sidecar, separators=(",", ":"), ensure_ascii=True)
-        return _file_response(output, {"X-Burnish-Sidecar": sidecar})
+        upload = await _receive_upload(service, request, folder, with_mask=kind == "remove")
+        work = _planned(service, kind, upload, folder, recipe)
+        output = await _run(service, request, slot, lambda ticket: work(ticket, None))
+        return _file_response(output, _sidecar_header(output))
 
     return await _admitted(service, request, handle)
+
+
+def _sidecar_header(output: Output) -> dict:
+    if output.sidecar is None:
+        return {}
+    return {"X-Burnish-Sidecar": json.dumps(output.sidecar, separators=(",", ":"),
+                                            ensure_ascii=True)}
+
+
+async def _upscale(service: Service, request: Request) -> Response:
+    return await _quick(service, request, "upscale")
+
+
+async def _remove(service: Service, request: Request) -> Response:
+    return await _quick(service, request, "remove")
+
+
+async def _run_recipe(service: Service, request: Request) -> Response:
+    name = _recipe_name(service, request.path_params["name"])
+    return await _quick(service, request, "recipe", name)
+
+
+# ---- jobs ----------------------------------------------------------------------------------
+
+JOB_KINDS = ("upscale", "remove", "recipe")
+
+
+async def _new_job(service: Service, request: Request) -> Response:
+    fields = request.query_params
+    kind = fields.get("kind", "upscale")
+    if kind not in JOB_KINDS:
+        raise HttpError(400, f"kind must be one of {', '.join(JOB_KINDS)}")
+    recipe = _recipe_name(service, fields.get("recipe", "")) if kind == "recipe" else None
+    job = service.jobs.new(kind)
+    try:
+        upload = await _receive_upload(service, request, job.folder,
+                                       with_mask=kind == "remove")
+        service.jobs.check_space(job)
+        work = _planned(service, kind, upload, job.folder, recipe)
+    except BaseException:
+        service.jobs.remove(job.id)
+        raise
+    service.submit_job(job, work)
+    return JSONResponse(job.describe(), status_code=202,
+                        headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+def _job(service: Service, request: Request):
+    job = service.jobs.get(request.path_params["id"])
+    if job is None:
+        raise HttpError(404, "no such job (never made, deleted, or expired)")
+    return job
+
+
+async def _job_status(service: Service, request: Request) -> Response:
+    return JSONResponse(_job(service, request).describe())
+
+
+async def _job_events(service: Service, request: Request) -> Response:
+    """Server-Sent Events: the job's state on every change (``progress``), then one event
+    named by how it ended (``done``, ``failed`` or ``cancelled``); a comment every 15 s keeps
+    idle connections open."""
+    from burnish.serve.jobs import ENDED
+
+    job = _job(service, request)
+
+    async def events():
+        seen, quiet_since = -1, time.monotonic()
+        while True:
+            version, state = job.version, job.describe()
+            if version != seen or job.status in ENDED:
+                seen, quiet_since = version, time.monotonic()
+                name = job.status if job.status in ENDED else "progress"
+                yield f"event: {name}\ndata: {json.dumps(state)}\n\n"
+                if job.status in ENDED:
+                    return
+            elif time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": still running\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+async def _job_result(service: Service, request: Request) -> Response:
+    from burnish.serve.jobs import CANCELLED, DONE, FAILED
+
+    job = _job(service, request)
+    if job.status == DONE:
+        output = Output(job.output, job.folder, sidecar=job.sidecar, note=job.note)
+        return _file_response(output, _sidecar_header(output), keep=True)
+    if job.status == FAILED:
+        return error_response(job.error_status or 500, job.error)
+    if job.status == CANCELLED:
+        raise HttpError(410, "the job was cancelled")
+    raise HttpError(409, f"the job is {job.status}; its events say when it is done",
+                    {"Retry-After": "1"})
+
+
+async def _delete_job(service: Service, request: Request) -> Response:
+    job = _job(service, request)
+    service.jobs.cancel(job.id)
+    return JSONResponse({"id": job.id, "deleted": True})
 
 
 async def _models(service: Service, request: Request) -> Response:

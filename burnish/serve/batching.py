@@ -41,6 +41,7 @@ class Ticket:
 
     cancelled: threading.Event = field(default_factory=threading.Event)
     reason: str = "cancelled"
+    tiles: int = 0  # tiles of this request the model has run (a job's progress)
 
     def cancel(self, reason: str = "cancelled") -> None:
         self.reason = reason
@@ -103,7 +104,10 @@ class BatchedRunner(Runner):
         self._queue.put(item)
         while True:  # wake now and then: a cancelled request stops waiting at once
             try:
-                return item.future.result(timeout=0.05)
+                out = item.future.result(timeout=0.05)
+                if ticket is not None:
+                    ticket.tiles += batch.shape[0]
+                return out
             except TimeoutError:
                 if ticket is not None and ticket.cancelled.is_set():
                     item.future.cancel()

@@ -51,7 +51,8 @@ class Job:
     version: int = 0  # bumped on every change: what an event stream waits on
 
     def describe(self) -> dict:
-        progress = {"done": self.done, "total": self.total}
+        # tiles counted by the model's calls when the work reports no progress (recipes)
+        progress = {"done": self.done or self.ticket.tiles, "total": self.total}
         body = {"id": self.id, "kind": self.kind, "status": self.status, "progress": progress,
                 "events": f"/v1/jobs/{self.id}/events", "result": f"/v1/jobs/{self.id}/result"}
         if self.error is not None:
@@ -68,22 +69,24 @@ def folder_bytes(folder: Path) -> int:
 class JobStore:
     """The jobs, their files and their space; safe to use from any thread."""
 
-    def __init__(self, folder: Path, *, space_bytes: int, expiry: float):
+    def __init__(self, folder: Path, *, space_bytes: int, expiry: float, max_active: int):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.space_bytes, self.expiry = space_bytes, expiry
+        self.space_bytes, self.expiry, self.max_active = space_bytes, expiry, max_active
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def new(self, kind: str) -> Job:
-        """A job with its own folder, after expired jobs are cleared."""
+        """A job with its own folder, after expired jobs are cleared; refused (429) when
+        ``max_active`` jobs are queued or running."""
         self.expire()
         job_id = secrets.token_urlsafe(12)
-        folder = self.folder / job_id
-        folder.mkdir()
-        job = Job(job_id, kind, folder)
+        job = Job(job_id, kind, self.folder / job_id)
         with self._lock:
+            if sum(j.status not in ENDED for j in self._jobs.values()) >= self.max_active:
+                raise Refused("too many jobs queued or running; retry later", retry_after=5)
             self._jobs[job_id] = job
+        job.folder.mkdir()
         return job
 
     def check_space(self, job: Job) -> None:

@@ -42,6 +42,9 @@ _BODY = {"required": True, "description": "The image as the raw body (any image 
                          "mask": {"type": "string", "format": "binary"}}}}}}
 
 
+_JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _post(summary: str, parameters: list, extra_responses: dict | None = None) -> dict:
     return {"post": {"summary": summary, "parameters": parameters, "requestBody": _BODY,
                      "responses": {"200": _IMAGE_OUT, **_ERRORS, **(extra_responses or {})}}}
@@ -89,6 +92,34 @@ def openapi_document() -> dict:
                  _field("name", "string", "The input's file name for the sidecar (multipart "
                         "bodies give it with the part).")],
                 {"404": {**_ERROR, "description": "No recipe of that name"}}),
+            "/v1/jobs": {"post": {
+                "summary": "Start a job for a large image: 202 with its id and links at once",
+                "parameters": [_field("kind", "string", "What to run (the options of its "
+                                      "route apply).", enum=["upscale", "remove", "recipe"],
+                                      default="upscale"),
+                               _field("recipe", "string", "The recipe, for kind=recipe.")],
+                "requestBody": _BODY,
+                "responses": {"202": {"description": "{id, status, progress, events, result}"},
+                              **_ERRORS}}},
+            "/v1/jobs/{id}": {
+                "get": {"summary": "A job's state", "parameters": [_JOB_ID],
+                        "responses": {"200": {"description": "{id, status, progress, ...}"},
+                                      "404": _ERROR}},
+                "delete": {"summary": "Cancel a job (its remaining tiles are dropped) and "
+                           "remove its files", "parameters": [_JOB_ID],
+                           "responses": {"200": {"description": "{id, deleted: true}"},
+                                         "404": _ERROR}}},
+            "/v1/jobs/{id}/events": {"get": {
+                "summary": "Server-Sent Events: 'progress' on every change, then 'done', "
+                "'failed' or 'cancelled'", "parameters": [_JOB_ID],
+                "responses": {"200": {"description": "text/event-stream"}, "404": _ERROR}}},
+            "/v1/jobs/{id}/result": {"get": {
+                "summary": "The result, streamed (kept until it expires or is deleted)",
+                "parameters": [_JOB_ID],
+                "responses": {"200": _IMAGE_OUT, "404": _ERROR,
+                              "409": {**_ERROR, "description": "Not done yet"},
+                              "410": {**_ERROR, "description": "Cancelled"},
+                              "422": {**_ERROR, "description": "The job failed: its error"}}}},
             "/v1/models": _get("The models requests may name", "{models: [...]}"),
             "/v1/recipes": _get("The served recipes", "{recipes: [...]}"),
             "/healthz": _get("Alive (no token needed)", "{alive: true}"),

@@ -29,6 +29,7 @@ from burnish.engine.imageio import DEFAULT_MAX_PIXELS
 from burnish.errors import BurnishError, ModelError, OptionError
 from burnish.serve.batching import CURRENT_TICKET, BatchedRunner, Ticket
 from burnish.serve.errors import Refused
+from burnish.serve.jobs import JobStore
 from burnish.serve.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,14 @@ class ServeConfig:
     jobs_dir: Path | None = None
     jobs_space_bytes: int = 10 * 1024 ** 3
     jobs_expiry: float = 3600.0
+    job_workers: int = 1
+    max_jobs: int = 64
     warm: bool = True
 
     def check(self) -> None:
         for name, value, low in (("max-queue", self.max_queue, 1), ("max-batch", self.max_batch, 1),
-                                 ("workers", self.workers, 1)):
+                                 ("workers", self.workers, 1), ("job-workers", self.job_workers, 1),
+                                 ("max-jobs", self.max_jobs, 1)):
             if value < low:
                 raise OptionError(f"--{name} must be at least {low}")
         if self.max_wait_ms < 0 or self.timeout <= 0 or self.max_upload_bytes <= 0:
@@ -155,6 +159,12 @@ class Service:
         self.ready = threading.Event()
         self.warm_error: str | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix="burnish-serve-"))
+        jobs_folder = (Path(config.jobs_dir) / f"burnish-serve-jobs-{os.getpid()}"
+                       if config.jobs_dir else self.scratch / "jobs")
+        self.jobs = JobStore(jobs_folder, space_bytes=config.jobs_space_bytes,
+                             expiry=config.jobs_expiry, max_active=config.max_jobs)
+        self.job_executor = ThreadPoolExecutor(config.job_workers,
+                                               thread_name_prefix="burnish-job")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -198,6 +208,8 @@ class Service:
             upscale_into(pixels, sink, runner=runner, scale=scale)
 
     def close(self) -> None:
+        self.jobs.close()
+        self.job_executor.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
         for worker in self._workers.values():
             worker.close()
@@ -289,12 +301,23 @@ class Service:
             slot.release()
             raise
 
+    def submit_job(self, job, work: Callable) -> Future:
+        """Run a job's ``work(ticket, progress)`` in a jobs' worker thread."""
+        context = contextvars.copy_context()
+        context.run(CURRENT_TICKET.set, job.ticket)
+
+        def progress(done: int, total: int) -> None:
+            self.jobs.update(job, done=done, total=total)
+
+        return self.job_executor.submit(context.run, self.jobs.run, job,
+                                        lambda job: work(job.ticket, progress))
+
     def new_folder(self) -> Path:
         return Path(tempfile.mkdtemp(dir=self.scratch, prefix="request-"))
 
     def upscale(self, source: Path, folder: Path, *, model: str | None, scale: int,
                 tile: int | None, output_format: str | None, quality: int,
-                ticket: Ticket) -> Output:
+                ticket: Ticket, progress: Callable | None = None) -> Output:
         """``burnish upscale SOURCE -o NAME_xS.EXT`` for one request."""
         from burnish.engine.tiling.model_tiles import check_scale
         from burnish.engine.upscaling import upscale_file
@@ -304,12 +327,13 @@ class Service:
         target = folder / f"{source.stem}_x{scale}{_suffix(output_format, source)}"
         upscale_file(source, target, runner=runner, scale=scale, tile=tile,
                      max_pixels=self.config.max_pixels, quality=quality,
-                     progress=lambda done, total: ticket.check())
+                     progress=_progress(ticket, progress))
         return Output(target, folder)
 
     def remove(self, source: Path, folder: Path, masks, *, method: str, dilate: int,
                feather: float, harmonize: bool, seed: int, patch: int,
-               output_format: str | None, quality: int, ticket: Ticket) -> Output:
+               output_format: str | None, quality: int, ticket: Ticket,
+               progress: Callable | None = None) -> Output:
         """``burnish remove SOURCE ... -o NAME_removed.EXT`` for one request."""
         from burnish.engine.removal.composite_plan import check_edges
         from burnish.engine.removal.object_removal import remove_file
@@ -323,7 +347,7 @@ class Service:
         note = remove_file(source, target, masks, reconstructor=reconstructor, dilate=dilate,
                            feather=feather, harmonize=harmonize, seed=seed,
                            max_pixels=self.config.max_pixels, quality=quality,
-                           progress=lambda done, total: ticket.check())
+                           progress=_progress(ticket, progress))
         return Output(target, folder, note=note)
 
     def run_recipe(self, name: str, source: Path, folder: Path, *, shown_name: str) -> Output:
@@ -353,6 +377,16 @@ class _RecipeFailed(BurnishError):
 
 
 RecipeFailed = _RecipeFailed
+
+
+def _progress(ticket: Ticket, progress: Callable | None) -> Callable:
+    """The engine's progress callback: stops cancelled work at its next tile, and tells
+    ``progress(done, total)`` (a job's) how far it is."""
+    def report(done: int, total: int) -> None:
+        ticket.check()
+        if progress is not None:
+            progress(done, total)
+    return report
 
 
 def defaults_model() -> str:
