@@ -237,9 +237,10 @@ def throughput(args) -> None:
     requests = [("/v1/upscale", {}, body)] * args.requests
     rows = []
     for label, options in (("burnish serve, batching on (max-batch 8, 5 ms)",
-                            ("--max-batch", "8", "--max-wait-ms", "5", "--workers", "16")),
+                            ("--max-batch", "8", "--max-wait-ms", "5", "--workers", "16",
+                             "--max-queue", "64")),
                            ("burnish serve, batching off (max-batch 1)",
-                            ("--max-batch", "1", "--workers", "16"))):
+                            ("--max-batch", "1", "--workers", "16", "--max-queue", "64"))):
         with burnish_server(*options) as (url, _):
             asyncio.run(closed_loop(url, requests[:4], 2))
             for concurrency in (1, 4, 16):
@@ -373,8 +374,8 @@ def main() -> None:
     parser.add_argument("mode", choices=("latency", "throughput", "soak", "overload"))
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=4, help="the server's, for overload")
-    parser.add_argument("--max-queue", type=int, default=8, help="the server's, for overload")
+    parser.add_argument("--workers", type=int, default=2, help="the server's, for overload")
+    parser.add_argument("--max-queue", type=int, default=2, help="the server's, for overload")
     args = parser.parse_args()
     if not (PHOTOS / PHOTO).is_file():
         print(f"skipped: {PHOTOS / PHOTO} is missing")

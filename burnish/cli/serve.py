@@ -25,17 +25,20 @@ def serve(
         "stem; repeat for several. Requests name models, never paths.")] = None,
     device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
-    max_queue: Annotated[int, typer.Option(
+    max_queue: Annotated[int | None, typer.Option(
         "--max-queue", min=1, help="Requests held at once (running or waiting); more are "
-        "refused with 429 and Retry-After.")] = 32,
+        "refused with 429 and Retry-After (default: --workers on the CPU, twice that on a "
+        "GPU).")] = None,
     max_batch: Annotated[int, typer.Option(
         "--max-batch", min=1, help="Tiles per model call, from concurrent requests (1: no "
         "batching).")] = 4,
     max_wait_ms: Annotated[float, typer.Option(
         "--max-wait-ms", min=0, help="How long a model call waits for more tiles to batch.")]
     = 5.0,
-    workers: Annotated[int, typer.Option(
-        "--workers", min=1, help="Requests computed at once (threads).")] = 4,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Requests computed at once (threads; default: the cores, "
+        "at most 4, on the CPU; 8 on a GPU, where batching needs concurrent requests).")]
+    = None,
     token: Annotated[str | None, typer.Option(
         "--token", envvar="BURNISH_TOKEN", show_envvar=True,
         help="Require 'Authorization: Bearer TOKEN' (all routes but /healthz and /readyz).")]
@@ -66,14 +69,16 @@ def serve(
         import uvicorn
 
         from burnish.serve.app import create_app
-        from burnish.serve.service import ServeConfig, Service
+        from burnish.serve.service import ServeConfig, Service, concurrency_defaults
     except ImportError as error:
         raise OptionError(f"burnish serve needs the serve extra ({error.name} is missing): "
                           "pip install 'burnish[serve]'") from None
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS
 
+    resolved = opt.resolved_device(device)
+    workers, max_queue = concurrency_defaults(resolved, workers, max_queue)
     config = ServeConfig(recipes=recipes, models=tuple(os.fspath(p) for p in model or ()),
-                         device=opt.resolved_device(device), backend=backend,
+                         device=resolved, backend=backend,
                          max_queue=max_queue, max_batch=max_batch, max_wait_ms=max_wait_ms,
                          workers=workers, token=token,
                          max_upload_bytes=int(max_upload_mb * 1024 * 1024),
