@@ -1,6 +1,6 @@
 """Peak memory of ``burnish run`` with a recipe, on a 4 MP and a 16 MP photo.
 
-    python3 benches/recipe_memory.py [streamed | issue | huge]
+    python3 benches/recipe_memory.py [streamed | issue | grain | huge]
 
 Each run is a fresh process under ``/usr/bin/time`` (peak RSS, wall time), on photos from
 /work/shared/data/photos (``BURNISH_PHOTOS`` overrides; skipped with a line when missing):
@@ -14,6 +14,8 @@ ratio is taken with the baseline copy.
   stream: the 16 MP run should need about what the 4 MP run needs;
 - ``issue``: issue 13's ``remove (box) -> upscale x4 -> match_colour -> adjust -> encode
   jpeg`` (goal: 16 MP within 1.2x of 4 MP, under 500 MB).
+- ``grain``: ``upscale x4 -> match_grain -> encode jpeg``: the grain matched in two passes
+  (the image's own grain measured as it spills, then each band grained), flat like the rest;
 - ``huge``: a generated 20000 x 20000 RGB PNG (400 MP, made by libvips in the temporary
   folder first, not measured) through ``remove (box) -> adjust -> resize width=5000 ->
   encode jpeg`` (goal: under 600 MB; the input alone is 1.2 GB decoded).
@@ -63,6 +65,19 @@ reference = "{reference}"
 [[steps]]
 op = "adjust"
 exposure = 0.2
+[[steps]]
+op = "encode"
+format = "jpeg"
+quality = 90
+""",
+    "grain": """
+[[steps]]
+op = "upscale"
+scale = 4
+[[steps]]
+op = "match_grain"
+reference = "{reference}"
+amount = 1.0
 [[steps]]
 op = "encode"
 format = "jpeg"

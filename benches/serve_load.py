@@ -54,6 +54,9 @@ def upscale(body: bytes = __import__("fastapi").Body(...)):
 '''
 
 
+SUFFIX = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+
 def crop(size: int, seed: int = 0) -> bytes:
     """A ``size`` x ``size`` PNG crop of the photo (seeded position)."""
     from PIL import Image
@@ -173,13 +176,13 @@ def latency(args) -> None:
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.png"
         source.write_bytes(body)
-        in_process = _in_process_seconds(source, Path(folder), args.requests)
-        cli = _cli_seconds(source, Path(folder), max(3, args.requests // 10))
+        in_process = _in_process_seconds(source, Path(folder), args.requests, args.format)
+        cli = _cli_seconds(source, Path(folder), max(3, args.requests // 10), args.format)
     with burnish_server("--max-batch", "4", "--max-wait-ms", "2") as (url, _):
-        requests = [("/v1/upscale", {}, body)] * args.requests
+        requests = [("/v1/upscale", {"format": args.format}, body)] * args.requests
         asyncio.run(closed_loop(url, requests[:5], 1))  # warm the connection and caches
         served, statuses, _ = asyncio.run(closed_loop(url, requests, 1))
-    print(f"256x256 x4 (compact-x4, PNG in and out), {args.requests} requests, "
+    print(f"256x256 x4 (compact-x4, PNG in, {args.format} out), {args.requests} requests, "
           f"{os.cpu_count()} cores")
     print("| how | p50 (ms) | p99 (ms) |")
     print("| --- | --- | --- |")
@@ -196,7 +199,7 @@ def latency(args) -> None:
           f"CLI p50 / serve p50: {percentile(cli, 50) / p50:.1f}x; statuses {statuses}")
 
 
-def _in_process_seconds(source: Path, folder: Path, count: int):
+def _in_process_seconds(source: Path, folder: Path, count: int, fmt: str):
     from PIL import Image
 
     import burnish
@@ -207,7 +210,7 @@ def _in_process_seconds(source: Path, folder: Path, count: int):
     pixels = np.asarray(Image.open(source).convert("RGB"))
     files, calls = [], []
     for i in range(count + 3):
-        target = folder / f"out{i}.png"
+        target = folder / f"out{i}.{SUFFIX[fmt]}"
         started = time.perf_counter()
         upscale_file(source, target, runner=runner, scale=4)
         files.append(time.perf_counter() - started)
@@ -219,10 +222,10 @@ def _in_process_seconds(source: Path, folder: Path, count: int):
     return files[3:], calls[3:]
 
 
-def _cli_seconds(source: Path, folder: Path, count: int) -> list[float]:
+def _cli_seconds(source: Path, folder: Path, count: int, fmt: str) -> list[float]:
     seconds = []
     for i in range(count):
-        target = folder / f"cli{i}.png"
+        target = folder / f"cli{i}.{SUFFIX[fmt]}"
         started = time.perf_counter()
         subprocess.run([*BURNISH, "upscale", str(source), "-o", str(target), "--quiet"],
                        check=True)
@@ -304,18 +307,20 @@ def soak(args) -> None:
         (Path(folder) / "soak.toml").write_text(SOAK_RECIPE)
         with burnish_server("--max-queue", "64", recipes=Path(folder)) as (url, process):
             memory = psutil.Process(process.pid)
-            first = min(500, len(requests))
-            _, statuses_a, wall_a = asyncio.run(closed_loop(url, requests[:first], 4))
-            rss_first = memory.memory_info().rss
-            _, statuses_b, wall_b = asyncio.run(closed_loop(url, requests[first:], 4))
-            rss_end = memory.memory_info().rss
-    statuses = {k: statuses_a.get(k, 0) + statuses_b.get(k, 0)
-                for k in {*statuses_a, *statuses_b}}
+            statuses, wall, series = {}, 0.0, []
+            for start in range(0, len(requests), 500):  # RSS after every 500 requests
+                _, counts, seconds = asyncio.run(closed_loop(url, requests[start: start + 500],
+                                                             4))
+                wall += seconds
+                for status, count in counts.items():
+                    statuses[status] = statuses.get(status, 0) + count
+                series.append((min(start + 500, len(requests)), memory.memory_info().rss))
     print(f"soak: {len(requests)} mixed requests (upscale, remove, recipe; 64-1024 px), "
-          f"concurrency 4, {wall_a + wall_b:.0f} s")
+          f"concurrency 4, {wall:.0f} s")
     print(f"statuses {statuses}; 5xx: {sum(v for k, v in statuses.items() if k >= 500)}")
-    print(f"RSS after the first {first}: {rss_first / 2**20:.0f} MB; after all: "
-          f"{rss_end / 2**20:.0f} MB ({(rss_end / rss_first - 1) * 100:+.1f}%)")
+    print("RSS after requests: " + ", ".join(f"{n}: {rss / 2**20:.0f} MB" for n, rss in series))
+    first, last = series[0][1], series[-1][1]
+    print(f"after all / after the first {series[0][0]}: {(last / first - 1) * 100:+.1f}%")
 
 
 # ---- overload ------------------------------------------------------------------------------
@@ -374,6 +379,8 @@ def main() -> None:
     parser.add_argument("mode", choices=("latency", "throughput", "soak", "overload"))
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--format", choices=tuple(SUFFIX), default="png",
+                        help="the answer's format, for latency")
     parser.add_argument("--workers", type=int, default=2, help="the server's, for overload")
     parser.add_argument("--max-queue", type=int, default=2, help="the server's, for overload")
     args = parser.parse_args()

@@ -191,6 +191,42 @@ def test_match_colour_in_two_passes_is_the_whole_image_transfer(tmp_path, monkey
     np.testing.assert_array_equal(out[..., 3:], pixels[..., 3:])
 
 
+@pytest.mark.parametrize(("channels", "dtype"), [(3, np.uint8), (1, np.uint16), (4, np.float32),
+                                             (2, np.uint8)])
+@pytest.mark.parametrize("budget", BUDGETS[:3])
+@pytest.mark.parametrize("size", [(131, 47), (45, 703)])
+def test_match_grain_in_two_passes_is_the_whole_image_grain(tmp_path, monkeypatch, rng,
+                                                            channels, dtype, budget, size):
+    """The image's own grain measured band by band and the noise field made band by band
+    give the bytes of the grade of the whole image (the kernels on the whole image)."""
+    from burnish import kernels
+
+    colours = 1 if channels <= 2 else 3
+    pixels = random_image(rng, *size, channels, dtype)  # alpha stays random
+    height, width = size
+    ramp = 0.3 + 0.4 * np.linspace(0, 1, width)[None, :, None] + 0.002 * rng.standard_normal(
+        (height, width, colours))  # smooth, with less grain than the reference
+    pixels[..., :colours] = from_float(np.clip(ramp, 0, 1).astype(np.float32), np.dtype(dtype))
+    look = (np.clip(0.5 + 0.1 * rng.standard_normal((64, 80, colours)), 0, 1) * 255
+            ).astype(np.uint8)
+    write_image(tmp_path / "look.png", look)
+    out = run_steps(pixels, [{"op": "match_grain", "reference": "look.png", "seed": 5,
+                              "amount": 1.5}], tmp_path, budget, monkeypatch)
+    colour = np.ascontiguousarray(pixels[..., :colours])
+    reference = kernels.estimate_grain(look)
+    try:
+        own = kernels.estimate_grain(colour)
+        own_sigma = np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma])
+    except ValueError:  # an image with no whole block has no grain of its own
+        own_sigma = np.zeros_like(reference.sigma)
+    missing = np.sqrt(np.maximum(reference.sigma ** 2 - own_sigma ** 2, 0.0)) * 1.5
+    grain = kernels.Grain(reference.levels, missing, reference.ar)
+    expected = kernels.synthesize_grain(colour, grain, seed=5)
+    np.testing.assert_array_equal(out[..., :colours], expected)
+    np.testing.assert_array_equal(out[..., colours:], pixels[..., colours:])
+    assert not np.array_equal(out, pixels)  # grain was added
+
+
 # --- regional stages: removal and masked grades, window by window -------------------------
 
 TALL = (400, 61)  # two boxes far apart: windows of their own, rows between them pass through

@@ -10,6 +10,8 @@ from burnish.kernels.gaussian import gaussian_blur
 from burnish.kernels.grain import (
     AR_OFFSETS,
     Grain,
+    GrainField,
+    GrainStatistics,
     _ar_filter,
     _unit_residual_field,
     estimate_grain,
@@ -239,3 +241,50 @@ def test_estimate_grain_is_the_same_on_either_device(rng, device):
     on_cpu, here = estimate_grain(noisy, mask=mask), estimate_grain(noisy, mask=mask, device=device)
     for field in ("levels", "sigma", "ar", "weights"):
         np.testing.assert_array_equal(getattr(here, field), getattr(on_cpu, field))
+
+
+@pytest.mark.parametrize("cuts", [[1], [16, 17, 50], [7] * 20, [100]])
+def test_a_field_made_band_by_band_is_the_whole_field(rng, cuts):
+    grain = Grain(levels=[0.5], sigma=[[0.02], [0.03]],
+                  ar=rng.uniform(-0.08, 0.08, (2, len(AR_OFFSETS))))
+    height = sum(cuts)
+    whole = _unit_residual_field(grain, height, 37, 9)
+    field = GrainField(grain, height, 37, 9)
+    np.testing.assert_array_equal(np.concatenate([field.next(n) for n in cuts], axis=1), whole)
+    with pytest.raises(ValueError, match="more rows"):
+        field.next(1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cuts", [[5, 30, 1, 64, 100], [17] * 12, [200]])
+def test_statistics_gathered_band_by_band_equal_the_whole_images(rng, dtype, cuts):
+    height = sum(cuts)
+    image = random_image(rng, height, 75, 3, dtype)
+    whole = GrainStatistics(height, 75, 3, dtype)
+    whole.add(image)
+    banded = GrainStatistics(height, 75, 3, dtype)
+    top = 0
+    for n in cuts:
+        banded.add(image[top: top + n])
+        top += n
+    for a, b in zip(banded.blocks(), whole.blocks()):
+        np.testing.assert_array_equal(a, b)
+    strength = banded.strength()
+    estimate = estimate_grain(image)
+    np.testing.assert_array_equal(strength.sigma, estimate.sigma)
+    np.testing.assert_array_equal(strength.weights, estimate.weights)
+
+
+def test_block_statistics_read_only_their_strip(rng):
+    """A block row's statistics do not change with rows far from it (the streaming promise)."""
+    image = rng.random((96, 48, 1), dtype=np.float32)
+    changed = image.copy()
+    changed[64:] = rng.random((32, 48, 1), dtype=np.float32)  # block rows 4-5 and their margin
+    first, second = GrainStatistics(96, 48, 1, np.float32), GrainStatistics(96, 48, 1, np.float32)
+    first.add(image)
+    second.add(changed)
+    cols = 48 // 16
+    rows_unaffected = (64 - 8) // 16  # block rows whose strip ends above row 64 - 8
+    for a, b in zip(first.blocks(), second.blocks()):
+        np.testing.assert_array_equal(a[..., : rows_unaffected * cols],
+                                      b[..., : rows_unaffected * cols])

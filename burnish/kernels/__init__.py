@@ -38,7 +38,13 @@ from burnish.kernels.compiling import announce_first_compile
 from burnish.kernels.dispatch import DEVICES
 from burnish.kernels.feather import feather, signed_edge_distance
 from burnish.kernels.gaussian import gaussian_blur
-from burnish.kernels.grain import Grain, estimate_grain, synthesize_grain
+from burnish.kernels.grain import (
+    Grain,
+    GrainField,
+    GrainStatistics,
+    estimate_grain,
+    synthesize_grain,
+)
 from burnish.kernels.lut import (
     Lut,
     apply_lut,
@@ -58,7 +64,7 @@ from burnish.kernels.telea import telea_inpaint
 announce_first_compile()
 
 __all__ = [
-    "DEVICES", "FINE_DETAIL_REACH", "Grain", "TargetStatistics", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
+    "DEVICES", "FINE_DETAIL_REACH", "Grain", "GrainField", "GrainStatistics", "TargetStatistics", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
     "gaussian_blur", "limit_fine_detail", "match_histograms", "mkl", "normalise",
     "patchmatch_inpaint", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",

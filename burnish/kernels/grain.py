@@ -8,7 +8,9 @@ the current one in a 5-wide window (:data:`AR_OFFSETS`: rows ``dy = -2, -1`` at
 ``dx = -2..2``, then ``dx = -2, -1`` in the current row).
 
 Estimation. The grain is taken as the residual ``image - gaussian_blur(image,``
-:data:`SMOOTH_SIGMA` ``)``. 2.0 keeps most of the grain's energy in the residual (fine grain
+:data:`SMOOTH_SIGMA` ``)``, each row of blocks smoothed from its own rows and
+:data:`_STRIP_MARGIN` more above and below (so an image given band by band,
+:class:`GrainStatistics`, gets the statistics of the whole). 2.0 keeps most of the grain's energy in the residual (fine grain
 is almost entirely above the blur's cut-off) while staying short enough that only a little
 of the picture's own texture leaks into it; that leak is then kept out by using only the
 flattest blocks (lowest gradient energy of the smoothed image). The region is cut into
@@ -23,7 +25,8 @@ divided by its own std so that the fit describes correlation, not strength.
 Calibration: ``sigma`` is *residual strength*, the std of what the blur leaves behind, not the
 std of the grain itself (which is somewhat larger, by an amount that depends on how coarse
 the grain is). Synthesis therefore normalises its AR-filtered noise so that *its* residual
-under the same blur has unit std before scaling by ``sigma``: estimating the grain of a
+under the same blur has unit std (measured once per texture on a probe field) before scaling
+by ``sigma``: estimating the grain of a
 synthesized image returns the sigma it was synthesized with, whatever the AR texture. The
 AR model itself is the texture of the residual, which is what re-estimation compares.
 
@@ -40,7 +43,8 @@ reads the sigma table. The noise field is made on the host for either device: th
 is a raster-order recursion, in which every pixel waits for the ones before it in its row and
 in the two rows above, so a GPU could run it only as a skewed wavefront (about W / 3 pixels
 at a time, each step waiting for the previous one). It runs on the CPU (channels in
-parallel) from the same generator, and the field is copied to the GPU. The same seed
+parallel, each from its own generator spawned from the seed, the recursion carried from band
+to band: :class:`GrainField`), and the field is copied to the GPU. The same seed
 therefore gives the same field, and, the per-pixel step being the same float32 operations in
 the same order, the same bytes on both devices (checked in Numba's CUDA simulator; on a real
 GPU, Numba's default fused multiply-adds may move a result at a rounding tie by one level). Estimation is statistics over a few flat blocks (NumPy, the CPU blur and the AR fit):
@@ -74,6 +78,13 @@ _AR_DX = np.array([dx for _, dx in AR_OFFSETS], np.int64)
 # Noise generated around the image and thrown away, so the AR recursion (which starts from
 # zeros) has reached its stationary state where the image begins.
 _AR_WARMUP = 16
+_AR_LAG = 2  # rows above a pixel that its AR neighbourhood reaches
+# The side of the probe field that measures an AR texture's residual strength.
+_PROBE = 256
+# A block row is smoothed from its own rows and this many above and below (4 sigmas: the
+# blur's weight beyond is below 4e-4), never from the rest of the image: statistics gathered
+# band by band then equal the whole image's.
+_STRIP_MARGIN = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,15 +145,16 @@ class Grain:
 # --- kernels -------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _ar_filter_plane(noise, ar, dy, dx):
-    """Run the causal AR recursion in place over ``noise`` in raster order.
+def _ar_filter_plane(noise, ar, dy, dx, first_row):
+    """Run the causal AR recursion in place over ``noise`` in raster order, from
+    ``first_row`` on (the rows above it are already filtered: a band's carry).
 
     Neighbours outside the plane count as 0; callers add a warm-up margin and crop it. Rows
     cannot run in parallel: each depends on the two above it.
     """
     height, width = noise.shape
     taps = ar.shape[0]
-    for y in range(height):
+    for y in range(first_row, height):
         for x in range(width):
             acc = noise[y, x]
             for k in range(taps):
@@ -153,15 +165,17 @@ def _ar_filter_plane(noise, ar, dy, dx):
 
 
 @band_driver
-def _ar_filter_cpu(noise, ar, dy, dx, first_channel, stop_channel):
+def _ar_filter_cpu(noise, ar, dy, dx, first_row, first_channel, stop_channel):
     """Channels are independent, so they are the parallel axis (``noise`` is C x H x W)."""
     for c in range(first_channel, stop_channel):
-        _ar_filter_plane(noise[c], ar[c], dy, dx)
+        _ar_filter_plane(noise[c], ar[c], dy, dx, first_row)
 
 
-def _ar_filter(noise: np.ndarray, ar: np.ndarray) -> None:
-    """Filters ``noise`` (C x H x W, float64) in place by the AR coefficients ``ar[c]``."""
-    parallel_for(_ar_filter_cpu, noise.shape[0], noise, ar.astype(np.float64), _AR_DY, _AR_DX)
+def _ar_filter(noise: np.ndarray, ar: np.ndarray, first_row: int = 0) -> None:
+    """Filters ``noise`` (C x H x W, float64) in place by the AR coefficients ``ar[c]``,
+    from row ``first_row`` on."""
+    parallel_for(_ar_filter_cpu, noise.shape[0], noise, ar.astype(np.float64), _AR_DY, _AR_DX,
+                 first_row)
 
 
 @njit(cache=True, inline="always")
@@ -273,18 +287,169 @@ def _stable_ar(ar: np.ndarray) -> np.ndarray:
     return np.zeros_like(ar)
 
 
-def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np.ndarray:
-    """AR-filtered noise (C x H x W), scaled so its residual under the estimator has std 1."""
-    rng = np.random.default_rng(seed)
+def _unit_scale(grain: Grain) -> np.ndarray:
+    """Per channel, what makes AR-filtered unit noise have unit residual strength (see the
+    module notes): measured once on a probe field of :data:`_PROBE` pixels a side, so that it
+    is a property of the AR coefficients and not of how an image is cut into bands."""
     pad = _AR_WARMUP
-    noise = rng.standard_normal((grain.channels, height + pad, width + 2 * pad))
+    noise = np.random.default_rng(0).standard_normal((grain.channels, _PROBE + pad,
+                                                      _PROBE + 2 * pad))
     _ar_filter(noise, grain.ar)
-    field = np.ascontiguousarray(noise[:, pad:, pad: pad + width], dtype=np.float32)
+    probe = np.ascontiguousarray(noise[:, pad:, pad: pad + _PROBE], dtype=np.float32)
+    scale = np.ones(grain.channels, np.float32)
     for c in range(grain.channels):
-        residual_std = float((field[c] - gaussian_blur(field[c], SMOOTH_SIGMA)).std())
+        residual_std = float((probe[c] - gaussian_blur(probe[c], SMOOTH_SIGMA)).std())
         if residual_std > 0:
-            field[c] /= np.float32(residual_std)
-    return field
+            scale[c] = np.float32(1 / residual_std)
+    return scale
+
+
+class GrainField:
+    """The noise :func:`synthesize_grain` adds: AR-filtered Gaussian noise scaled to unit
+    residual strength, ``C x rows x W`` float32, made top to bottom a band at a time with
+    :meth:`next`. Each channel has its own generator (spawned from the seed) and the AR
+    recursion carries its last two rows from band to band, so the field's numbers are the
+    same however it is cut into bands."""
+
+    def __init__(self, grain: Grain, height: int, width: int, seed: int):
+        self.grain, self.height, self.width = grain, height, width
+        self._generators = [np.random.default_rng(child) for child in
+                            np.random.SeedSequence(seed).spawn(grain.channels)]
+        self._scale = _unit_scale(grain)
+        self._carry: np.ndarray | None = None
+        self.made = 0
+
+    def next(self, count: int) -> np.ndarray:
+        """The field's next ``count`` rows."""
+        if count < 1 or self.made + count > self.height:
+            raise ValueError(f"{count} more rows of a {self.height}-row field with "
+                             f"{self.made} made")
+        pad = _AR_WARMUP
+        # the first band starts with the warm-up rows, which are thrown away
+        drawn = count + (pad if self._carry is None else 0)
+        noise = np.stack([generator.standard_normal((drawn, self.width + 2 * pad))
+                          for generator in self._generators])
+        carried = 0
+        if self._carry is not None:
+            noise = np.concatenate([self._carry, noise], axis=1)
+            carried = self._carry.shape[1]
+        _ar_filter(noise, self.grain.ar, carried)
+        self._carry = noise[:, -_AR_LAG:].copy()
+        self.made += count
+        field = np.ascontiguousarray(noise[:, -count:, pad: pad + self.width], dtype=np.float32)
+        return field * self._scale[:, None, None]
+
+
+def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np.ndarray:
+    """The whole field of an image (C x H x W)."""
+    return GrainField(grain, height, width, seed).next(height)
+
+
+def _block_row(unit: np.ndarray, block_row: int, first_row: int, height: int,
+               residuals: bool = False):
+    """Statistics of the blocks of one block row: gradient energy of the smoothed image
+    (``cols``), mean smoothed intensity and residual std (``C x cols``), and, if asked, the
+    residual blocks (``C x cols x BLOCK x BLOCK``, float64).
+
+    ``unit`` holds the image's rows from ``first_row`` on (float32 in [0, 1]), at least the
+    block row's strip: its rows and :data:`_STRIP_MARGIN` more above and below (within the
+    image). The smoothing reads the strip only, so the statistics are the same whether the
+    image comes whole or band by band (:class:`GrainStatistics`).
+    """
+    top = block_row * BLOCK
+    low, high = max(0, top - _STRIP_MARGIN), min(height, top + BLOCK + _STRIP_MARGIN)
+    strip = unit[low - first_row: high - first_row]
+    channels, cols = strip.shape[2], strip.shape[1] // BLOCK
+    smooth = np.stack([gaussian_blur(np.ascontiguousarray(strip[..., c]), SMOOTH_SIGMA)
+                       for c in range(channels)])
+    gy, gx = np.gradient(smooth, axis=(1, 2))
+    inner = slice(top - low, top - low + BLOCK)
+    energy = _blocks((gy * gy + gx * gx).sum(axis=0)[inner], 1, cols).mean(axis=(1, 2))
+    intensity = np.stack([_blocks(smooth[c, inner], 1, cols).mean(axis=(1, 2))
+                          for c in range(channels)])
+    residual = strip[inner].transpose(2, 0, 1) - smooth[:, inner]
+    blocks = np.stack([_blocks(residual[c], 1, cols) for c in range(channels)]).astype(np.float64)
+    return energy, intensity, blocks.std(axis=(2, 3)), (blocks if residuals else None)
+
+
+class GrainStatistics:
+    """The block statistics :func:`estimate_grain` reads, gathered from an image given band
+    by band, top to bottom (:meth:`add`); they equal the whole image's. Holds a block row's
+    strip of rows, not the image."""
+
+    def __init__(self, height: int, width: int, channels: int, dtype):
+        if channels not in (1, 3):
+            raise ValueError(f"grain is estimated on 1 or 3 channels, not {channels}")
+        self.height, self.width, self.channels = height, width, channels
+        self._top = np.float32(full_scale(check_pixel_dtype(np.dtype(dtype))))
+        self._held: list[np.ndarray] = []  # unit float32 rows from self._first on
+        self._first = self._seen = self._next = 0
+        self._rows: list[tuple] = []  # per block row: energy, intensity, std
+
+    def add(self, rows: np.ndarray) -> None:
+        """The image's next rows (``k x W x C``, the image's dtype)."""
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels):
+            raise ValueError(f"rows must be k x {self.width} x {self.channels}, got {rows.shape}")
+        self._held.append(np.ascontiguousarray(rows, dtype=np.float32) / self._top)
+        self._seen += rows.shape[0]
+        block_rows = self.height // BLOCK
+        while (self._next < block_rows and self._seen
+               >= min(self.height, self._next * BLOCK + BLOCK + _STRIP_MARGIN)):
+            held = np.concatenate(self._held) if len(self._held) > 1 else self._held[0]
+            self._rows.append(_block_row(held, self._next, self._first, self.height)[:3])
+            self._next += 1
+            keep = max(0, self._next * BLOCK - _STRIP_MARGIN)  # the next strip's first row
+            self._held = [held[keep - self._first:]]
+            self._first = keep
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Energy ``(n,)``, intensity and residual std ``(C, n)`` of every block, in raster
+        order (``n`` = block rows x block columns); after every row was added."""
+        if self._seen != self.height:
+            raise ValueError(f"{self._seen} of {self.height} rows were added")
+        cols = self.width // BLOCK
+        if not self._rows:
+            return (np.zeros(0), np.zeros((self.channels, 0)), np.zeros((self.channels, 0)))
+        energy = np.concatenate([row[0] for row in self._rows])
+        intensity = np.concatenate([row[1] for row in self._rows], axis=1)
+        std = np.concatenate([row[2] for row in self._rows], axis=1)
+        assert energy.shape == (len(self._rows) * cols,)
+        return energy, intensity, std
+
+    def strength(self) -> Grain:
+        """The grain's strength from every block (what :func:`estimate_grain` gives for no
+        mask), without fitting its texture (``ar`` is zero). ValueError when the image has
+        no whole block."""
+        energy, intensity, std = self.blocks()
+        if energy.size == 0:
+            raise ValueError("no flat area to estimate grain from")
+        flat = _flattest(energy, np.ones(energy.size, bool))
+        levels, sigma, weights = _strength(intensity[:, flat], std[:, flat])
+        return Grain(levels=levels, sigma=sigma, weights=weights,
+                     ar=np.zeros((self.channels, len(AR_OFFSETS)), np.float32))
+
+
+def _flattest(energy: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """The indices of the flattest usable blocks, flattest first."""
+    candidates = np.flatnonzero(usable)
+    keep = max(min(MIN_FLAT_BLOCKS, candidates.size), int(round(candidates.size * FLAT_FRACTION)))
+    return candidates[np.argsort(energy[candidates], kind="stable")[:keep]]
+
+
+def _strength(intensity: np.ndarray, std: np.ndarray):
+    """Levels, sigma and weights from the flat blocks' intensities and residual stds
+    (``C x n``): per level the median std of its blocks (see the module notes)."""
+    channels = intensity.shape[0]
+    levels = (np.arange(LEVELS, dtype=np.float32) + np.float32(0.5)) / np.float32(LEVELS)
+    sigma = np.zeros((channels, LEVELS), np.float32)
+    weights = np.zeros((channels, LEVELS), np.float32)
+    for c in range(channels):
+        bins = np.clip((intensity[c] * LEVELS).astype(np.int64), 0, LEVELS - 1)
+        filled = np.unique(bins)
+        medians = np.array([np.median(std[c][bins == k]) for k in filled])
+        sigma[c] = np.interp(levels, levels[filled], medians)  # constant past the ends
+        weights[c] = np.bincount(bins, minlength=LEVELS)
+    return levels, sigma, weights
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -329,33 +494,23 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
     usable = _blocks(inside, rows, cols).all(axis=(1, 2))
     if not usable.any():
         raise ValueError("no flat area to estimate grain from")
+    statistics = GrainStatistics(height, width, channels, np.float32)
+    statistics.add(unit)
+    energy, intensity, std = statistics.blocks()
+    flat = _flattest(energy, usable)
+    levels, sigma, weights = _strength(intensity[:, flat], std[:, flat])
 
-    smooth = np.stack([gaussian_blur(unit[..., c], SMOOTH_SIGMA) for c in range(channels)])
-    residual = unit.transpose(2, 0, 1) - smooth
-    gy, gx = np.gradient(smooth, axis=(1, 2))
-    energy = _blocks((gy * gy + gx * gx).sum(axis=0), rows, cols).mean(axis=(1, 2))
-
-    candidates = np.flatnonzero(usable)
-    keep = max(min(MIN_FLAT_BLOCKS, candidates.size), int(round(candidates.size * FLAT_FRACTION)))
-    flat = candidates[np.argsort(energy[candidates], kind="stable")[:keep]]
-
-    levels = (np.arange(LEVELS, dtype=np.float32) + np.float32(0.5)) / np.float32(LEVELS)
-    sigma = np.zeros((channels, LEVELS), np.float32)
-    weights = np.zeros((channels, LEVELS), np.float32)
+    # the texture: the flat blocks' residuals, block row by block row as they were measured
+    residuals = np.empty((channels, flat.size, BLOCK, BLOCK))
+    for block_row in np.unique(flat // cols):
+        chosen = np.flatnonzero(flat // cols == block_row)
+        blocks = _block_row(unit, int(block_row), 0, height, residuals=True)[3]
+        residuals[:, chosen] = blocks[:, flat[chosen] % cols]
     ar = np.zeros((channels, len(AR_OFFSETS)), np.float32)
     for c in range(channels):
-        intensity = _blocks(smooth[c], rows, cols)[flat].mean(axis=(1, 2))
-        res_blocks = _blocks(residual[c], rows, cols)[flat].astype(np.float64)
-        stds = res_blocks.std(axis=(1, 2))
-        bins = np.clip((intensity * LEVELS).astype(np.int64), 0, LEVELS - 1)
-        filled = np.unique(bins)
-        medians = np.array([np.median(stds[bins == k]) for k in filled])
-        sigma[c] = np.interp(levels, levels[filled], medians)  # constant past the ends
-        weights[c] = np.bincount(bins, minlength=LEVELS)
-
-        textured = stds > 1e-6  # a noiseless block says nothing about correlation
+        textured = std[c, flat] > 1e-6  # a noiseless block says nothing about correlation
         if textured.any():
-            normalised = res_blocks[textured] / stds[textured, None, None]
+            normalised = residuals[c, textured] / std[c, flat][textured, None, None]
             design, target = _ar_design(normalised)
             coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
             ar[c] = _stable_ar(coefficients).astype(np.float32)
@@ -363,7 +518,8 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
 
 
 def synthesize_grain(image: np.ndarray, grain: Grain, *, mask: np.ndarray | None = None,
-                     seed: int = 0, device: str = "cpu") -> np.ndarray:
+                     seed: int = 0, field: GrainField | None = None,
+                     device: str = "cpu") -> np.ndarray:
     """Add grain described by ``grain`` to ``image`` inside ``mask``.
 
     White Gaussian noise from ``np.random.default_rng(seed)`` is run through the AR filter in
@@ -380,6 +536,10 @@ def synthesize_grain(image: np.ndarray, grain: Grain, *, mask: np.ndarray | None
         bit for bit.
     seed : int
         Seed of the noise.
+    field : GrainField, optional
+        The noise of a larger image grained band by band (as wide as ``image``): its next
+        ``H`` rows are used, and ``seed`` is not. The bands of an image then get the bytes
+        the whole image would.
     device : {"cpu", "cuda"}
         Where the grain is added to the pixels; the noise field is made on the host either
         way, so a seed gives the same bytes on both (see the module notes).
@@ -408,8 +568,12 @@ def synthesize_grain(image: np.ndarray, grain: Grain, *, mask: np.ndarray | None
     integer = image.dtype.kind == "u"
     top = np.float32(full_scale(image.dtype))
     # the field is made on the host for either device (see the module notes)
-    field = _unit_residual_field(grain, height, width, seed)
+    if field is None:
+        field = GrainField(grain, height, width, seed)
+    elif field.grain is not grain or field.width != width:
+        raise ValueError("the field was made for another grain or width")
+    noise = field.next(height)
     out = np.empty_like(image)
     run(device, _add_grain_cpu, _add_grain_cuda, (height, width), np.ascontiguousarray(image),
-        field, inside, grain.levels, grain.sigma, top, integer, Out(out))
+        noise, inside, grain.levels, grain.sigma, top, integer, Out(out))
     return out

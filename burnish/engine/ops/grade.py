@@ -19,7 +19,7 @@ from burnish.engine.ops.region import (
     has_region,
     region_params,
 )
-from burnish.engine.tiling.chain import SpillStage, Stage, TiledStage
+from burnish.engine.tiling.chain import RowMapStage, SpillStage, Stage, TiledStage
 from burnish.errors import InputError
 
 REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -100,24 +100,75 @@ def _colour_grade(step: StepInput):
 
 def _match_grain(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
     """Grain only where the image has less than the reference: the missing variance,
-    ``sqrt(max(reference^2 - own^2, 0))`` per level and channel, scaled by ``amount``."""
-    from burnish.kernels import Grain, estimate_grain, synthesize_grain
+    ``sqrt(max(reference^2 - own^2, 0))`` per level and channel, scaled by ``amount``.
 
+    Two passes: the image's own grain is measured as its bands go to a spill file
+    (:class:`~burnish.kernels.GrainStatistics`), then each band gets its rows of one noise
+    field (:class:`~burnish.kernels.GrainField`): the bytes of the whole image's grade. A
+    region needs the whole image (not streamed yet)."""
+    from burnish import kernels
+
+    if has_region(step.params):
+        return graded_stage(upstream, step, outcome, _grain_grade(step), pointwise=False)
+    n = colour_count(upstream.channels)
+    if n not in (1, 3):
+        raise InputError(f"match_grain needs grey or RGB colour; this image has {n} colour "
+                         "channels")
+    statistics = kernels.GrainStatistics(upstream.height, upstream.width, n, upstream.dtype)
+    spilled = SpillStage(upstream, lambda band, top: statistics.add(band[..., :n]))
+    field = []
     device = step.resources.kernel_device
 
-    def grade(colour: np.ndarray) -> np.ndarray:
-        reference = step.resources.grain(_reference_path(step, colour.shape[2]),
-                                         colour.shape[2])
-        try:
-            own = estimate_grain(colour, device=device)
-            own_sigma = np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma])
-        except ValueError:  # no flat block in the image: count its own grain as none
-            own_sigma = np.zeros_like(reference.sigma)
-        missing = np.sqrt(np.maximum(reference.sigma ** 2 - own_sigma ** 2, 0.0))
-        grain = Grain(reference.levels, missing * step.params["amount"], reference.ar)
-        return synthesize_grain(colour, grain, seed=step.params["seed"], device=device)
+    def compute(window: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
+        if not field:
+            grain = _missing_grain(step, n, _own_strength(statistics.strength))
+            field.append(kernels.GrainField(grain, upstream.height, upstream.width,
+                                            step.params["seed"]))
+        out = window.copy()
+        out[..., :n] = kernels.synthesize_grain(np.ascontiguousarray(window[..., :n]),
+                                                field[0].grain, field=field[0], device=device)
+        return out
 
-    return graded_stage(upstream, step, outcome, grade, pointwise=False)
+    return RowMapStage(spilled, upstream.height, upstream.width,
+                       np.arange(upstream.height), compute)
+
+
+def _own_strength(measure):
+    """The image's own grain (``measure()``), or None when it has no flat block to measure."""
+    try:
+        return measure()
+    except ValueError:
+        return None
+
+
+def _missing_grain(step: StepInput, channels: int, own):
+    """The grain the reference has and the image (own strength ``own``, None for none)
+    lacks, times the step's amount."""
+    from burnish.kernels import Grain
+
+    reference = step.resources.grain(_reference_path(step, channels), channels)
+    own_sigma = (np.zeros_like(reference.sigma) if own is None else
+                 np.stack([np.interp(reference.levels, own.levels, s) for s in own.sigma]))
+    missing = np.sqrt(np.maximum(reference.sigma ** 2 - own_sigma ** 2, 0.0))
+    return Grain(reference.levels, missing * step.params["amount"], reference.ar)
+
+
+def _grain_grade(step: StepInput):
+    """match_grain as a grade of a whole image (or region): the same grain as the streamed
+    grade's for the same pixels."""
+    from burnish import kernels
+
+    def grade(colour: np.ndarray) -> np.ndarray:
+        def measure():
+            statistics = kernels.GrainStatistics(*colour.shape, colour.dtype)
+            statistics.add(colour)
+            return statistics.strength()
+
+        grain = _missing_grain(step, colour.shape[2], _own_strength(measure))
+        return kernels.synthesize_grain(colour, grain, seed=step.params["seed"],
+                                        device=step.resources.kernel_device)
+
+    return grade
 
 
 def _lut(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:

@@ -199,22 +199,45 @@ def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | N
     if names_folder(output, many=many):
         make_folder(Path(output))
     clear_interrupted_run(targets)
+
+    def process(input_path: Path, target: Path) -> FileResult:
+        if on_start is not None:
+            on_start(input_path, target)
+        return attempt(input_path, target, job)
+
+    return process_each([(item.input, item.target) for item in plan], process, on_done)
+
+
+def attempt(input_path: Path, target: Path, job: Callable[[Path, Path], str | None],
+            started: float | None = None) -> FileResult:
+    """``job(input, target)`` as one file of a batch: its note, or its failure as the
+    file's one-line error (a user's problem, memory running out, or a bug, logged in full
+    and named as one), never an exception that stops the batch."""
+    started = time.perf_counter() if started is None else started
+    try:
+        note = job(input_path, target)
+        return FileResult(input_path, target, seconds=time.perf_counter() - started, note=note)
+    except BurnishError as error:
+        text = str(error) if error.path else f"{input_path}: {error}"
+    except MemoryError:
+        text = f"{input_path}: out of memory"
+    except Exception as error:  # a bug must not stop the batch; it is named as one
+        log.exception("internal error on %s", input_path)
+        text = f"{input_path}: internal error: {type(error).__name__}: {error}"
+    return FileResult(input_path, None, error=text, seconds=time.perf_counter() - started)
+
+
+def process_each(pairs: Sequence[tuple[Path, Path]],
+                 process: Callable[[Path, Path], FileResult],
+                 on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """The one loop of a batch in this process: ``process(input, target)`` for each pair in
+    order, each result told to ``on_done`` as it comes (``burnish run`` with several
+    workers hands the same ``process`` to its worker processes instead)."""
     results = []
-    for item in plan:
-        started = time.perf_counter()
-        try:
-            if on_start is not None:
-                on_start(item.input, item.target)
-            note = job(item.input, item.target)
-            result = FileResult(item.input, item.target, seconds=time.perf_counter() - started,
-                                note=note)
-        except BurnishError as error:
-            text = str(error) if error.path else f"{item.input}: {error}"
-            result = FileResult(item.input, None, error=text,
-                                seconds=time.perf_counter() - started)
-        results.append(result)
+    for input_path, target in pairs:
+        results.append(process(input_path, target))
         if on_done is not None:
-            on_done(result)
+            on_done(results[-1])
     return results
 
 

@@ -41,9 +41,11 @@ from burnish.engine.provenance.sidecar import sidecar_path
 from burnish.engine.recipes.batch_plan import (
     FileResult,
     PlannedOutput,
+    attempt,
     check_plan,
     clear_interrupted_run,
     make_folder,
+    process_each,
     remove_stale_partials,
     unique_inputs,
 )
@@ -164,15 +166,10 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
 
 def _run_here(recipe, options, pairs, on_done) -> list[FileResult]:
     worker = Worker(recipe, options, threads=None)
-    results = []
     try:
-        for input_path, target in pairs:
-            results.append(worker.process(input_path, target))
-            if on_done is not None:
-                on_done(results[-1])
+        return process_each(pairs, worker.process, on_done)
     finally:
         worker.close()
-    return results
 
 
 def _run_in_workers(recipe, options, pairs, jobs, on_done, written) -> list[FileResult]:
@@ -316,24 +313,18 @@ class Worker:
 
     def process(self, input_path: Path, target: Path) -> FileResult:
         started = time.perf_counter()
-        try:
+        skipped = []
+
+        def job(input_path: Path, target: Path) -> str | None:
             input_sha256 = self._input_sha256(input_path)
             key = self.job_key(input_sha256, input_path)
             if self.options.resume and _complete(target, key):
-                return FileResult(input_path, target, seconds=time.perf_counter() - started,
-                                  note="already complete", skipped=True)
-            note = self._process(input_path, target, input_sha256, key, started)
-            return FileResult(input_path, target, seconds=time.perf_counter() - started,
-                              note=note)
-        except BurnishError as error:
-            error_text = str(error) if error.path else f"{input_path}: {error}"
-        except MemoryError:
-            error_text = f"{input_path}: out of memory"
-        except Exception as error:  # a bug must not stop the batch; it is named as one
-            log.exception("internal error on %s", input_path)
-            error_text = f"{input_path}: internal error: {type(error).__name__}: {error}"
-        return FileResult(input_path, None, error=error_text,
-                          seconds=time.perf_counter() - started)
+                skipped.append(True)
+                return "already complete"
+            return self._process(input_path, target, input_sha256, key, started)
+
+        result = attempt(input_path, target, job, started)
+        return replace(result, skipped=bool(skipped)) if skipped else result
 
     def job_key(self, input_sha256: str, input_path: Path) -> str:
         """What decides the output's bytes: input, recipe (with its models and files),

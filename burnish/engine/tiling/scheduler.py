@@ -129,13 +129,14 @@ class SchedulerOptions:
     """How the scheduler cuts and batches the work.
 
     ``tile`` is the core size in input pixels (``0``: the whole image in one call).
-    ``band_bytes`` bounds one finished band of output rows: for very wide images the tile
-    height shrinks so that a band stays within it, which keeps memory flat as images grow.
+    ``band_bytes`` bounds one finished row of tiles of output: for very wide images the
+    tile height shrinks so that it stays within it, which keeps memory flat as images grow
+    (:data:`burnish.defaults.TILE_ROW_BYTES`).
     """
 
     tile: int = defaults.TILE
     batch_size: int = defaults.BATCH["cuda"]
-    band_bytes: int = defaults.BAND_BYTES
+    band_bytes: int = defaults.TILE_ROW_BYTES
     queue_bands: int = 1
 
 
