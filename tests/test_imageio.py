@@ -302,6 +302,21 @@ def test_palette_tiff_falls_back_to_pillow(tmp_path, rng):
     )
 
 
+def test_a_16_bit_lzw_tiff_streams_through_libvips(tmp_path, rng):
+    """libvips decodes what tifffile needs imagecodecs for, row by row, at full depth."""
+    from burnish.engine.imageio import open_image
+
+    pixels = random_pixels(rng, (HEIGHT, WIDTH), np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "lzw16.tif", compression="tiff_lzw")  # I;16
+    decoded, meta = read_image(tmp_path / "lzw16.tif")
+    assert meta.format == "TIFF" and decoded.dtype == np.uint16
+    np.testing.assert_array_equal(decoded[..., 0], pixels)
+    with open_image(tmp_path / "lzw16.tif") as rows:
+        assert rows._reader is not None  # streamed, not decoded whole
+        first = rows.read(3)
+    np.testing.assert_array_equal(first[..., 0], pixels[:3])
+
+
 def test_tiff_codecs_tifffile_lacks_go_to_pillow(tmp_path, rng):
     pixels = random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint8)
     Image.fromarray(pixels).save(tmp_path / "lzw.tif", compression="tiff_lzw")  # no imagecodecs
@@ -310,10 +325,15 @@ def test_tiff_codecs_tifffile_lacks_go_to_pillow(tmp_path, rng):
 
 
 def test_tiff_pillow_would_truncate_is_refused(tmp_path, rng, monkeypatch):
+    """On the whole-image path (TIFFs libvips does not stream), a codec tifffile lacks and
+    Pillow would decode at lower depth is refused."""
+    from burnish.engine.imageio import read as read_module
+
     def needs_imagecodecs(page):
         raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
 
     monkeypatch.setattr(tiff_read, "_tifffile_pixels", needs_imagecodecs)
+    monkeypatch.setattr(read_module, "_streamable_tiff", lambda path, max_pixels: None)
     write_image(tmp_path / "rgb16.tif", random_pixels(rng, (HEIGHT, WIDTH, 3), np.uint16))
 
     with pytest.raises(InputError, match="imagecodecs") as error:

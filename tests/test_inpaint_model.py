@@ -98,6 +98,36 @@ def test_onnx_output_matches_the_pytorch_network(lama, rng):
     np.testing.assert_allclose(output[~hole], image[~hole], atol=1e-6)
 
 
+def test_the_model_is_a_runner_of_task_inpainting(lama, rng, tmp_path):
+    """One contract for every model: a validated, finite-checked infer; the descriptor and
+    provenance record of any runner."""
+    from burnish.engine.recipes.resources import Resources
+    from burnish.models.runner import Runner
+
+    image = rng.random((1, 3, 16, 24), dtype=np.float32)
+    hole = (rng.random((1, 1, 16, 24)) < 0.3).astype(np.float32)
+    with InpaintModel(lama.dynamic, device="cpu") as model, \
+            InpaintModel(lama.scaled, device="cpu") as scaled:
+        assert isinstance(model, Runner)
+        assert (model.descriptor.task, model.descriptor.scale, model.descriptor.channels) == \
+            ("inpainting", 1, 3)
+        out = model.infer(np.concatenate([image, hole], axis=1))
+        assert out.shape == (1, 3, 16, 24) and out.dtype == np.float32
+        # in [0, 1] whatever the model's own range: the 255-range export gives the same
+        np.testing.assert_allclose(scaled.infer(np.concatenate([image, hole], axis=1)), out,
+                                   atol=1e-5)
+        np.testing.assert_allclose(out[0][:, hole[0, 0] == 0], image[0][:, hole[0, 0] == 0],
+                                   atol=1e-6)
+        for bad, words in ((image, "N x 4"), (np.zeros((1, 4, 12, 24), np.float32),
+                                              "multiple of 8"),
+                           (np.zeros((1, 4, 16, 24), np.float64), "float32")):
+            with pytest.raises(ValueError, match=words):
+                model.infer(bad)
+        record = Resources(device="cpu").model_record(model)
+    assert record["backend"] == "onnxruntime" and record["name"] == lama.dynamic.name
+    assert record["sha256"] and record["source"] == str(lama.dynamic)
+
+
 @pytest.mark.parametrize("size", [(37, 53), (19, 8), (5, 3), (1, 1)])
 def test_dynamic_model_pads_odd_sizes_and_crops_back(lama, rng, size):
     image = rng.random((*size, 3), dtype=np.float32)

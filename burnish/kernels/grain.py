@@ -85,6 +85,8 @@ _PROBE = 256
 # blur's weight beyond is below 4e-4), never from the rest of the image: statistics gathered
 # band by band then equal the whole image's.
 _STRIP_MARGIN = 8
+# Rows of an image estimate_grain converts to float32 at a time.
+_ESTIMATE_BAND = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,11 +253,10 @@ def _add_grain_cuda(image, field, inside, levels, sigma, top, rounded, out):
 
 # --- helpers -------------------------------------------------------------------------------
 
-def _as_unit_float(image: np.ndarray) -> tuple[np.ndarray, float]:
+def _check_image(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ValueError(f"image must be H x W x C with C = 1 or 3, got shape {image.shape}")
-    top = full_scale(check_pixel_dtype(image.dtype))
-    return np.ascontiguousarray(image, dtype=np.float32) / np.float32(top), top
+    check_pixel_dtype(image.dtype)
 
 
 def _inside(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -345,6 +346,12 @@ def _unit_residual_field(grain: Grain, height: int, width: int, seed: int) -> np
     return GrainField(grain, height, width, seed).next(height)
 
 
+def _strip(block_row: int, height: int) -> tuple[int, int]:
+    """The rows a block row's statistics read: its own and the margin's (within the image)."""
+    top = block_row * BLOCK
+    return max(0, top - _STRIP_MARGIN), min(height, top + BLOCK + _STRIP_MARGIN)
+
+
 def _block_row(unit: np.ndarray, block_row: int, first_row: int, height: int,
                residuals: bool = False):
     """Statistics of the blocks of one block row: gradient energy of the smoothed image
@@ -357,7 +364,7 @@ def _block_row(unit: np.ndarray, block_row: int, first_row: int, height: int,
     image comes whole or band by band (:class:`GrainStatistics`).
     """
     top = block_row * BLOCK
-    low, high = max(0, top - _STRIP_MARGIN), min(height, top + BLOCK + _STRIP_MARGIN)
+    low, high = _strip(block_row, height)
     strip = unit[low - first_row: high - first_row]
     channels, cols = strip.shape[2], strip.shape[1] // BLOCK
     smooth = np.stack([gaussian_blur(np.ascontiguousarray(strip[..., c]), SMOOTH_SIGMA)
@@ -390,7 +397,7 @@ class GrainStatistics:
         """The image's next rows (``k x W x C``, the image's dtype)."""
         if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels):
             raise ValueError(f"rows must be k x {self.width} x {self.channels}, got {rows.shape}")
-        self._held.append(np.ascontiguousarray(rows, dtype=np.float32) / self._top)
+        self._held.append(self.unit(rows))
         self._seen += rows.shape[0]
         block_rows = self.height // BLOCK
         while (self._next < block_rows and self._seen
@@ -401,6 +408,11 @@ class GrainStatistics:
             keep = max(0, self._next * BLOCK - _STRIP_MARGIN)  # the next strip's first row
             self._held = [held[keep - self._first:]]
             self._first = keep
+
+    def unit(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` as float32 in [0, 1]."""
+        unit = np.ascontiguousarray(rows, dtype=np.float32)
+        return unit / self._top if self._top != 1 else unit
 
     def blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Energy ``(n,)``, intensity and residual std ``(C, n)`` of every block, in raster
@@ -485,8 +497,8 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
     0.0
     """
     check_device(device)
-    unit, _ = _as_unit_float(image)
-    height, width, channels = unit.shape
+    _check_image(image)
+    height, width, channels = image.shape
     inside = _inside(mask, (height, width))
     rows, cols = height // BLOCK, width // BLOCK
     if rows == 0 or cols == 0:
@@ -494,8 +506,10 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
     usable = _blocks(inside, rows, cols).all(axis=(1, 2))
     if not usable.any():
         raise ValueError("no flat area to estimate grain from")
-    statistics = GrainStatistics(height, width, channels, np.float32)
-    statistics.add(unit)
+    # fed in bands, each made float32 as it goes: never a float copy of the whole image
+    statistics = GrainStatistics(height, width, channels, image.dtype)
+    for top in range(0, height, _ESTIMATE_BAND):
+        statistics.add(image[top: top + _ESTIMATE_BAND])
     energy, intensity, std = statistics.blocks()
     flat = _flattest(energy, usable)
     levels, sigma, weights = _strength(intensity[:, flat], std[:, flat])
@@ -504,7 +518,9 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
     residuals = np.empty((channels, flat.size, BLOCK, BLOCK))
     for block_row in np.unique(flat // cols):
         chosen = np.flatnonzero(flat // cols == block_row)
-        blocks = _block_row(unit, int(block_row), 0, height, residuals=True)[3]
+        low, high = _strip(int(block_row), height)
+        unit = statistics.unit(image[low:high])
+        blocks = _block_row(unit, int(block_row), low, height, residuals=True)[3]
         residuals[:, chosen] = blocks[:, flat[chosen] % cols]
     ar = np.zeros((channels, len(AR_OFFSETS)), np.float32)
     for c in range(channels):
@@ -560,7 +576,7 @@ def synthesize_grain(image: np.ndarray, grain: Grain, *, mask: np.ndarray | None
     (dtype('uint8'), True)
     """
     check_device(device)
-    _as_unit_float(image)  # validates shape and dtype
+    _check_image(image)
     height, width, channels = image.shape
     if grain.channels != channels:
         raise ValueError(f"grain has {grain.channels} channels, image {channels}")

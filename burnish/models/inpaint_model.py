@@ -21,9 +21,9 @@ import numpy as np
 
 from burnish.device import resolve_device
 from burnish.errors import ModelError
-from burnish.models.descriptor import metadata_fields, read_field
+from burnish.models.descriptor import ModelDescriptor, metadata_fields, read_field
 from burnish.models.onnx_runner import choose_providers, open_session
-from burnish.models.runner import check_finite
+from burnish.models.runner import Runner, check_finite
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,11 @@ def _pad_to_multiple(pixels: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(pixels, pads, mode=mode)
 
 
-class InpaintModel:
-    """An ONNX inpainting model with the LaMa contract.
+class InpaintModel(Runner):
+    """An ONNX inpainting model with the LaMa contract, as a :class:`Runner` of task
+    ``"inpainting"``: :meth:`infer` takes the image and its hole as one ``N x 4 x H x W``
+    batch (RGB, then the hole: 1 = fill) and returns ``N x 3 x H x W`` in [0, 1], validated
+    and checked finite like every runner's; :meth:`inpaint` fits a crop to the model first.
 
     Parameters
     ----------
@@ -128,6 +131,11 @@ class InpaintModel:
         else:
             self.output_range = self._probe_output_range()
             log.info("%s: output range [0, %d] (probed)", self.path.name, self.output_range)
+        self.descriptor = ModelDescriptor(
+            name=self.path.name, scale=1, halo=0, task="inpainting", channels=3,
+            size_multiple=1 if self.fixed_size else self.size_multiple,
+            architecture="LaMa contract (image and hole in, image out)",
+            source=str(self.path))
 
     def _contract(self) -> tuple[str, str, tuple[int, int] | None]:
         """The image and mask input names, and the static size if there is one."""
@@ -162,7 +170,8 @@ class InpaintModel:
         image = np.full((1, 3, height, width), 0.5, np.float32)
         mask = np.zeros((1, 1, height, width), np.float32)
         mask[..., height * 3 // 8:height * 5 // 8, width * 3 // 8:width * 5 // 8] = 1.0
-        output = self._run(image, mask)
+        output = check_finite(self._run(image, mask), model=self.path,
+                              batch_shape=image.shape)
         grow_h, grow_w = max(height // 8, 1), max(width // 8, 1)  # stay clear of the hole
         away = np.ones((height, width), bool)
         away[max(height * 3 // 8 - grow_h, 0):height * 5 // 8 + grow_h,
@@ -175,7 +184,28 @@ class InpaintModel:
         raise ModelError("cannot tell the output range; set burnish.output_range metadata",
                          path=self.path)
 
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """The model on ``N x 4 x H x W`` float32 (RGB in [0, 1], then the hole, 1 = fill):
+        ``N x 3 x H x W`` in [0, 1] (not clipped). A fixed-size model takes only its size;
+        a dynamic one multiples of :attr:`size_multiple`."""
+        if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1] != 4:
+            raise ValueError(f"expected float32 N x 4 x H x W (RGB and the hole), got "
+                             f"{batch.dtype} {batch.shape}")
+        size = tuple(batch.shape[2:])
+        if self.fixed_size is not None and size != tuple(self.fixed_size):
+            raise ValueError(f"this model takes {self.fixed_size[0]}x{self.fixed_size[1]}, "
+                             f"not {size[0]}x{size[1]}")
+        if any(side % self.size_multiple for side in size):
+            raise ValueError(f"{size[0]}x{size[1]} is not a multiple of {self.size_multiple}")
+        return self._infer_checked(np.ascontiguousarray(batch))
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        output = self._run(np.ascontiguousarray(batch[:, :3]),
+                           np.ascontiguousarray(batch[:, 3:]))
+        return output if self.output_range == 1 else output * np.float32(1 / self.output_range)
+
     def _run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The session on an image and a mask batch: its raw output (the model's range)."""
         if self.session is None:
             raise ModelError("the model is closed", path=self.path)
         try:
@@ -187,7 +217,7 @@ class InpaintModel:
         if output.shape != image.shape:
             raise ModelError(f"output shape {tuple(output.shape)} for an input of "
                              f"{tuple(image.shape)}: {CONTRACT}", path=self.path)
-        return check_finite(output, model=self.path, batch_shape=image.shape)
+        return output
 
     def inpaint(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """Run the model once on exactly this crop.
@@ -222,11 +252,9 @@ class InpaintModel:
             model_image = _pad_to_multiple(image, self.size_multiple)
             model_hole = np.pad(hole, [(0, model_image.shape[0] - height),
                                        (0, model_image.shape[1] - width)])
-        planar = np.ascontiguousarray(model_image.transpose(2, 0, 1))[None]
-        mask = model_hole.astype(np.float32)[None, None]
-        output = self._run(planar, mask)[0].transpose(1, 2, 0)
-        if self.output_range != 1:
-            output = output * np.float32(1.0 / self.output_range)
+        batch = np.concatenate([model_image.transpose(2, 0, 1),
+                                model_hole.astype(np.float32)[None]])[None]
+        output = self.infer(batch)[0].transpose(1, 2, 0)
         if self.fixed_size is not None:
             output = resize_pixels(output, height, width)
         else:
@@ -242,12 +270,6 @@ class InpaintModel:
 
     def close(self) -> None:
         self.session = None
-
-    def __enter__(self) -> InpaintModel:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         size = "x".join(map(str, self.fixed_size)) if self.fixed_size else \

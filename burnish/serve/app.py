@@ -36,6 +36,9 @@ from burnish.serve.service import SUFFIXES, Output, Service
 log = logging.getLogger(__name__)
 
 IMAGE_FIELDS = ("image", "file")
+# PatchMatch's largest patch side for a request: each side opens a filler of its own, kept
+# warm, and larger patches cost quadratically more (the CLI has no such bound).
+MAX_PATCH = 31
 # Fields that may be repeated (or hold several values split by ';').
 LIST_FIELDS = ("box", "boxes", "polygon", "polygons")
 _CHUNK = 1 << 20
@@ -361,7 +364,7 @@ def _remove_work(service: Service, upload: _Upload, folder: Path):
     options = {"method": f.get("method") or "patchmatch",
                "dilate": _int(f, "dilate", 4, 0), "feather": _float(f, "feather", 4.0),
                "harmonize": _bool(f, "harmonize", True), "seed": _int(f, "seed", 0, 0),
-               "patch": _int(f, "patch", 7, 3), "output_format": f.get("format") or None,
+               "patch": _int(f, "patch", 7, 3, MAX_PATCH), "output_format": f.get("format") or None,
                "quality": _int(f, "quality", 95, 1, 100)}
     return lambda ticket, progress: service.remove(upload.image, folder, masks, ticket=ticket,
                                                    progress=progress, **options)

@@ -15,8 +15,8 @@ from burnish.engine.imageio.meta import ImageHeader, ImageMeta
 from burnish.engine.imageio.pillow_read import _pillow_format_name, _pillow_meta, _probe_pillow
 from burnish.engine.imageio.png_chunks import _png_is_cut_short
 from burnish.engine.imageio.png_read import _png_meta, _probe_png
-from burnish.engine.imageio.tiff_read import _probe_tiff, _read_tiff
-from burnish.engine.imageio.vips_read import RowReader
+from burnish.engine.imageio.tiff_read import _probe_tiff, _read_tiff, _streamable_tiff
+from burnish.engine.imageio.vips_read import RowReader, VipsDecodeError
 from burnish.errors import ImageTooLarge, InputError
 from burnish.files import check_regular_file
 
@@ -110,10 +110,10 @@ def read_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
 class ImageRows:
     """An image file opened for reading its rows top to bottom (:func:`open_image`).
 
-    ``header`` and ``meta`` are known at once; :meth:`read` decodes the next rows. PNG, JPEG
-    and WebP stream through libvips: only the rows asked for are held. A TIFF, or a file
-    whose EXIF orientation turns it, is decoded whole first and served from memory (not
-    streamed yet). Decoding errors are the same one-line :class:`InputError` as
+    ``header`` and ``meta`` are known at once; :meth:`read` decodes the next rows. PNG, JPEG,
+    WebP and plain TIFFs (grey or RGB(A), 8/16-bit or float32) stream through libvips: only
+    the rows asked for are held. Other TIFFs (1-bit, white-is-0, palette, CMYK, YCbCr), and
+    files whose orientation turns them, are decoded whole first and served from memory. Decoding errors are the same one-line :class:`InputError` as
     :func:`read_image`'s, raised by the :meth:`read` that meets them.
     """
 
@@ -176,7 +176,10 @@ def open_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageRows:
     """
     fmt = _identify(path)
     with _decoding(path, fmt):
-        if fmt == "TIFF":
+        streamable = _streamable_tiff(path, max_pixels) if fmt == "TIFF" else None
+        if streamable is not None:
+            rows = _open_tiff_with_vips(path, *streamable, max_pixels)
+        elif fmt == "TIFF":
             pixels, meta, orientation = _read_tiff(path, max_pixels)
             pixels = _apply_orientation(pixels, orientation)
             header = ImageHeader(pixels.shape[1], pixels.shape[0], pixels.shape[2],
@@ -186,6 +189,18 @@ def open_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageRows:
             rows = _open_with_vips(path, fmt, max_pixels)
     _warn_if_several_frames(path, fmt)
     return rows
+
+
+def _open_tiff_with_vips(path, header: ImageHeader, meta, max_pixels: int) -> ImageRows:
+    """A plain TIFF's rows from libvips as they are read; tifffile's whole read where
+    libvips decodes it otherwise than burnish would (its layout is checked against the
+    header first)."""
+    try:
+        reader = RowReader(path, header)
+    except VipsDecodeError:
+        pixels, meta, _ = _read_tiff(path, max_pixels)  # not turned: _streamable_tiff
+        return ImageRows(path, "TIFF", header, meta, None, pixels)
+    return ImageRows(path, "TIFF", header, meta, reader, None)
 
 
 def _open_with_vips(path, fmt: str, max_pixels: int) -> ImageRows:

@@ -74,6 +74,33 @@ def _probe_tiff(path, max_pixels: int) -> ImageHeader:
     return ImageHeader(width, height, layout[0], layout[1], "TIFF")
 
 
+def _streamable_tiff(path, max_pixels: int) -> tuple[ImageHeader, ImageMeta] | None:
+    """The header and metadata of a TIFF that libvips can give row by row as burnish would
+    read it whole: grey or RGB(A) (black is 0), 8, 16 or 32-bit float samples, not turned,
+    complete; else None (the caller reads it whole). libvips reads these as they are stored;
+    the rest (1-bit, white-is-0, palette, CMYK, YCbCr, a turned image) keep the whole-image
+    path, which converts them as burnish always has."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        _check_size(path, page.imagewidth, page.imagelength, max_pixels)
+        try:
+            layout = _tifffile_layout(page)
+        except _Unsupported as error:
+            raise InputError(str(error), path=path) from None
+        if (layout is None or int(page.photometric) == 0 or _tiff_orientation(page) != 1
+                or np.dtype(page.dtype) == np.bool_
+                or np.dtype(page.dtype).itemsize != layout[1].itemsize):
+            return None
+        _check_tiff_complete(path, page)
+        if int(page.photometric) == 2 and layout[0] == 4 and _tiff_premultiplied(page):
+            log.warning("TIFF has premultiplied alpha; it is read as is (not un-premultiplied)")
+        header = ImageHeader(page.imagewidth, page.imagelength, layout[0], layout[1], "TIFF")
+        meta_exif, _ = _reset_orientation(_tiff_exif(page))
+        meta = ImageMeta(format="TIFF", icc_profile=_tiff_tag_bytes(page, 34675),
+                         exif=meta_exif, dpi=_tiff_dpi(page), xmp=_tiff_xmp(page))
+    return header, meta
+
+
 def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]

@@ -51,7 +51,8 @@ def _reason(error) -> str:
 
 
 class RowReader:
-    """Rows of a PNG, JPEG or WebP file, decoded top to bottom as :meth:`read` asks.
+    """Rows of a PNG, JPEG, WebP or plain TIFF file, decoded top to bottom as :meth:`read`
+    asks.
 
     ``header`` is the file's probed header in its stored layout (before orientation); rows
     come in the stored order, which the caller orients. CMYK JPEGs come as sRGB

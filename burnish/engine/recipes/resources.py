@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # How runner classes are named in provenance.
 BACKEND_NAMES = {"OrtRunner": "onnxruntime", "TrtRunner": "tensorrt", "TorchRunner": "torch",
-                 "LanczosRunner": "pillow"}
+                 "LanczosRunner": "pillow", "InpaintModel": "onnxruntime"}
 
 
 class Resources:
@@ -133,9 +133,8 @@ class Resources:
         """What provenance says of an inpainting model (None for PatchMatch and Telea)."""
         if reconstructor.model is None:
             return None
-        path = Path(reconstructor.method)
-        return {"name": path.name, "sha256": self.sha256(path), "source": str(path),
-                "backend": "onnxruntime", "device": reconstructor.model.device}
+        record = self.model_record(reconstructor.model)
+        return {key: record[key] for key in ("name", "sha256", "source", "backend", "device")}
 
     def models_opened(self) -> list[dict]:
         """Records of every model asked of this object so far (a recipe's models are the
