@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish import defaults
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Number, resolve_file
 from burnish.engine.ops.region import (
@@ -125,8 +126,13 @@ def _match_grain(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
             field.append(kernels.GrainField(grain, upstream.height, upstream.width,
                                             step.params["seed"]))
         out = window.copy()
-        out[..., :n] = kernels.synthesize_grain(np.ascontiguousarray(window[..., :n]),
-                                                field[0].grain, field=field[0], device=device)
+        # a few rows at a time: the noise is drawn as float64, 8 bytes per sample
+        chunk = max(1, defaults.BAND_BYTES // (8 * n * (upstream.width + 32)))
+        for top in range(0, stop - start, chunk):
+            rows = slice(top, min(top + chunk, stop - start))
+            out[rows, :, :n] = kernels.synthesize_grain(
+                np.ascontiguousarray(window[rows, :, :n]), field[0].grain, field=field[0],
+                device=device)
         return out
 
     return RowMapStage(spilled, upstream.height, upstream.width,
