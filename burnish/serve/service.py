@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from burnish.engine.imageio import DEFAULT_MAX_PIXELS
+from burnish.engine.ops.encode import FORMATS as ENCODE_FORMATS
 from burnish.errors import BurnishError, ModelError, OptionError
 from burnish.serve.batching import CURRENT_TICKET, BatchedRunner, Ticket
 from burnish.serve.errors import Refused
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 # A recipe is named by its file's stem; names are looked up, never joined to a path.
 RECIPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
-FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif", "webp": ".webp"}
+# A request's output formats: the encode step's, and "jpg" as clients often spell it.
+FORMATS = {name: suffix for name, suffix in ENCODE_FORMATS.items() if suffix} | {"jpg": ".jpg"}
 REMOVE_METHODS = ("patchmatch", "telea")
 
 
@@ -216,10 +218,9 @@ class Service:
         scale = self.native_scale(name)
         runner = self.runner(name, scale)
         side = max(16, runner.descriptor.min_size)
-        for dtype in (np.uint8,):
-            pixels = np.zeros((side, side, 3), dtype)
-            sink = ArraySink(side * scale, side * scale, 3, pixels.dtype)
-            upscale_into(pixels, sink, runner=runner, scale=scale)
+        pixels = np.zeros((side, side, 3), np.uint8)  # 8-bit: what requests mostly carry
+        sink = ArraySink(side * scale, side * scale, 3, pixels.dtype)
+        upscale_into(pixels, sink, runner=runner, scale=scale)
 
     def close(self) -> None:
         self.jobs.close()
@@ -379,18 +380,15 @@ class Service:
         target = plan_outputs(recipe, [source], out)[0].target
         result = worker.process(source, target)
         if result.error is not None:
-            raise _RecipeFailed(result.error.replace(str(source), shown_name))
+            raise RecipeFailed(result.error.replace(str(source), shown_name))
         sidecar = json.loads(sidecar_path(target).read_text())
         sidecar["input"]["path"] = shown_name
         sidecar["recipe"]["origin"] = name
         return Output(target, folder, sidecar=sidecar, note=result.note)
 
 
-class _RecipeFailed(BurnishError):
+class RecipeFailed(BurnishError):
     """A recipe's run on the request's image failed (the worker's one-line error)."""
-
-
-RecipeFailed = _RecipeFailed
 
 
 def _progress(ticket: Ticket, progress: Callable | None) -> Callable:

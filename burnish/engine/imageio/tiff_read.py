@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import tifffile
@@ -60,7 +61,10 @@ def _tiff_orientation(page) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _probe_tiff(path, max_pixels: int) -> ImageHeader:
+@contextmanager
+def _first_page(path, max_pixels: int):
+    """The file's first page and its tifffile layout (None: Pillow's), once its size is
+    within ``max_pixels`` and its samples are a type burnish reads."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         _check_size(path, page.imagewidth, page.imagelength, max_pixels)
@@ -68,6 +72,18 @@ def _probe_tiff(path, max_pixels: int) -> ImageHeader:
             layout = _tifffile_layout(page)
         except _Unsupported as error:
             raise InputError(str(error), path=path) from None
+        yield page, layout
+
+
+def _tiff_meta(page, icc: bytes | None) -> tuple[ImageMeta, int]:
+    """The page's metadata (EXIF with its orientation reset) and that orientation."""
+    meta_exif, orientation = _reset_orientation(_tiff_exif(page))
+    return ImageMeta(format="TIFF", icc_profile=icc, exif=meta_exif, dpi=_tiff_dpi(page),
+                     xmp=_tiff_xmp(page)), orientation
+
+
+def _probe_tiff(path, max_pixels: int) -> ImageHeader:
+    with _first_page(path, max_pixels) as (page, layout):
         if layout is None:
             return _probe_pillow(path, "TIFF", max_pixels)
         width, height = _oriented_size(page.imagewidth, page.imagelength, _tiff_orientation(page))
@@ -80,13 +96,7 @@ def _streamable_tiff(path, max_pixels: int) -> tuple[ImageHeader, ImageMeta] | N
     complete; else None (the caller reads it whole). libvips reads these as they are stored;
     the rest (1-bit, white-is-0, palette, CMYK, YCbCr, a turned image) keep the whole-image
     path, which converts them as burnish always has."""
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        _check_size(path, page.imagewidth, page.imagelength, max_pixels)
-        try:
-            layout = _tifffile_layout(page)
-        except _Unsupported as error:
-            raise InputError(str(error), path=path) from None
+    with _first_page(path, max_pixels) as (page, layout):
         if (layout is None or int(page.photometric) == 0 or _tiff_orientation(page) != 1
                 or np.dtype(page.dtype) == np.bool_
                 or np.dtype(page.dtype).itemsize != layout[1].itemsize):
@@ -95,20 +105,12 @@ def _streamable_tiff(path, max_pixels: int) -> tuple[ImageHeader, ImageMeta] | N
         if int(page.photometric) == 2 and layout[0] == 4 and _tiff_premultiplied(page):
             log.warning("TIFF has premultiplied alpha; it is read as is (not un-premultiplied)")
         header = ImageHeader(page.imagewidth, page.imagelength, layout[0], layout[1], "TIFF")
-        meta_exif, _ = _reset_orientation(_tiff_exif(page))
-        meta = ImageMeta(format="TIFF", icc_profile=_tiff_tag_bytes(page, 34675),
-                         exif=meta_exif, dpi=_tiff_dpi(page), xmp=_tiff_xmp(page))
+        meta, _ = _tiff_meta(page, _tiff_tag_bytes(page, 34675))
     return header, meta
 
 
 def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        _check_size(path, page.imagewidth, page.imagelength, max_pixels)
-        try:
-            layout = _tifffile_layout(page)
-        except _Unsupported as error:
-            raise InputError(str(error), path=path) from None
+    with _first_page(path, max_pixels) as (page, layout):
         icc = _tiff_tag_bytes(page, 34675)
         if layout is None:
             pixels, pillow_meta, _ = _read_pillow(path, "TIFF", max_pixels)
@@ -120,14 +122,7 @@ def _read_tiff(path, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
             except (ValueError, NotImplementedError, KeyError) as error:
                 pixels = _read_tiff_with_pillow(path, page, layout, error, max_pixels)
         # Pillow's TIFF reader does not rotate either: orientation comes from the tag
-        meta_exif, orientation = _reset_orientation(_tiff_exif(page))
-        meta = ImageMeta(
-            format="TIFF",
-            icc_profile=icc,
-            exif=meta_exif,
-            dpi=_tiff_dpi(page),
-            xmp=_tiff_xmp(page),
-        )
+        meta, orientation = _tiff_meta(page, icc)
     return pixels, meta, orientation
 
 
