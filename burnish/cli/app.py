@@ -14,6 +14,7 @@ from burnish.cli import edit as edit_command
 from burnish.cli import export as export_command
 from burnish.cli import info as info_command
 from burnish.cli import models as models_command
+from burnish.cli import open as open_command
 from burnish.cli import remove as remove_command
 from burnish.cli import run as run_command
 from burnish.cli import serve as serve_command
@@ -51,6 +52,7 @@ app.command("revert", cls=CommandWithPlainUsage)(edit_command.revert)
 app.command("ops", cls=CommandWithPlainUsage)(run_command.ops)
 app.command("export", cls=CommandWithPlainUsage)(export_command.export)
 app.command("serve", cls=CommandWithPlainUsage)(serve_command.serve)
+app.command("open", cls=CommandWithPlainUsage)(open_command.open_images)
 app.add_typer(models_command.app, name="models")
 app.command("info", cls=CommandWithPlainUsage)(info_command.info)
 

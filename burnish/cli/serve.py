@@ -83,16 +83,17 @@ def serve(
     max_jobs: Annotated[int, typer.Option(
         "--max-jobs", min=1, help="Jobs queued or running at once; more are refused "
         "(429).")] = 64,
+    root: Annotated[Path | None, typer.Option(
+        "--root", metavar="FOLDER", help="The workspace page's folder (at /): its images "
+        "open there, nothing outside it is reachable (default: uploads only, kept in a "
+        "temporary folder).")] = None,
+    approved: Annotated[Path | None, typer.Option(
+        "--approved", metavar="FOLDER", help="Where the page's approved outputs and their "
+        "sidecars go (default: ROOT/approved).")] = None,
 ) -> None:
-    """Serve upscaling, removal and recipes over HTTP, models warm, tiles batched."""
-    try:
-        import uvicorn
-
-        from burnish.serve.app import create_app
-        from burnish.serve.service import ServeConfig, Service, concurrency_defaults
-    except ImportError as error:
-        raise OptionError(f"burnish serve needs the serve extra ({error.name} is missing): "
-                          "pip install 'burnish[serve]'") from None
+    """Serve upscaling, removal and recipes over HTTP, models warm, tiles batched; and the
+    workspace page at / (mask, preview at native scale, approve)."""
+    _, ServeConfig, _, concurrency_defaults = serve_modules()
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS
 
     resolved = opt.resolved_device(device)
@@ -104,8 +105,56 @@ def serve(
                          max_upload_bytes=int(max_upload_mb * 1024 * 1024),
                          max_pixels=max_pixels or DEFAULT_MAX_PIXELS, timeout=timeout,
                          jobs_dir=jobs_dir, jobs_space_bytes=int(jobs_space_gb * 1024 ** 3),
-                         jobs_expiry=jobs_expiry, job_workers=job_workers, max_jobs=max_jobs)
+                         jobs_expiry=jobs_expiry, job_workers=job_workers, max_jobs=max_jobs,
+                         root=root, approved=approved)
+    run_server(config, host=host, port=port)
+
+
+def serve_modules():
+    """(create_app, ServeConfig, Service, concurrency_defaults), or the extra to install."""
+    try:
+        import uvicorn  # noqa: F401 - checked here, used by run_server
+
+        from burnish.serve.app import create_app
+        from burnish.serve.service import ServeConfig, Service, concurrency_defaults
+    except ImportError as error:
+        raise OptionError(f"burnish serve needs the serve extra ({error.name} is missing): "
+                          "pip install 'burnish[serve]'") from None
+    return create_app, ServeConfig, Service, concurrency_defaults
+
+
+def run_server(config, *, host: str, port: int, on_started=None) -> None:
+    """Serve ``config`` until stopped. With ``on_started(url)``, the socket is bound first
+    (port 0: a free one) and the callback told its address once the server answers."""
+    import socket
+
+    import uvicorn
+
+    create_app, _, Service, _ = serve_modules()
     _steady_heap()
     service = Service(config)
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info",
-                timeout_graceful_shutdown=5)
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="info",
+                                           timeout_graceful_shutdown=5))
+    if on_started is None:
+        server.config.host, server.config.port = host, port
+        server.run()
+        return
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind((host, port))
+    bound = listening.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+
+    async def serve_and_tell():
+        import asyncio
+
+        task = asyncio.ensure_future(server.serve(sockets=[listening]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            on_started(f"http://{shown}:{bound}/")
+        await task
+
+    import asyncio
+
+    asyncio.run(serve_and_tell())

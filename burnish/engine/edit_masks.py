@@ -382,3 +382,117 @@ def pixel_mask(pixels: np.ndarray, *, alpha: bool = False, key: str | None = Non
     if key is not None:
         mask |= key_mask(pixels, parse_colour(key), key_tolerance)
     return mask
+
+
+# What a painted mask is made of (the workspace's mask document, masks/{stem}.json).
+SHAPE_KINDS = ("stroke", "box", "polygon")
+MAX_SHAPES = 10_000
+MAX_STROKE_POINTS = 100_000
+
+
+def draw_mask(shape: tuple[int, int], shapes: list[dict]) -> np.ndarray:
+    """A painted mask as uint8 grey (255: edited), drawn in order from ``shapes``.
+
+    Each shape is a dict: ``{"kind": "stroke", "points": [[x, y], ...], "size": D,
+    "hardness": H}`` (a brush of diameter ``D`` dragged through the points, fully on within
+    ``H * D / 2`` of the path and fading linearly to nothing at ``D / 2``), ``{"kind":
+    "box", "box": [x, y, w, h]}`` or ``{"kind": "polygon", "points": [...]}`` (the pixel
+    centres inside, as :func:`box_piece` and :func:`polygon_piece` say). ``"erase": true``
+    takes the shape away from what is painted so far (a soft eraser partly). Coordinates
+    are image pixels, as everywhere here. Anything malformed is a one-line
+    :class:`~burnish.errors.OptionError` naming the shape.
+    """
+    if not isinstance(shapes, list) or len(shapes) > MAX_SHAPES:
+        raise OptionError(f"a mask is a list of at most {MAX_SHAPES} shapes")
+    height, width = shape
+    canvas = np.zeros(shape, np.float32)
+    for number, item in enumerate(shapes, 1):
+        try:
+            top, left, cover = _shape_coverage(shape, item)
+        except (KeyError, TypeError, ValueError) as error:
+            raise OptionError(f"mask shape {number}: {_shape_problem(error)}") from None
+        if cover is None:
+            continue  # wholly outside the image: paints nothing
+        window = canvas[top:top + cover.shape[0], left:left + cover.shape[1]]
+        if item.get("erase", False) is True:
+            window *= 1.0 - cover
+        else:
+            np.maximum(window, cover, out=window)
+    return np.rint(canvas * 255.0).astype(np.uint8)
+
+
+def _shape_problem(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing {error.args[0]!r}"
+    return str(error) or type(error).__name__
+
+
+def _shape_coverage(shape: tuple[int, int], item: dict):
+    """(top, left, coverage in [0, 1]) of one shape over its bounding window, or a None
+    coverage when it misses the image."""
+    if not isinstance(item, dict) or item.get("kind") not in SHAPE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SHAPE_KINDS)}")
+    if item["kind"] == "stroke":
+        return _stroke_coverage(shape, _points(item["points"], minimum=1),
+                                float(item["size"]), float(item.get("hardness", 1.0)))
+    try:
+        if item["kind"] == "box":
+            box = tuple(float(v) for v in item["box"])
+            if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or not np.all(np.isfinite(box)):
+                raise ValueError("box is [x, y, w, h] with w and h above 0")
+            piece = box_piece(shape, box)
+        else:
+            piece = polygon_piece(shape, _points(item["points"], minimum=3))
+    except InputError:
+        return 0, 0, None
+    return piece.top, piece.left, piece.mask.astype(np.float32)
+
+
+def _points(raw, *, minimum: int) -> np.ndarray:
+    points = np.asarray(raw, dtype=np.float64)
+    if (points.ndim != 2 or points.shape[1] != 2 or not minimum <= len(points)
+            <= MAX_STROKE_POINTS or not np.all(np.isfinite(points))):
+        raise ValueError(f"points must be {minimum} to {MAX_STROKE_POINTS} [x, y] pairs")
+    return points
+
+
+def _stroke_coverage(shape: tuple[int, int], points: np.ndarray, size: float,
+                     hardness: float):
+    """A round brush of diameter ``size`` along the polyline ``points``: coverage falls
+    linearly from 1 at ``hardness * radius`` from the path to 0 at the radius (a hard brush
+    covers the pixel centres within the radius). Each segment is drawn over its own
+    bounding window, so a long stroke costs its own area, not its bounding box's."""
+    if not (0.5 <= size <= 10_000 and 0.0 <= hardness <= 1.0):
+        raise ValueError("size must be in [0.5, 10000] and hardness in [0, 1]")
+    height, width = shape
+    radius = size / 2.0
+    soft = radius * (1.0 - hardness)
+    low = np.floor(points.min(axis=0) - radius).astype(int)
+    high = np.ceil(points.max(axis=0) + radius).astype(int) + 1
+    left, top = max(0, low[0]), max(0, low[1])
+    right, bottom = min(width, high[0]), min(height, high[1])
+    if left >= right or top >= bottom:
+        return 0, 0, None
+    cover = np.zeros((bottom - top, right - left), np.float32)
+    ends = np.vstack([points, points[-1:]]) if len(points) == 1 else points
+    for a, b in zip(ends[:-1], ends[1:]):
+        x0 = max(left, int(np.floor(min(a[0], b[0]) - radius)))
+        x1 = min(right, int(np.ceil(max(a[0], b[0]) + radius)) + 1)
+        y0 = max(top, int(np.floor(min(a[1], b[1]) - radius)))
+        y1 = min(bottom, int(np.ceil(max(a[1], b[1]) + radius)) + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        cx = np.arange(x0, x1) + 0.5
+        cy = (np.arange(y0, y1) + 0.5)[:, None]
+        direction = b - a
+        length2 = float(direction @ direction)
+        t = 0.0 if length2 == 0 else np.clip(
+            ((cx - a[0]) * direction[0] + (cy - a[1]) * direction[1]) / length2, 0.0, 1.0)
+        distance = np.hypot(cx - (a[0] + t * direction[0]), cy - (a[1] + t * direction[1]))
+        if soft > 0:
+            segment = np.clip((radius - distance) / soft, 0.0, 1.0)
+        else:
+            segment = (distance <= radius).astype(np.float32)
+        window = cover[y0 - top:y1 - top, x0 - left:x1 - left]
+        np.maximum(window, segment, out=window)
+    return top, left, cover

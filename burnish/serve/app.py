@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from burnish.errors import BurnishError
+from burnish.serve import workspace_routes
 from burnish.serve.batching import Cancelled, Ticket
 from burnish.serve.errors import HttpError, describe_error
 from burnish.serve.openapi import openapi_document
@@ -87,6 +88,8 @@ def create_app(service: Service) -> Starlette:
         route("/readyz", _readyz, ["GET"], "readyz"),
         route("/metrics", _metrics, ["GET"], "metrics"),
         route("/openapi.json", _openapi, ["GET"], "openapi"),
+        *(route(path, endpoint, methods, name)
+          for path, endpoint, methods, name in workspace_routes.routes()),
     ]
 
     async def not_found(request, exc: HTTPException) -> Response:
@@ -96,13 +99,17 @@ def create_app(service: Service) -> Starlette:
                      exception_handlers={HTTPException: not_found})
 
 
-# Routes that answer without a token (probes).
-OPEN_ROUTES = ("/healthz", "/readyz")
+# Routes that answer without a token (probes, and the page's own files: they hold no data).
+OPEN_ROUTES = ("/healthz", "/readyz", *workspace_routes.OPEN_PATHS)
+
+
+def _open(path: str) -> bool:
+    return path in OPEN_ROUTES or path.startswith(workspace_routes.OPEN_PREFIXES)
 
 
 async def _answer(service: Service, request: Request, endpoint) -> Response:
     try:
-        if request.url.path not in OPEN_ROUTES:
+        if not _open(request.url.path):
             _check_token(service, request)
         return await endpoint(service, request)
     except _Gone:

@@ -32,6 +32,7 @@ from burnish.serve.batching import CURRENT_TICKET, BatchedRunner, Ticket
 from burnish.serve.errors import Refused
 from burnish.serve.jobs import JobStore
 from burnish.serve.metrics import Metrics
+from burnish.serve.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class ServeConfig:
     jobs_expiry: float = 3600.0
     job_workers: int = 1
     max_jobs: int = 64
+    root: Path | None = None  # the workspace's folder (None: uploads only, in a temporary one)
+    approved: Path | None = None  # where approved outputs go (default: ROOT/approved)
     warm: bool = True
 
     def check(self) -> None:
@@ -181,6 +184,8 @@ class Service:
                              expiry=config.jobs_expiry, max_active=config.max_jobs)
         self.job_executor = ThreadPoolExecutor(config.job_workers,
                                                thread_name_prefix="burnish-job")
+        self.workspace = Workspace(config.root, approved=config.approved,
+                                   device=config.device, backend=config.backend)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -229,6 +234,7 @@ class Service:
         for worker in self._workers.values():
             worker.close()
         self.resources.close()
+        self.workspace.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- models and recipes -----------------------------------------------------------------

@@ -293,6 +293,21 @@ def create_temp(path) -> tuple[str, io.BufferedRandom]:
     return temp_path, file
 
 
+def write_bytes_atomically(path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` (:func:`create_temp`), then
+    rename it over ``path``: readers see the old file or the new one, never a part."""
+    temp, file = create_temp(path)
+    try:
+        with file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+
+
 def remove_quietly(path: str) -> None:
     """Remove a temporary file; a failure is logged, not raised (an error is on its way)."""
     try:

@@ -58,11 +58,12 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -72,6 +73,9 @@ from burnish.engine.recipes.recipe import Step, parse_step
 from burnish.errors import BurnishError, InputError, OptionError, OutputError, first_line
 from burnish.files import check_regular_file
 from burnish.models.descriptor import file_sha256
+
+if TYPE_CHECKING:
+    from burnish.engine.recipes.resources import Resources
 
 FOLDER = ".burnish"
 SCHEMA_VERSION = 2
@@ -136,8 +140,12 @@ class Version:
     @property
     def summary(self) -> str:
         """The op and its parameters, written the way ``burnish edit`` takes a step."""
-        return " ".join([self.op, *(f"{key}={_step_value(value)}"
-                                    for key, value in self.params.items())])
+        return step_text(self.op, self.params)
+
+
+def step_text(op: str, params: dict) -> str:
+    """A step as ``burnish edit`` (and :func:`edit`) takes it: ``"OP KEY=VALUE ..."``."""
+    return " ".join([op, *(f"{key}={_step_value(value)}" for key, value in params.items())])
 
 
 def _step_value(value) -> str:
@@ -150,13 +158,16 @@ def _step_value(value) -> str:
 
 
 def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto",
-         backend: str = "auto") -> list[Version]:
+         backend: str = "auto", on_step: Callable[[int, int], None] | None = None,
+         resources: Resources | None = None) -> list[Version]:
     """Apply ``steps`` (``"OP KEY=VALUE ..."``, as ``burnish ops`` lists them) one after
     another to the current version of ``image``, record one version per step and make the
     last one current. Returns the new versions (the imported original not included).
 
     All steps are parsed first; relative paths in them start at the current folder. Nothing
     is recorded, and no ``.burnish/`` folder is created, unless every step succeeds.
+    ``on_step(done, total)`` is told as each step finishes; ``resources`` shares another
+    owner's open models (a server's), by default the edit opens its own.
     """
     from burnish.engine.recipes.pipeline import apply_steps
     from burnish.engine.recipes.resources import Resources
@@ -166,7 +177,9 @@ def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto"
     context = Context(Path.cwd())
     original_sha256 = _hash_original(image)
     start = _current_head(image, original_sha256)
-    with _staging(image) as staging, Resources(device=device, backend=backend) as resources:
+    opened = (resources.view() if resources is not None else
+              Resources(device=device, backend=backend))
+    with _staging(image) as staging, opened as resources:
         if start is None:
             started = time.perf_counter()
             pixels, meta = read_image(image)
@@ -177,7 +190,7 @@ def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto"
             entry, pixels, meta = start
             pending = []
         first_parent = entry.head
-        for text, step in parsed:
+        for number, (text, step) in enumerate(parsed, 1):
             try:
                 applied = apply_steps(pixels, [step], resources, image=image, context=context)
             except BurnishError as error:
@@ -186,6 +199,8 @@ def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto"
                 raise type(error)(f"step {text!r}: {detail}", path=error.path) from None
             record = applied.records[0]
             pixels = applied.pixels
+            if on_step is not None:
+                on_step(number, len(parsed))
             pending.append(staging.store(pixels, meta, step.op.name, step.given,
                                          record.seconds, record.note, record.model))
         with _catalogue(image, create=True) as catalogue:
@@ -198,6 +213,25 @@ def history(image: str | os.PathLike) -> list[Version]:
     image = _original_path(image)
     with _catalogue(image) as catalogue:
         return catalogue.versions(catalogue.existing_entry(image))
+
+
+def lineage(image: str | os.PathLike) -> list[Version]:
+    """The steps that made the current version, in order, from the original on: each
+    version's parent chain, with every revert replaced by the chain of the version it
+    returned to. Running these steps (``burnish edit`` of them, or a recipe of them) on the
+    original makes the current pixels again."""
+    versions = {version.number: version for version in history(image)}
+    head = next(version for version in versions.values() if version.head)
+    steps, number = [], head.number
+    while number is not None:
+        version = versions[number]
+        if version.op == "revert":
+            number = version.params["to"]
+        else:
+            if version.op != "original":
+                steps.append(version)
+            number = version.parent
+    return steps[::-1]
 
 
 def revert(image: str | os.PathLike, to: int) -> Version:

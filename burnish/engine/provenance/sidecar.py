@@ -17,7 +17,6 @@ upscaled or graded is ``algorithmicallyEnhanced``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -117,21 +116,10 @@ def sidecar(*, input_path: Path, input_sha256: str, input_shape: tuple, output_p
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
-    """Write JSON to a temporary file beside ``path`` (the one every burnish output uses),
-    then rename it over ``path``."""
-    from burnish.engine.imageio.write import create_temp, remove_quietly
+    """Write JSON atomically (:func:`~burnish.engine.imageio.write.write_bytes_atomically`)."""
+    from burnish.engine.imageio.write import write_bytes_atomically
 
-    text = json.dumps(data, indent=1, default=_jsonable)
-    temp, file = create_temp(path)
-    try:
-        with file:
-            file.write(text.encode("utf-8"))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        remove_quietly(temp)
-        raise
+    write_bytes_atomically(path, json.dumps(data, indent=1, default=_jsonable).encode("utf-8"))
 
 
 def _jsonable(value):

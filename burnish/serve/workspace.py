@@ -1,0 +1,348 @@
+"""The workspace behind the page: a folder of images and, for each, its mask, its edit history,
+recipes and approved outputs. Nothing here is a second implementation: masks are drawn by
+:func:`~burnish.engine.edit_masks.draw_mask` into the files recipes read, steps are
+``burnish edit``'s (:mod:`burnish.engine.provenance.history`, so the CLI and the page see
+one history), and approving runs the steps as a recipe through ``burnish run``'s own worker.
+
+Only files inside the root are reachable: names are relative, without hidden parts
+(``.burnish/`` included), and must still lie inside the root once links are resolved.
+
+**Masks** live beside the image, where recipes find them: ``masks/{stem}.png`` (grey, 255
+where edited) with the shapes it was drawn from in ``masks/{stem}.json``, so the page can
+go on editing it. The first masked step of an image's history uses ``masks/{stem}.png``,
+the second ``masks/{stem}-2.png`` and so on: a later mask never changes the file an earlier
+step read, so the saved recipe replays every step with its own mask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+
+from burnish.engine.recipes.batch_run import IMAGE_SUFFIXES
+from burnish.errors import OptionError
+from burnish.serve.errors import HttpError
+from burnish.serve.views import ViewCache
+
+MASKS = "masks"
+UPLOADS = "uploads"
+APPROVED = "approved"
+MAX_LISTED = 5000
+RECIPE_NAME_CHARS = "-_"
+# Ops the page offers; any op's parameters are checked by the engine, as on the CLI.
+PAGE_OPS = ("remove", "adjust", "upscale", "match_colour", "match_grain", "lut", "resize",
+            "crop")
+
+
+class Workspace:
+    """One root folder (or, without one, a temporary folder that holds uploads only)."""
+
+    def __init__(self, root: Path | None, *, approved: Path | None = None,
+                 device: str = "auto", backend: str = "auto"):
+        self.temporary = root is None
+        if root is not None and not Path(root).is_dir():
+            raise OptionError("no such folder", path=root)
+        self.root = (Path(tempfile.mkdtemp(prefix="burnish-workspace-")) if root is None
+                     else Path(root)).resolve()
+        self.approved = Path(approved).resolve() if approved else self.root / APPROVED
+        self.device, self.backend = device, backend
+        self.views = ViewCache()
+        self._lock = threading.Lock()  # masks and recipes of one image written one at a time
+
+    def close(self) -> None:
+        self.views.close()
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- names and files --------------------------------------------------------------------
+
+    def image(self, name: str) -> Path:
+        """The image file named ``name`` (relative to the root), or a 403/404/415."""
+        path = self._inside(name)
+        if not path.is_file():
+            raise HttpError(404, f"no image {name!r} in the workspace")
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise HttpError(415, f"{name!r} is not an image ({', '.join(IMAGE_SUFFIXES)})")
+        return path
+
+    def _inside(self, name: str) -> Path:
+        parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+        if (not parts or "\x00" in name or "\\" in name or PurePosixPath(name).is_absolute()
+                or any(part in ("..", ".") or part.startswith(".") for part in parts)):
+            raise HttpError(403, f"{name!r} is not a name inside the workspace")
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root):
+            raise HttpError(403, f"{name!r} leads outside the workspace")
+        return path
+
+    def name_of(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix()
+
+    def images(self) -> list[str]:
+        """The images under the root (not in hidden, masks or approved folders), sorted."""
+        found = []
+        for folder, subfolders, files in os.walk(self.root):
+            here = Path(folder)
+            subfolders[:] = sorted(
+                d for d in subfolders if not d.startswith(".") and d != MASKS
+                and (here / d).resolve() != self.approved)
+            for file in sorted(files):
+                if Path(file).suffix.lower() in IMAGE_SUFFIXES and not file.startswith("."):
+                    found.append((here / file).relative_to(self.root).as_posix())
+                    if len(found) >= MAX_LISTED:
+                        return found
+        return found
+
+    def store_upload(self, upload: Path, file_name: str) -> str:
+        """Move an uploaded image into ``uploads/`` under a name of its own (never over
+        another file); returns its workspace name."""
+        folder = self.root / UPLOADS
+        folder.mkdir(exist_ok=True)
+        stem = "".join(c for c in Path(file_name).stem if c.isalnum() or c in "-_")[:64]
+        stem, suffix = stem or "image", upload.suffix
+        target, number = folder / f"{stem}{suffix}", 1
+        with self._lock:
+            while target.exists():
+                number += 1
+                target = folder / f"{stem}-{number}{suffix}"
+            shutil.move(upload, target)
+        return self.name_of(target)
+
+    # -- what the page shows ----------------------------------------------------------------
+
+    def info(self, name: str) -> dict:
+        from burnish.engine.provenance import history
+
+        image = self.image(name)
+        view = self.views.view(image)
+        try:
+            versions = history.history(image)
+        except Exception:  # noqa: BLE001 - no history yet
+            versions = []
+        steps = {version.number for version in self._lineage(image)} if versions else set()
+        return {"name": name, **view.describe(),
+                "versions": [{"number": v.number, "parent": v.parent, "op": v.op,
+                              "summary": v.summary, "head": v.head,
+                              "in_result": v.number in steps, "seconds": v.seconds,
+                              "created": v.created.isoformat(), "note": v.note}
+                             for v in versions],
+                "mask": self.mask_shapes(name), "mask_file": self._next_mask(image)[0].name,
+                "approved": self.approved_name(image)}
+
+    def version_file(self, name: str, number: int | None) -> Path:
+        """The file holding version ``number`` of an image (None: the current one; an
+        image without a history has only its own file)."""
+        from burnish.engine.provenance import history
+
+        image = self.image(name)
+        if not (image.parent / history.FOLDER).is_dir():
+            if number not in (None, 0):
+                raise HttpError(404, f"{name!r} has no version {number}")
+            return image
+        try:
+            versions = history.history(image)
+        except Exception:  # noqa: BLE001 - no history for this image yet
+            versions = []
+        if not versions:
+            if number not in (None, 0):
+                raise HttpError(404, f"{name!r} has no version {number}")
+            return image
+        chosen = [v for v in versions if (v.head if number is None else v.number == number)]
+        if not chosen:
+            raise HttpError(404, f"{name!r} has no version {number}")
+        return chosen[0].object
+
+    def view(self, name: str, number: int | None):
+        return self.views.view(self.version_file(name, number))
+
+    # -- masks ------------------------------------------------------------------------------
+
+    def _next_mask(self, image: Path) -> tuple[Path, Path]:
+        """The mask file (and its shapes) the next masked step of ``image`` will read."""
+        used = sum(1 for version in self._lineage(image) if version.params.get("mask"))
+        stem = image.stem + (f"-{used + 1}" if used else "")
+        folder = image.parent / MASKS
+        return folder / f"{stem}.png", folder / f"{stem}.json"
+
+    def mask_shapes(self, name: str) -> list:
+        _, shapes = self._next_mask(self.image(name))
+        if not shapes.is_file():
+            return []
+        try:
+            return json.loads(shapes.read_text())["shapes"]
+        except (ValueError, KeyError, TypeError):
+            return []
+
+    def save_mask(self, name: str, shapes: list) -> dict:
+        """Draw ``shapes`` (see :func:`~burnish.engine.edit_masks.draw_mask`) at the
+        current version's size and write the mask and its shapes beside the image."""
+        from burnish.engine.edit_masks import draw_mask
+        from burnish.engine.imageio import write_image
+        from burnish.engine.imageio.write import write_bytes_atomically
+
+        image = self.image(name)
+        view = self.view(name, None)
+        mask = draw_mask((view.height, view.width), shapes)
+        mask_path, shapes_path = self._next_mask(image)
+        with self._lock:
+            mask_path.parent.mkdir(exist_ok=True)
+            write_image(mask_path, mask, format="PNG")
+            write_bytes_atomically(shapes_path, json.dumps({"shapes": shapes}).encode())
+        return {"mask_file": self.name_of(mask_path), "pixels": int((mask > 127).sum())}
+
+    # -- steps and history ------------------------------------------------------------------
+
+    def _lineage(self, image: Path) -> list:
+        from burnish.engine.provenance import history
+
+        if not (image.parent / history.FOLDER).is_dir():
+            return []
+        try:
+            return history.lineage(image)
+        except Exception:  # noqa: BLE001 - no history for this image yet
+            return []
+
+    def step_text(self, name: str, op: str, params: dict, use_mask: bool) -> str:
+        """The ``burnish edit`` step for a page's request, with the image's mask file
+        when ``use_mask``."""
+        from burnish.engine.provenance.history import step_text
+
+        if op not in PAGE_OPS:
+            raise HttpError(400, f"op must be one of {', '.join(PAGE_OPS)}")
+        if not isinstance(params, dict) or "mask" in params:
+            raise HttpError(400, "params is an object of the op's parameters (the mask "
+                            "comes from the page: use_mask)")
+        image = self.image(name)
+        params = dict(params)
+        if use_mask:
+            mask_path, _ = self._next_mask(image)
+            if not mask_path.is_file():
+                raise HttpError(400, "no mask painted yet: paint one, or run the step on "
+                                "the whole image")
+            params["mask"] = os.fspath(mask_path)
+        return step_text(op, params)
+
+    def run_step(self, name: str, text: str, *, on_step=None, resources=None):
+        from burnish.engine.provenance import history
+
+        return history.edit(self.image(name), [text], device=self.device,
+                            backend=self.backend, on_step=on_step, resources=resources)[-1]
+
+    def undo(self, name: str):
+        """Make the current version's parent current again (a revert: nothing is lost)."""
+        from burnish.engine.provenance import history
+
+        image = self.image(name)
+        steps = self._lineage(image)
+        if not steps:
+            raise HttpError(409, "nothing to undo: the image is at its original")
+        return history.revert(image, steps[-1].parent)
+
+    def revert(self, name: str, to: int):
+        from burnish.engine.provenance import history
+
+        return history.revert(self.image(name), to)
+
+    # -- recipes and approval ---------------------------------------------------------------
+
+    def recipe_data(self, name: str) -> dict:
+        """The steps that made the current version, as a recipe: paths inside the image's
+        folder relative to it (where the recipe is saved), the image's stem as ``{stem}``."""
+        image = self.image(name)
+        steps = self._lineage(image)
+        if not steps:
+            raise HttpError(409, "no steps yet: run a step, then save it as a recipe")
+        return {"steps": [{"op": version.op, **{key: self._portable(value, image)
+                                                for key, value in version.params.items()}}
+                          for version in steps]}
+
+    @staticmethod
+    def _portable(value, image: Path):
+        if not isinstance(value, str) or not os.path.isabs(value):
+            return value
+        path = Path(value)
+        if not path.is_relative_to(image.parent):
+            return value
+        relative = path.relative_to(image.parent).as_posix()
+        folder, _, file = relative.rpartition("/")
+        if file.startswith(image.stem + ".") or file.startswith(image.stem + "-"):
+            file = "{stem}" + file[len(image.stem):]
+        return f"{folder}/{file}" if folder else file
+
+    def recipe_text(self, name: str) -> str:
+        return recipe_toml(self.recipe_data(name))
+
+    def save_recipe(self, name: str, recipe_name: str) -> str:
+        """Write the recipe beside the image as ``RECIPE_NAME.toml``; returns its name."""
+        if (not recipe_name or len(recipe_name) > 64
+                or not all(c.isalnum() or c in RECIPE_NAME_CHARS for c in recipe_name)):
+            raise HttpError(400, "a recipe name is 1-64 letters, digits, '-' or '_'")
+        from burnish.engine.imageio.write import write_bytes_atomically
+
+        text = self.recipe_text(name)
+        target = self.image(name).parent / f"{recipe_name}.toml"
+        with self._lock:
+            write_bytes_atomically(target, text.encode())
+        return self.name_of(target)
+
+    def approved_name(self, image: Path) -> str | None:
+        target = self._approved_target(image, quiet=True)
+        return target.name if target is not None and target.is_file() else None
+
+    def _approved_target(self, image: Path, quiet: bool = False) -> Path | None:
+        from burnish.engine.recipes.batch_run import plan_outputs
+        from burnish.engine.recipes.recipe import recipe_from_data
+
+        try:
+            recipe = recipe_from_data(self.recipe_data(self.name_of(image)),
+                                      base=image.parent, origin="workspace")
+        except (HttpError, OptionError):
+            if quiet:
+                return None
+            raise
+        return plan_outputs(recipe, [image], self._approved_folder(image))[0].target
+
+    def _approved_folder(self, image: Path) -> Path:
+        relative = image.parent.relative_to(self.root)
+        return self.approved / relative
+
+    def approve(self, name: str, resources=None) -> dict:
+        """Run the image's steps as a recipe on the original, exactly as ``burnish run`` of
+        the saved recipe does: the output and its sidecar, written atomically to the
+        approved folder (the same relative folder as the image)."""
+        from burnish.engine.recipes.batch_run import RunOptions, Worker, plan_outputs
+        from burnish.engine.recipes.recipe import recipe_from_data
+
+        image = self.image(name)
+        recipe = recipe_from_data(self.recipe_data(name), base=image.parent,
+                                  origin=os.fspath(image.parent / "workspace"))
+        folder = self._approved_folder(image)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = plan_outputs(recipe, [image], folder)[0].target
+        worker = Worker(recipe, RunOptions(output=folder, device=self.device,
+                                           backend=self.backend), threads=None,
+                        resources=resources)
+        try:
+            result = worker.process(image, target)
+        finally:
+            worker.close()
+        if result.error is not None:
+            raise HttpError(422, result.error)
+        return {"output": os.fspath(target), "name": target.name,
+                "in_workspace": target.is_relative_to(self.root), "note": result.note}
+
+
+def recipe_toml(data: dict) -> str:
+    """A recipe's data as TOML, one ``[[steps]]`` table a step (values written as JSON,
+    which is TOML for the strings, numbers, booleans and lists of strings steps hold)."""
+    lines = ["# Made by the burnish workspace from the steps of one image.",
+             "# Run it on others: burnish run THIS.toml IMAGES... -o OUT", ""]
+    for step in data["steps"]:
+        lines.append("[[steps]]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in step.items())
+        lines.append("")
+    return "\n".join(lines)
