@@ -210,6 +210,7 @@ class Workspace:
         """The ``burnish edit`` step for a page's request, with the image's mask file
         when ``use_mask``."""
         from burnish.engine.provenance.history import step_text
+        from burnish.engine.recipes.recipe import parse_step
 
         if op not in PAGE_OPS:
             raise HttpError(400, f"op must be one of {', '.join(PAGE_OPS)}")
@@ -224,7 +225,9 @@ class Workspace:
                 raise HttpError(400, "no mask painted yet: paint one, or run the step on "
                                 "the whole image")
             params["mask"] = os.fspath(mask_path)
-        return step_text(op, params)
+        text = step_text(op, params)
+        parse_step(text, image.parent)  # a bad parameter is a 400 now, not a failed job
+        return text
 
     def run_step(self, name: str, text: str, *, on_step=None, resources=None):
         from burnish.engine.provenance import history
