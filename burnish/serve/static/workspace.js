@@ -22,7 +22,7 @@ const state = {
 };
 const tiles = new Map(); // key -> ImageBitmap | "loading" | "failed"
 const MAX_TILES = 800;
-window.burnish = { state, timings: {} }; // read by the browser tests
+window.burnish = { state, tiles, timings: {} }; // read by the browser tests
 
 // ---- the server ---------------------------------------------------------------------
 
@@ -92,17 +92,18 @@ async function openImage(name) {
   window.burnish.timings.opened = performance.now();
   state.firstView = false;
   state.name = name;
+  state.info = null;
   tiles.clear();
   $("images").value = name;
   history.replaceState(null, "", `#image=${encodeURIComponent(name)}${token ? `&token=${token}` : ""}`);
-  await refresh();
-  fit();
+  await refresh(true);
   $("empty").hidden = true;
 }
 
-async function refresh() {
+async function refresh(fitting = false) {
   const info = await getJSON(`/api/image?${q(state.name)}`);
   state.info = info;
+  if (fitting) fit();
   state.shapes = info.mask || [];
   state.redo = [];
   showHistory();
@@ -116,7 +117,9 @@ async function pollReady(name) {
   const info = await getJSON(`/api/image?${q(name)}`);
   if (state.name !== name) return;
   state.info.ready = info.ready;
-  if (info.ready) draw(); else setTimeout(() => pollReady(name), 500);
+  if (!info.ready) { setTimeout(() => pollReady(name), 500); return; }
+  for (const [key, tile] of tiles) if (tile === "failed") tiles.delete(key);
+  draw();
 }
 
 function head() { return state.info.versions.find((v) => v.head); }
@@ -165,7 +168,9 @@ function requestTile(version, diff, z, x, y) {
   if (tiles.has(key)) return tiles.get(key);
   tiles.set(key, "loading");
   const url = `/api/tile?${q(state.name)}&v=${version}${diff === null ? "" : `&diff=${diff}`}&z=${z}&x=${x}&y=${y}`;
-  api(url).then((r) => r.blob()).then(createImageBitmap).then((bitmap) => {
+  // As decoded: no colour conversion, so native scale shows the file's own values.
+  api(url).then((r) => r.blob()).then((blob) => createImageBitmap(blob, {
+    colorSpaceConversion: "none", premultiplyAlpha: "none" })).then((bitmap) => {
     tiles.set(key, bitmap);
     while (tiles.size > MAX_TILES) tiles.delete(tiles.keys().next().value);
     scheduleDraw();
@@ -196,9 +201,12 @@ function drawLevel(version, diff, z, fetch) {
 
 function drawLayer(version, diff) {
   const z = level();
-  // Coarser levels first, as placeholders: the overview's are there from the start.
+  // Coarser levels first, as placeholders: the overview's are there from the start. Finer
+  // ones are asked for once the server's pyramid is ready (until then they would wait,
+  // holding the browser's few connections).
   const coarse = Math.min(state.info.levels - 1, Math.max(z, state.info.overview_level));
   if (coarse !== z) drawLevel(version, diff, coarse, true);
+  if (!state.info.ready && z < coarse) return false;
   return drawLevel(version, diff, z, true);
 }
 
@@ -235,6 +243,7 @@ function draw() {
   }
   drawMask();
   $("zoom").textContent = `${(state.scale * 100).toPrecision(3)}%`;
+  window.burnish.complete = complete;
   if (complete && !state.firstView) {
     state.firstView = true;
     window.burnish.timings.firstView = performance.now();
@@ -310,6 +319,7 @@ function drawMask() {
 
 let maskSaved = Promise.resolve();
 let maskTimer = null;
+window.burnish.settled = () => maskSaved; // the mask as shown is the mask saved
 function maskChanged() {
   state.redo = state.redo || [];
   showMaskState("saving…");
