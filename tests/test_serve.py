@@ -26,6 +26,7 @@ from burnish.models.descriptor import ModelDescriptor
 from burnish.models.runner import Runner
 from burnish.serve.app import create_app
 from burnish.serve.service import ServeConfig, Service
+from burnish.serve.workspace_routes import routes as workspace_routes
 from tests.conftest import random_image, run_cli
 
 RECIPE = """
@@ -218,7 +219,8 @@ def test_listing_routes_health_metrics_and_openapi(served, photo):
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths) == {"/v1/upscale", "/v1/remove", "/v1/recipes/{name}", "/v1/models",
                           "/v1/recipes", "/healthz", "/readyz", "/metrics", "/v1/jobs",
-                          "/v1/jobs/{id}", "/v1/jobs/{id}/events", "/v1/jobs/{id}/result"}
+                          "/v1/jobs/{id}", "/v1/jobs/{id}/events", "/v1/jobs/{id}/result",
+                          *(route.path for route in workspace_routes())}
 
 
 # ---- bad requests: a 4xx one-line JSON error, and the server goes on -------------------------

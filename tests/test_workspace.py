@@ -385,3 +385,34 @@ def test_lineage_follows_reverts(root):
         (1, "adjust exposure=0.5"), (4, "adjust saturation=0.5")]
     history.revert(image, 0)
     assert history.lineage(image) == []
+
+
+def test_burnish_open_serves_the_images_folder_on_a_free_port(root):
+    import re
+    import subprocess
+    import sys
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from burnish.cli.app import main; main()", "open",
+         "--no-browser", str(root / "sub" / "other.jpg"), str(root / "photo.png")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()
+        found = re.search(r"the workspace on (\S+) is at (http://127\.0\.0\.1:\d+/)#image=(\S+)",
+                          line)
+        assert found, line
+        assert Path(found.group(1)) == root and found.group(3) == "sub/other.jpg"
+        with httpx.Client(base_url=found.group(2), timeout=30) as client:
+            assert "<canvas" in client.get("/").text
+            assert client.get("/api/image", params={"name": "sub/other.jpg"}).json()[
+                "width"] == 70
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_burnish_open_refuses_what_is_not_a_file(root, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "open", "--no-browser", root / "missing.png")
+    assert code != 0 and "missing.png" in err and err.count("\n") == 1

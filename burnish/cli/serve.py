@@ -126,19 +126,26 @@ def serve_modules():
 def run_server(config, *, host: str, port: int, on_started=None) -> None:
     """Serve ``config`` until stopped. With ``on_started(url)``, the socket is bound first
     (port 0: a free one) and the callback told its address once the server answers."""
-    import socket
-
     import uvicorn
 
     create_app, _, Service, _ = serve_modules()
     _steady_heap()
     service = Service(config)
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="info",
-                                           timeout_graceful_shutdown=5))
-    if on_started is None:
-        server.config.host, server.config.port = host, port
-        server.run()
-        return
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port,
+                                           log_level="info", timeout_graceful_shutdown=5))
+    try:
+        if on_started is None:
+            server.run()
+        else:
+            _serve_on_a_bound_socket(server, host, port, on_started)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on
+        pass
+
+
+def _serve_on_a_bound_socket(server, host: str, port: int, on_started) -> None:
+    import asyncio
+    import socket
+
     listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind((host, port))
@@ -146,15 +153,11 @@ def run_server(config, *, host: str, port: int, on_started=None) -> None:
     shown = f"[{host}]" if ":" in host else host
 
     async def serve_and_tell():
-        import asyncio
-
         task = asyncio.ensure_future(server.serve(sockets=[listening]))
         while not server.started and not task.done():
             await asyncio.sleep(0.05)
         if server.started:
             on_started(f"http://{shown}:{bound}/")
         await task
-
-    import asyncio
 
     asyncio.run(serve_and_tell())

@@ -88,8 +88,7 @@ def create_app(service: Service) -> Starlette:
         route("/readyz", _readyz, ["GET"], "readyz"),
         route("/metrics", _metrics, ["GET"], "metrics"),
         route("/openapi.json", _openapi, ["GET"], "openapi"),
-        *(route(path, endpoint, methods, name)
-          for path, endpoint, methods, name in workspace_routes.routes()),
+        *(route(r.path, r.endpoint, r.methods, r.name) for r in workspace_routes.routes()),
     ]
 
     async def not_found(request, exc: HTTPException) -> Response:

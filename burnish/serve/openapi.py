@@ -126,5 +126,23 @@ def openapi_document() -> dict:
             "/readyz": _get("Ready: every served model loaded and warmed (no token needed); "
                             "503 until then", "{ready: true}"),
             "/metrics": _get("Prometheus metrics", "Prometheus text format"),
+            **_workspace_paths(),
         },
     }
+
+
+def _workspace_paths() -> dict:
+    """The workspace's routes (:mod:`burnish.serve.workspace_routes`), from their table."""
+    from burnish.serve.workspace_routes import routes
+
+    paths: dict = {}
+    for route in routes():
+        operation = {"summary": route.summary,
+                     "responses": {"200": {"description": "JSON (a tile: PNG; the page: "
+                                           "HTML)"}, **_ERRORS}}
+        if "{file}" in route.path:
+            operation["parameters"] = [{"name": "file", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}]
+        for method in route.methods:
+            paths.setdefault(route.path, {})[method.lower()] = operation
+    return paths

@@ -82,6 +82,11 @@ class Workspace:
     def name_of(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
 
+    def shown(self, text: str) -> str:
+        """``text`` (a step, a message) with the root's own path cut from the paths in it:
+        the page names files as the workspace does."""
+        return text.replace(os.fspath(self.root) + os.sep, "")
+
     def images(self) -> list[str]:
         """The images under the root (not in hidden, masks or approved folders), sorted."""
         found = []
@@ -126,7 +131,7 @@ class Workspace:
         steps = {version.number for version in self._lineage(image)} if versions else set()
         return {"name": name, **view.describe(),
                 "versions": [{"number": v.number, "parent": v.parent, "op": v.op,
-                              "summary": v.summary, "head": v.head,
+                              "summary": self.shown(v.summary), "head": v.head,
                               "in_result": v.number in steps, "seconds": v.seconds,
                               "created": v.created.isoformat(), "note": v.note}
                              for v in versions],

@@ -11,6 +11,7 @@ import asyncio
 import json
 from importlib import resources as package_files
 from pathlib import Path
+from typing import NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,23 +33,39 @@ SECURITY_HEADERS = {
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
-def routes() -> list[tuple[str, object, list[str], str]]:
-    """(path, endpoint, methods, metrics name) of every workspace route."""
-    return [
-        ("/", _page, ["GET"], "ui"),
-        ("/ui/{file}", _static, ["GET"], "ui"),
-        ("/api/workspace", _workspace, ["GET"], "ws_workspace"),
-        ("/api/upload", _upload, ["POST"], "ws_upload"),
-        ("/api/image", _image, ["GET"], "ws_image"),
-        ("/api/tile", _tile, ["GET"], "ws_tile"),
-        ("/api/mask", _save_mask, ["PUT"], "ws_mask"),
-        ("/api/step", _step, ["POST"], "ws_step"),
-        ("/api/undo", _undo, ["POST"], "ws_undo"),
-        ("/api/revert", _revert, ["POST"], "ws_revert"),
-        ("/api/recipe", _recipe, ["GET"], "ws_recipe"),
-        ("/api/recipe", _save_recipe, ["POST"], "ws_recipe_save"),
-        ("/api/approve", _approve, ["POST"], "ws_approve"),
-    ]
+class WorkspaceRoute(NamedTuple):
+    path: str
+    endpoint: object
+    methods: list[str]
+    name: str  # the latency metric's label
+    summary: str  # for the OpenAPI document
+
+
+def routes() -> list[WorkspaceRoute]:
+    """Every workspace route."""
+    return [WorkspaceRoute(*route) for route in [
+        ("/", _page, ["GET"], "ui", "The workspace page (no token needed)"),
+        ("/ui/{file}", _static, ["GET"], "ui", "The page's script and style (no token needed)"),
+        ("/api/workspace", _workspace, ["GET"], "ws_workspace",
+         "The images under the root, and the ops and models the page offers"),
+        ("/api/upload", _upload, ["POST"], "ws_upload",
+         "An image (raw body or multipart 'image') into uploads/ under a new name"),
+        ("/api/image", _image, ["GET"], "ws_image",
+         "?name=: size, zoom levels, versions and the mask being painted"),
+        ("/api/tile", _tile, ["GET"], "ws_tile",
+         "?name=&v=&z=&x=&y=[&diff=]: a PNG tile of a version at a zoom level"),
+        ("/api/mask", _save_mask, ["PUT"], "ws_mask",
+         "?name=, {shapes}: the mask drawn into masks/{stem}.png"),
+        ("/api/step", _step, ["POST"], "ws_step",
+         "{name, op, params, use_mask}: a step as a job (202; events at /v1/jobs/ID/events)"),
+        ("/api/undo", _undo, ["POST"], "ws_undo", "{name}: back to the last step's parent"),
+        ("/api/revert", _revert, ["POST"], "ws_revert", "{name, to}: make a version current"),
+        ("/api/recipe", _recipe, ["GET"], "ws_recipe", "?name=: the steps as recipe TOML"),
+        ("/api/recipe", _save_recipe, ["POST"], "ws_recipe_save",
+         "{name, recipe}: save the steps as RECIPE.toml beside the image"),
+        ("/api/approve", _approve, ["POST"], "ws_approve",
+         "{name}: a job writing the output and its sidecar as burnish run does"),
+    ]]
 
 
 # Pages and their files answer without a token (they hold no data); the API needs it.
@@ -172,8 +189,8 @@ async def _save_mask(service, request: Request) -> Response:
     return JSONResponse(saved)
 
 
-def _version_body(version) -> dict:
-    return {"number": version.number, "summary": version.summary}
+def _version_body(workspace, version) -> dict:
+    return {"number": version.number, "summary": workspace.shown(version.summary)}
 
 
 async def _step(service, request: Request) -> Response:
@@ -190,11 +207,12 @@ async def _step(service, request: Request) -> Response:
         from burnish.serve.service import Output
 
         version = workspace.run_step(name, text, on_step=progress, resources=service.resources)
-        return Output(version.object, job.folder, sidecar=None, note=version.summary)
+        return Output(version.object, job.folder, sidecar=None,
+                      note=workspace.shown(version.summary))
 
     job = service.jobs.new("workspace-step")
     service.submit_job(job, work)
-    return JSONResponse({**job.describe(), "step": text}, status_code=202)
+    return JSONResponse({**job.describe(), "step": workspace.shown(text)}, status_code=202)
 
 
 async def _approve(service, request: Request) -> Response:
@@ -217,14 +235,14 @@ async def _approve(service, request: Request) -> Response:
 async def _undo(service, request: Request) -> Response:
     data = await _json(request)
     version = await _in_thread(service.workspace.undo, _field(data, "name", str))
-    return JSONResponse(_version_body(version))
+    return JSONResponse(_version_body(service.workspace, version))
 
 
 async def _revert(service, request: Request) -> Response:
     data = await _json(request)
     version = await _in_thread(service.workspace.revert, _field(data, "name", str),
                                _field(data, "to", int))
-    return JSONResponse(_version_body(version))
+    return JSONResponse(_version_body(service.workspace, version))
 
 
 async def _recipe(service, request: Request) -> Response:

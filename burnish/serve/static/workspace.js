@@ -488,7 +488,11 @@ async function runStep(op, params, useMask) {
 function removeStep() {
   const params = Object.assign({ method: $("remove-method").value, dilate: Number($("dilate").value),
     feather: Number($("feather").value) }, keyParams());
-  if (!state.shapes.length && !state.key) { say("paint a mask (or pick a key colour) first", true); return; }
+  if ($("remove-alpha").checked) params.alpha = true;
+  if (!state.shapes.length && !state.key && !params.alpha) {
+    say("paint a mask (or pick a key colour, or remove the transparent pixels) first", true);
+    return;
+  }
   runStep("remove", params, state.shapes.length > 0);
 }
 
