@@ -25,7 +25,7 @@ WIDTH = 1000  # the screenshots' width in the repository (small files)
 
 def main() -> int:
     sys.path.insert(0, str(HERE.parent))
-    from tests.test_workspace_browser import CHROMIUM, Page, Server, sync_playwright
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, Page, Server, sync_playwright
 
     if not PHOTO.is_file() or CHROMIUM is None:
         print(f"skipped: needs {PHOTO} and chromium")
@@ -36,7 +36,7 @@ def main() -> int:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=["--no-sandbox", "--disable-gpu"])
+                                                 args=CHROMIUM_ARGS)
             page = Page(browser, server, PHOTO.name)
             page.page.evaluate("() => { const s = window.burnish.state; s.scale = 0.9;"
                                " s.ox = 1450; s.oy = 480; }")

@@ -42,6 +42,17 @@ def run_cli(monkeypatch, capsys, *args):
     return code, captured.out, captured.err
 
 
+def structured_image(height, width, seed=0):
+    """A photo-like 8-bit RGB image: smooth gradients and edges plus a little noise (a
+    removal has something to copy, and changes pixels)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack([128 + 100 * np.sin(x / 17), 128 + 90 * np.cos(y / 23),
+                      (x + y) * 255 / (height + width)], axis=-1)
+    image[(x // 40 + y // 40) % 2 == 0] *= 0.7
+    return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+
 def random_image(rng, height, width, channels, dtype=np.uint8):
     """Random pixels over the dtype's whole range (float32 in [0, 1])."""
     if np.dtype(dtype) == np.float32:

@@ -22,26 +22,15 @@ from burnish.engine.provenance import history
 from burnish.errors import OptionError
 from burnish.serve.app import create_app
 from burnish.serve.service import ServeConfig, Service
-from tests.conftest import run_cli
-
-
-def _structured(height, width, seed=0):
-    """A photo-like image: smooth gradients and edges plus a little noise (PatchMatch has
-    something to copy, and a removal changes pixels)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack([128 + 100 * np.sin(x / 17), 128 + 90 * np.cos(y / 23),
-                      (x + y) * 255 / (height + width)], axis=-1)
-    image[(x // 40 + y // 40) % 2 == 0] *= 0.7
-    return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+from tests.conftest import run_cli, structured_image
 
 
 @pytest.fixture
 def root(tmp_path):
     folder = tmp_path / "root"
     (folder / "sub").mkdir(parents=True)
-    Image.fromarray(_structured(90, 130)).save(folder / "photo.png")
-    Image.fromarray(_structured(60, 70, seed=1)).save(folder / "sub" / "other.jpg")
+    Image.fromarray(structured_image(90, 130)).save(folder / "photo.png")
+    Image.fromarray(structured_image(60, 70, seed=1)).save(folder / "sub" / "other.jpg")
     (folder / "notes.txt").write_text("not an image")
     return folder
 
@@ -185,7 +174,7 @@ def test_a_large_image_opens_from_its_overview_then_its_pyramid(tmp_path):
     native tiles from the pyramid built in the background equal the file's pixels."""
     root = tmp_path / "large"
     root.mkdir()
-    pixels = _structured(1100, 2300, seed=4)
+    pixels = structured_image(1100, 2300, seed=4)
     Image.fromarray(pixels).save(root / "large.png")
     service = Service(ServeConfig(root=root, warm=False, workers=1, max_queue=2))
     with TestClient(create_app(service)) as client:
@@ -416,3 +405,22 @@ def test_burnish_open_serves_the_images_folder_on_a_free_port(root):
 def test_burnish_open_refuses_what_is_not_a_file(root, monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "open", "--no-browser", root / "missing.png")
     assert code != 0 and "missing.png" in err and err.count("\n") == 1
+
+
+def test_an_unreadable_image_is_a_422_and_the_server_goes_on(client, root):
+    (root / "broken.png").write_bytes((root / "photo.png").read_bytes()[:60])
+    response = client.get("/api/image", params={"name": "broken.png"})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("broken.png cannot be read")
+    assert str(root) not in response.json()["error"]
+    assert client.get("/api/image", params={"name": "photo.png"}).status_code == 200
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(root):
+    service = Service(ServeConfig(root=root, warm=False, workers=1, max_queue=2,
+                                  max_pixels=5000))
+    with TestClient(create_app(service)) as client:
+        response = client.get("/api/image", params={"name": "photo.png"})
+        assert response.status_code == 413
+        assert "11,700 pixels, more than the limit of 5,000" in response.json()["error"]
+        assert client.get("/api/image", params={"name": "sub/other.jpg"}).status_code == 200

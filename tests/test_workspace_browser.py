@@ -16,26 +16,24 @@ import io
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import burnish
-from tests.conftest import run_cli
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    sync_playwright = None
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Page,
+    Server,
+    huge_image,
+    sample_peak_rss,
+    sync_playwright,
+)
+from tests.conftest import run_cli, structured_image
 
 if sync_playwright is None or CHROMIUM is None:
     if os.environ.get("CI"):
@@ -44,110 +42,13 @@ if sync_playwright is None or CHROMIUM is None:
     pytest.skip("needs playwright and a chromium on PATH", allow_module_level=True)
 
 
-class Server:
-    """``burnish serve --root ROOT --port 0`` in its own process; its address read from its
-    log; stopped on exit."""
-
-    def __init__(self, root: Path, *extra: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from burnish.cli.app import main; main()", "serve",
-             "--root", str(root), "--port", "0", "--workers", "1", *extra],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            env={**os.environ, "BURNISH_COMPILE_AHEAD": "0"})
-        self.log: list[str] = []
-        deadline = time.monotonic() + 120
-        self.url = None
-        while self.url is None:
-            line = self.process.stderr.readline()
-            assert line or self.process.poll() is None, "".join(self.log)
-            assert time.monotonic() < deadline, "the server did not start"
-            self.log.append(line)
-            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                self.url = found.group(1)
-        # keep reading the log so the server never blocks on a full pipe
-        threading.Thread(target=lambda: self.log.extend(self.process.stderr),
-                         daemon=True).start()
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=["--no-sandbox", "--disable-gpu"])
+                                              args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-def _structured(height, width, seed=0):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack([128 + 100 * np.sin(x / 17), 128 + 90 * np.cos(y / 23),
-                      (x + y) * 255 / (height + width)], axis=-1)
-    image[(x // 40 + y // 40) % 2 == 0] *= 0.7
-    return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
-
-
-class Page:
-    """One tab on the workspace, with its network log."""
-
-    def __init__(self, browser, server: Server, name: str):
-        # The tests' own page.evaluate and wait_for_function are scripts the page's policy
-        # (script-src 'self') would refuse; the page's own files do not need the bypass.
-        self.context = browser.new_context(viewport={"width": 1200, "height": 800},
-                                           bypass_csp=True)
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.server = server
-        self.page.goto(f"{server.url}/" + (f"#image={name}" if name else ""))
-        if name:
-            self.page.wait_for_function("window.burnish.timings.firstView !== undefined",
-                                        timeout=60_000)
-
-    def screen(self, x: float, y: float) -> tuple[float, float]:
-        """Where image pixel (x, y) is on the screen."""
-        box = self.page.locator("#view").bounding_box()
-        sx, sy = self.page.evaluate(
-            "([x, y]) => { const s = window.burnish.state;"
-            " return [(x - s.ox) * s.scale, (y - s.oy) * s.scale]; }", [x, y])
-        return box["x"] + sx, box["y"] + sy
-
-    def drag(self, points) -> None:
-        mouse = self.page.mouse
-        mouse.move(*self.screen(*points[0]))
-        mouse.down()
-        for point in points[1:]:
-            mouse.move(*self.screen(*point), steps=4)
-        mouse.up()
-        self.settle()
-
-    def settle(self) -> None:
-        self.page.evaluate("() => window.burnish.settled()")
-
-    def idle(self, text: str) -> None:
-        """Wait until no step runs and the history shows ``text``."""
-        self.page.wait_for_function(
-            "t => !window.burnish.state.busy && "
-            "document.querySelector('#history').textContent.includes(t)", arg=text,
-            timeout=120_000)
-
-    def message(self) -> tuple[str, bool]:
-        line = self.page.locator("#message")
-        return line.text_content(), "error" in (line.get_attribute("class") or "")
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -176,7 +77,7 @@ def _shown(page: Page, version: int, like: np.ndarray) -> np.ndarray:
 def test_review_remove_approve_recipe_undo_revert(browser, tmp_path, monkeypatch, capsys):
     root = tmp_path / "root"
     root.mkdir()
-    original = _structured(180, 240)
+    original = structured_image(180, 240)
     Image.fromarray(original).save(root / "photo.png")
     (tmp_path / "secret.png").write_bytes((root / "photo.png").read_bytes())
     server = Server(root)
@@ -271,7 +172,7 @@ def test_upload_and_polygon_from_the_page(browser, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     source = tmp_path / "to-upload.png"
-    Image.fromarray(_structured(100, 120, seed=2)).save(source)
+    Image.fromarray(structured_image(100, 120, seed=2)).save(source)
     server = Server(root)
     page = Page(browser, server, "")
     try:
@@ -295,43 +196,17 @@ def test_upload_and_polygon_from_the_page(browser, tmp_path):
         server.close()
 
 
-def _huge_image(path: Path, side: int) -> None:
-    """A side x side JPEG or PNG with detail everywhere, streamed by libvips (never in
-    memory)."""
-    import pyvips
-
-    xyz = pyvips.Image.xyz(side, side)
-    x, y = xyz[0], xyz[1]
-    bands = [(x * 0.05).sin() * 100 + 128, (y * 0.031).cos() * 90 + 128,
-             ((x + y) * 0.0101).sin() * 80 + 128]
-    image = bands[0].bandjoin(bands[1:]).cast("uchar")
-    if path.suffix == ".png":
-        image.pngsave(os.fspath(path), compression=1)
-    else:
-        image.jpegsave(os.fspath(path), Q=85)
-
-
-def _peak_rss(pid: int, stop: threading.Event, out: list) -> None:
-    import psutil
-
-    process, peak = psutil.Process(pid), 0
-    while not stop.is_set():
-        peak = max(peak, process.memory_info().rss)
-        time.sleep(0.02)
-    out.append(peak)
-
-
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_huge_image_first_view_and_panning(browser, tmp_path, suffix):
     side = 20_000
     root = tmp_path / "root"
     root.mkdir()
-    _huge_image(root / f"huge{suffix}", side)
+    huge_image(root / f"huge{suffix}", side)
     server = Server(root)
     measured: dict = {"image": f"{side}x{side} {suffix[1:].upper()}"}
     page = None
     stop, peaks = threading.Event(), []
-    watcher = threading.Thread(target=_peak_rss, args=(server.process.pid, stop, peaks))
+    watcher = threading.Thread(target=sample_peak_rss, args=(server.process.pid, stop, peaks))
     try:
         watcher.start()
         page = Page(browser, server, f"huge{suffix}")

@@ -185,7 +185,8 @@ class Service:
         self.job_executor = ThreadPoolExecutor(config.job_workers,
                                                thread_name_prefix="burnish-job")
         self.workspace = Workspace(config.root, approved=config.approved,
-                                   device=config.device, backend=config.backend)
+                                   device=config.device, backend=config.backend,
+                                   max_pixels=config.max_pixels)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.errors import InputError
+
 log = logging.getLogger(__name__)
 
 TILE = 256
@@ -51,22 +53,14 @@ class ViewError(Exception):
 class View:
     """One image file at every zoom level (see the module's docstring)."""
 
-    def __init__(self, path: Path, cache_dir: Path):
+    def __init__(self, path: Path, cache_dir: Path, max_pixels: int | None = None):
         import pyvips
 
         self.path = path
-        # EXIF orientation applied, as the engine's reader does: coordinates agree.
-        header = pyvips.Image.new_from_file(os.fspath(path)).autorot()
-        self.width, self.height = header.width, header.height
-        # Levels until the whole image fits one tile.
-        self.levels = max(1, math.ceil(math.log2(max(self.width, self.height) / TILE)) + 1)
-        self.overview_level = max(0, math.ceil(math.log2(max(self.width, self.height)
-                                                         / OVERVIEW_SIDE)))
-        shrink = 2 ** self.overview_level
-        overview = pyvips.Image.thumbnail(os.fspath(path), math.ceil(self.width / shrink),
-                                          height=math.ceil(self.height / shrink),
-                                          size="force")
-        self._overview = _for_display(overview).copy_memory()
+        try:
+            self._open_overview(pyvips, max_pixels)
+        except pyvips.Error as error:
+            raise InputError(f"{path.name} cannot be read: {_vips_problem(error, path)}") from None
         self._level_images: dict[int, object] = {}
         self._lock = threading.Lock()
         self._pyramid: Path | None = None
@@ -78,6 +72,24 @@ class View:
             self._pyramid = cache_dir / f"{id(self):x}.tif"
             threading.Thread(target=self._build_pyramid, name="burnish-pyramid",
                              daemon=True).start()
+
+    def _open_overview(self, pyvips, max_pixels: int | None) -> None:
+        from burnish.engine.imageio.common import check_size
+
+        # EXIF orientation applied, as the engine's reader does: coordinates agree.
+        header = pyvips.Image.new_from_file(os.fspath(self.path)).autorot()
+        self.width, self.height = header.width, header.height
+        if max_pixels is not None:  # the decompression-bomb guard, before any pixel
+            check_size(self.path.name, self.width, self.height, max_pixels)
+        # Levels until the whole image fits one tile.
+        self.levels = max(1, math.ceil(math.log2(max(self.width, self.height) / TILE)) + 1)
+        self.overview_level = max(0, math.ceil(math.log2(max(self.width, self.height)
+                                                         / OVERVIEW_SIDE)))
+        shrink = 2 ** self.overview_level
+        overview = pyvips.Image.thumbnail(os.fspath(self.path), math.ceil(self.width / shrink),
+                                          height=math.ceil(self.height / shrink),
+                                          size="force", fail_on="error")
+        self._overview = _for_display(overview).copy_memory()
 
     def describe(self) -> dict:
         return {"width": self.width, "height": self.height, "tile": TILE,
@@ -133,19 +145,26 @@ class View:
 
         partial = self._pyramid.with_suffix(".partial.tif")
         try:
-            image = pyvips.Image.new_from_file(os.fspath(self.path),
-                                               access="sequential").autorot()
+            image = pyvips.Image.new_from_file(os.fspath(self.path), access="sequential",
+                                               fail_on="error").autorot()
             _for_display(image).tiffsave(os.fspath(partial), tile=True, pyramid=True,
                                          tile_width=TILE, tile_height=TILE,
                                          compression="none", bigtiff=True)
             partial.rename(self._pyramid)
         except Exception as error:  # noqa: BLE001 - told to every tile that needs it
             partial.unlink(missing_ok=True)
-            self._pyramid_error = str(error).strip().splitlines()[0] if str(error) else (
-                type(error).__name__)
+            self._pyramid_error = _vips_problem(error, self.path)
             log.warning("pyramid of %s failed: %s", self.path.name, self._pyramid_error)
         finally:
             self._pyramid_ready.set()
+
+
+def _vips_problem(error: Exception, path: Path) -> str:
+    """libvips' error as one line: its lines joined (the first alone says little, such as
+    "unable to copy to memory"), the file named by its name only."""
+    text = str(error).replace(os.fspath(path), path.name)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[:3])[:300] or type(error).__name__
 
 
 def _for_display(image):
@@ -189,21 +208,31 @@ class ViewCache:
         pyvips.cache_set_max_mem(VIPS_CACHE_BYTES)
         self.folder = Path(tempfile.mkdtemp(prefix="burnish-views-", dir=parent))
         self._views: OrderedDict[tuple, View] = OrderedDict()
+        self._opening: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def view(self, path: Path) -> View:
+    def view(self, path: Path, max_pixels: int | None = None) -> View:
+        """The view of ``path``; a file over ``max_pixels`` is refused before any pixel is
+        decoded (:class:`~burnish.errors.ImageTooLarge`)."""
         stat = path.stat()
         key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]
-        view = View(path, self.folder)  # outside the lock: an overview takes a while
-        with self._lock:
-            view = self._views.setdefault(key, view)
-            self._views.move_to_end(key)
-            while len(self._views) > VIEWS_KEPT:
-                self._views.popitem(last=False)[1].close()
+            opening = self._opening.setdefault(key, threading.Lock())
+        # One overview and one pyramid per file, however many requests ask at once; other
+        # files' views are not held up meanwhile.
+        with opening:
+            with self._lock:
+                if key in self._views:
+                    return self._views[key]
+            view = View(path, self.folder, max_pixels)
+            with self._lock:
+                self._views[key] = view
+                self._opening.pop(key, None)
+                while len(self._views) > VIEWS_KEPT:
+                    self._views.popitem(last=False)[1].close()
         return view
 
     def close(self) -> None:

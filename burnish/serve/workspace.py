@@ -42,7 +42,8 @@ class Workspace:
     """One root folder (or, without one, a temporary folder that holds uploads only)."""
 
     def __init__(self, root: Path | None, *, approved: Path | None = None,
-                 device: str = "auto", backend: str = "auto"):
+                 device: str = "auto", backend: str = "auto",
+                 max_pixels: int | None = None):
         self.temporary = root is None
         if root is not None and not Path(root).is_dir():
             raise OptionError("no such folder", path=root)
@@ -50,6 +51,7 @@ class Workspace:
                      else Path(root)).resolve()
         self.approved = Path(approved).resolve() if approved else self.root / APPROVED
         self.device, self.backend = device, backend
+        self.max_pixels = max_pixels  # for the images people bring, not burnish's versions
         self.views = ViewCache()
         self._lock = threading.Lock()  # masks and recipes of one image written one at a time
 
@@ -123,7 +125,7 @@ class Workspace:
         from burnish.engine.provenance import history
 
         image = self.image(name)
-        view = self.views.view(image)
+        view = self.views.view(image, self.max_pixels)
         try:
             versions = history.history(image)
         except Exception:  # noqa: BLE001 - no history yet
@@ -162,7 +164,8 @@ class Workspace:
         return chosen[0].object
 
     def view(self, name: str, number: int | None):
-        return self.views.view(self.version_file(name, number))
+        path = self.version_file(name, number)
+        return self.views.view(path, self.max_pixels if path == self.image(name) else None)
 
     # -- masks ------------------------------------------------------------------------------
 

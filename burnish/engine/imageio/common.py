@@ -16,7 +16,7 @@ _UINT16 = np.dtype(np.uint16)
 _FLOAT32 = np.dtype(np.float32)
 
 
-def _check_size(path, width: int, height: int, max_pixels: int) -> None:
+def check_size(path, width: int, height: int, max_pixels: int) -> None:
     """Refuse absurd dimensions before any pixel is decoded."""
     if width <= 0 or height <= 0:
         raise InputError(f"invalid image size {width} x {height}", path=path)

@@ -14,9 +14,9 @@ from burnish.engine.imageio.common import (
     _FLOAT32,
     _UINT8,
     _UINT16,
-    _check_size,
     _one_line,
     _Unsupported,
+    check_size,
     log,
 )
 from burnish.engine.imageio.exif import (
@@ -137,7 +137,7 @@ def _key_to_alpha(pixels: np.ndarray, key) -> np.ndarray:
 
 def _probe_pillow(path, fmt: str, max_pixels: int) -> ImageHeader:
     with _pillow_open(path) as image:
-        _check_size(path, *image.size, max_pixels)
+        check_size(path, *image.size, max_pixels)
         try:
             _, channels, dtype = _pillow_layout(image)
         except _Unsupported as error:
@@ -152,7 +152,7 @@ def _probe_pillow(path, fmt: str, max_pixels: int) -> ImageHeader:
 def _read_pillow(path, fmt: str, max_pixels: int) -> tuple[np.ndarray, ImageMeta, int]:
     """Read JPEG, WebP or 8-bit PNG (and TIFF layouts tifffile does not decode) with Pillow."""
     with _pillow_open(path) as source:
-        _check_size(path, *source.size, max_pixels)
+        check_size(path, *source.size, max_pixels)
         try:
             _pillow_layout(source)  # refuse an unsupported mode before decoding
         except _Unsupported as error:

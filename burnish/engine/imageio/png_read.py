@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burnish.engine.imageio.common import _UINT8, _UINT16, _check_size
+from burnish.engine.imageio.common import _UINT8, _UINT16, check_size
 from burnish.engine.imageio.exif import (
     _exif_orientation,
     _load_exif,
@@ -32,7 +32,7 @@ def _png_layout(path) -> tuple[int, int, int, np.dtype]:
 
 def _probe_png(path, max_pixels: int) -> ImageHeader:
     width, height, channels, dtype = _png_layout(path)
-    _check_size(path, width, height, max_pixels)
+    check_size(path, width, height, max_pixels)
     orientation = _exif_orientation(_load_exif(_png_exif(path)))
     width, height = _oriented_size(width, height, orientation)
     return ImageHeader(width, height, channels, dtype, "PNG")

@@ -13,9 +13,9 @@ from burnish.engine.imageio.common import (
     _FLOAT32,
     _UINT8,
     _UINT16,
-    _check_size,
     _one_line,
     _Unsupported,
+    check_size,
     log,
 )
 from burnish.engine.imageio.exif import (
@@ -67,7 +67,7 @@ def _first_page(path, max_pixels: int):
     within ``max_pixels`` and its samples are a type burnish reads."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        _check_size(path, page.imagewidth, page.imagelength, max_pixels)
+        check_size(path, page.imagewidth, page.imagelength, max_pixels)
         try:
             layout = _tifffile_layout(page)
         except _Unsupported as error:
