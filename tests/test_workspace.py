@@ -424,3 +424,22 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding(root):
         assert response.status_code == 413
         assert "11,700 pixels, more than the limit of 5,000" in response.json()["error"]
         assert client.get("/api/image", params={"name": "sub/other.jpg"}).status_code == 200
+
+
+def test_after_an_upscale_the_page_gets_both_sizes(client, root):
+    _step(client, "upscale", {"scale": 2, "model": "lanczos"}, False)
+    info = client.get("/api/image", params={"name": "photo.png"}).json()
+    assert (info["width"], info["height"]) == (260, 180)
+    assert (info["original"]["width"], info["original"]["height"]) == (130, 90)
+    assert info["levels"] == 2 and info["original"]["levels"] == 1
+    original = np.asarray(Image.open(root / "photo.png"))
+    upscaled = burnish.upscale(original, scale=2, model="lanczos")
+    np.testing.assert_array_equal(_tile(client, "photo.png", v=1, x=1), upscaled[:, 256:])
+    refused = client.get("/api/tile", params={"name": "photo.png", "v": 1, "diff": 0, "z": 0,
+                                              "x": 0, "y": 0})
+    assert refused.status_code == 404 and "differ in size" in refused.json()["error"]
+    # a mask painted now is drawn at the current size
+    saved = client.put("/api/mask", params={"name": "photo.png"},
+                       json={"shapes": [{"kind": "box", "box": [200, 100, 50, 50]}]}).json()
+    assert saved["pixels"] == 2500
+    assert _pixels((root / "masks" / "photo.png").read_bytes()).shape == (180, 260)

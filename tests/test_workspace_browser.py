@@ -190,7 +190,18 @@ def test_upload_and_polygon_from_the_page(browser, tmp_path):
         assert [s["kind"] for s in shapes["shapes"]] == ["polygon"]
         mask = _png((root / "uploads" / "masks" / "to-upload.png").read_bytes())
         assert mask[40, 50] == 255 and mask[90, 110] == 0
-        assert page.errors == []
+        # upscale (Lanczos, x2), then before/after: the original drawn at the new size
+        page.page.select_option("#upscale-model", "lanczos")
+        page.page.select_option("#upscale-scale", "2")
+        page.page.click("#run-upscale")
+        page.idle("upscale")
+        upscaled = burnish.upscale(np.asarray(Image.open(source)), scale=2, model="lanczos")
+        np.testing.assert_array_equal(_shown(page, 1, upscaled[:200, :240]), upscaled)
+        page.page.click("[data-view=split]")
+        page.page.wait_for_function("window.burnish.complete === true")
+        before = page.page.evaluate("window.burnish.tiles.has("
+                                    "`${window.burnish.state.name}|0|null|0|0|0`)")
+        assert before and page.errors == []
     finally:
         page.close()
         server.close()

@@ -125,13 +125,16 @@ class Workspace:
         from burnish.engine.provenance import history
 
         image = self.image(name)
-        view = self.views.view(image, self.max_pixels)
+        original = self.view(name, 0)  # the pixel limit is checked first, on the file
+        current = self.view(name, None)
         try:
             versions = history.history(image)
         except Exception:  # noqa: BLE001 - no history yet
             versions = []
         steps = {version.number for version in self._lineage(image)} if versions else set()
-        return {"name": name, **view.describe(),
+        # The current version's geometry (an upscale changes it), and the original's for
+        # the before/after view.
+        return {"name": name, **current.describe(), "original": original.describe(),
                 "versions": [{"number": v.number, "parent": v.parent, "op": v.op,
                               "summary": self.shown(v.summary), "head": v.head,
                               "in_result": v.number in steps, "seconds": v.seconds,

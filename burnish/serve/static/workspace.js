@@ -110,14 +110,15 @@ async function refresh(fitting = false) {
   showMaskState();
   $("deliver-state").textContent = info.approved ? `approved: ${info.approved}` : "";
   draw();
-  if (!info.ready) setTimeout(() => state.info && state.name === info.name && pollReady(info.name), 500);
+  if (!info.ready || !info.original.ready) setTimeout(() => state.name === info.name && pollReady(info.name), 500);
 }
 
 async function pollReady(name) {
   const info = await getJSON(`/api/image?${q(name)}`);
   if (state.name !== name) return;
   state.info.ready = info.ready;
-  if (!info.ready) { setTimeout(() => pollReady(name), 500); return; }
+  state.info.original.ready = info.original.ready;
+  if (!info.ready || !info.original.ready) { setTimeout(() => pollReady(name), 500); return; }
   for (const [key, tile] of tiles) if (tile === "failed") tiles.delete(key);
   draw();
 }
@@ -156,9 +157,17 @@ function zoomAt(factor, sx, sy) {
 const toImage = (sx, sy) => [state.ox + sx / state.scale, state.oy + sy / state.scale];
 const toScreen = (x, y) => [(x - state.ox) * state.scale, (y - state.oy) * state.scale];
 
-function level() {
-  const z = Math.floor(Math.log2(1 / state.scale));
-  return Math.max(0, Math.min(state.info.levels - 1, z));
+// Where a layer's pixels land: the current version's are the view's own coordinates; the
+// original (before an upscale, say) is stretched by the ratio of the widths.
+function geometry(version) {
+  const original = state.info.original;
+  const own = version === 0 && original && original.width !== state.info.width ? original : state.info;
+  return { ...own, factor: state.info.width / own.width };
+}
+
+function level(geom) {
+  const z = Math.floor(Math.log2(1 / (state.scale * geom.factor)));
+  return Math.max(0, Math.min(geom.levels - 1, z));
 }
 
 function tileKey(version, diff, z, x, y) { return `${state.name}|${version}|${diff}|${z}|${x}|${y}`; }
@@ -180,19 +189,20 @@ function requestTile(version, diff, z, x, y) {
 
 // Draw one layer (a version, or the difference of two) at level z; returns whether every
 // tile in view was there.
-function drawLevel(version, diff, z, fetch) {
-  const span = TILE * 2 ** z;
+function drawLevel(version, diff, z, geom) {
+  const span = TILE * 2 ** z; // in the layer's own pixels
+  const f = geom.factor;
   const [x0, y0] = toImage(0, 0);
   const [x1, y1] = toImage(canvas.clientWidth, canvas.clientHeight);
-  const columns = Math.ceil(state.info.width / span), rows = Math.ceil(state.info.height / span);
+  const columns = Math.ceil(geom.width / span), rows = Math.ceil(geom.height / span);
   let complete = true;
-  for (let ty = Math.max(0, Math.floor(y0 / span)); ty <= Math.min(rows - 1, Math.floor(y1 / span)); ty++) {
-    for (let tx = Math.max(0, Math.floor(x0 / span)); tx <= Math.min(columns - 1, Math.floor(x1 / span)); tx++) {
-      const key = tileKey(version, diff, z, tx, ty);
-      const tile = fetch ? requestTile(version, diff, z, tx, ty) : tiles.get(key);
+  for (let ty = Math.max(0, Math.floor(y0 / f / span)); ty <= Math.min(rows - 1, Math.floor(y1 / f / span)); ty++) {
+    for (let tx = Math.max(0, Math.floor(x0 / f / span)); tx <= Math.min(columns - 1, Math.floor(x1 / f / span)); tx++) {
+      const tile = requestTile(version, diff, z, tx, ty);
       if (tile instanceof ImageBitmap) {
-        const [sx, sy] = toScreen(tx * span, ty * span);
-        ctx.drawImage(tile, sx, sy, tile.width * 2 ** z * state.scale, tile.height * 2 ** z * state.scale);
+        const [sx, sy] = toScreen(tx * span * f, ty * span * f);
+        const size = 2 ** z * f * state.scale;
+        ctx.drawImage(tile, sx, sy, tile.width * size, tile.height * size);
       } else complete = false;
     }
   }
@@ -200,14 +210,15 @@ function drawLevel(version, diff, z, fetch) {
 }
 
 function drawLayer(version, diff) {
-  const z = level();
+  const geom = geometry(version);
+  const z = level(geom);
   // Coarser levels first, as placeholders: the overview's are there from the start. Finer
   // ones are asked for once the server's pyramid is ready (until then they would wait,
   // holding the browser's few connections).
-  const coarse = Math.min(state.info.levels - 1, Math.max(z, state.info.overview_level));
-  if (coarse !== z) drawLevel(version, diff, coarse, true);
-  if (!state.info.ready && z < coarse) return false;
-  return drawLevel(version, diff, z, true);
+  const coarse = Math.min(geom.levels - 1, Math.max(z, geom.overview_level));
+  if (coarse !== z) drawLevel(version, diff, coarse, geom);
+  if (!geom.ready && z < coarse) return false;
+  return drawLevel(version, diff, z, geom);
 }
 
 let drawPending = false;
