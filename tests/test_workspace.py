@@ -322,6 +322,12 @@ def test_bad_requests_are_4xx_and_the_server_goes_on(client, root):
         ({"name": "photo.png", "op": "adjust", "use_mask": "yes"}, "'use_mask' must be"),
         ({"name": 5, "op": "adjust"}, "'name' must be"),
         ({"name": "../photo.png", "op": "adjust"}, "not a name inside"),
+        ({"name": "photo.png", "op": "upscale", "params": {"model": "/tmp/x.onnx"}},
+         "is not served here"),
+        ({"name": "photo.png", "op": "remove", "params": {"method": "/tmp/lama.onnx"}},
+         "method must be one of"),
+        ({"name": "photo.png", "op": "match_colour", "params": {"reference": "/etc/x.png"}},
+         "op must be one of"),
     ]:
         code, error = status("POST", "/api/step", json=body)
         assert 400 <= code < 500 and message in error, (body, error)

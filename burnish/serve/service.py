@@ -249,16 +249,18 @@ class Service:
 
     def runner(self, name: str | None, scale: int):
         """The batching runner of a served model (``None``: the default) for ``scale``."""
-        return self.resources.runner(self._spec(name), scale, Path.cwd())
+        return self.resources.runner(self.model_spec(name), scale, Path.cwd())
 
     def native_scale(self, name: str | None) -> int:
         """The scale a served model is made for (4 for ``lanczos``, the CLI's default)."""
         from burnish.models.registry import CLASSICAL, inspect_model
 
-        spec = self._spec(name)
+        spec = self.model_spec(name)
         return 4 if spec in CLASSICAL else inspect_model(spec).scale
 
-    def _spec(self, name: str | None) -> str:
+    def model_spec(self, name: str | None) -> str:
+        """What ``open_model`` takes for a served model's name (None: the default);
+        requests name models, never paths."""
         name = name or defaults_model()
         if name not in self.models:
             raise ModelError(f"model {name!r} is not served here; GET /v1/models lists "

@@ -33,9 +33,9 @@ UPLOADS = "uploads"
 APPROVED = "approved"
 MAX_LISTED = 5000
 RECIPE_NAME_CHARS = "-_"
-# Ops the page offers; any op's parameters are checked by the engine, as on the CLI.
-PAGE_OPS = ("remove", "adjust", "upscale", "match_colour", "match_grain", "lut", "resize",
-            "crop")
+# Ops the page offers: those that read no file but the image and its mask (a request names
+# no path; models are named as on every route). Their parameters are checked by the engine.
+PAGE_OPS = ("remove", "adjust", "upscale", "resize", "crop")
 
 
 class Workspace:

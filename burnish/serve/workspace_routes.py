@@ -201,7 +201,8 @@ async def _step(service, request: Request) -> Response:
     params = _field(data, "params", dict, {})
     use_mask = _field(data, "use_mask", bool, False)
     workspace = service.workspace
-    text = await _in_thread(workspace.step_text, name, op, params, use_mask)
+    text = await _in_thread(workspace.step_text, name, op, _named_only(service, op, params),
+                            use_mask)
 
     def work(ticket, progress):
         from burnish.serve.service import Output
@@ -213,6 +214,18 @@ async def _step(service, request: Request) -> Response:
     job = service.jobs.new("workspace-step")
     service.submit_job(job, work)
     return JSONResponse({**job.describe(), "step": workspace.shown(text)}, status_code=202)
+
+
+def _named_only(service, op: str, params: dict) -> dict:
+    """A step's parameters with models by name only (the served ones) and removal by the
+    built-in methods: a request never makes the server open a file it names."""
+    from burnish.serve.service import REMOVE_METHODS
+
+    if op == "upscale":
+        return {**params, "model": service.model_spec(params.get("model"))}
+    if op == "remove" and params.get("method", REMOVE_METHODS[0]) not in REMOVE_METHODS:
+        raise HttpError(400, f"method must be one of {', '.join(REMOVE_METHODS)}")
+    return params
 
 
 async def _approve(service, request: Request) -> Response:
