@@ -135,3 +135,33 @@ def inpaint_contract_model(path, *, scale=1.0, mask_first=False, names=("image",
         initializers += more_initializers
     return _save(path, nodes, [mask, image] if mask_first else [image, mask], output,
                  initializers, metadata)
+
+
+def map_contract_model(path, *, size=None, gain=8.0, rng=None, output_rank=4, sigmoid=True,
+                       metadata=None):
+    """One image in, one map out (rembg's saliency and PP-OCR's text contracts): a 1x1
+    convolution of the three channels then a sigmoid. By default it maps brightness above
+    the normalised middle to 1 (``gain`` sets how sharply); with ``rng`` the weights are
+    random (a 3x3 convolution). ``size``: a static square input side, else dynamic."""
+    side = [size, size] if size else ["h", "w"]
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, *side])
+    if rng is None:
+        weight = np.full((1, 3, 1, 1), gain / 3, np.float32)
+        bias = np.zeros(1, np.float32)
+        conv = helper.make_node("Conv", ["x", "w", "b"], ["score"], kernel_shape=[1, 1])
+    else:
+        weight = (rng.standard_normal((1, 3, 3, 3)) * 0.5).astype(np.float32)
+        bias = (rng.standard_normal(1) * 0.1).astype(np.float32)
+        conv = helper.make_node("Conv", ["x", "w", "b"], ["score"], kernel_shape=[3, 3],
+                                pads=[1, 1, 1, 1])
+    nodes = [conv]
+    output = "score"
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", ["score"], ["map"]))
+        output = "map"
+    if output_rank == 3:
+        nodes.append(helper.make_node("Squeeze", [output, "axis"], ["plane"]))
+        output = "plane"
+    initializers = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"),
+                    numpy_helper.from_array(np.array([1], np.int64), "axis")]
+    return _save(path, nodes, [image], output, initializers, metadata, output_rank=output_rank)

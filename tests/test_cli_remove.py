@@ -93,7 +93,7 @@ def test_bad_polygons_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_pa
 def test_nothing_to_remove_is_an_option_error(monkeypatch, capsys, tmp_path, rng):
     source = save_png(tmp_path / "in.png", textured(rng))
     code, _, err = run_cli(monkeypatch, capsys, "remove", source)
-    assert_one_line_error(code, err, "", "--mask, --box, --polygon, --alpha or --key")
+    assert_one_line_error(code, err, "", "--mask, --box, --polygon, --alpha, --key or --detect")
 
 
 def test_an_empty_mask_writes_the_input_unchanged_with_a_note(monkeypatch, capsys, tmp_path,

@@ -77,7 +77,7 @@ def _raised_texts(path):
 
 # MaskSpec is the command line's own description of `burnish remove`'s flags.
 FLAG_MENTIONS_ALLOWED = {("engine/removal/object_removal.py", "say what to remove: --mask, --box, --polygon, "
-                          "--alpha or --key"),
+                          "--alpha, --key or --detect"),
                          # a command to run once, which the issue asks the error to name
                          ("models/trt_engine.py", ": build it once with `burnish export --engine ")}
 

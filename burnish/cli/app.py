@@ -13,6 +13,7 @@ from burnish import __version__
 from burnish.cli import edit as edit_command
 from burnish.cli import export as export_command
 from burnish.cli import info as info_command
+from burnish.cli import mask as mask_command
 from burnish.cli import models as models_command
 from burnish.cli import open as open_command
 from burnish.cli import remove as remove_command
@@ -45,6 +46,7 @@ def main_options(version: Annotated[bool, typer.Option(
 
 app.command("upscale", cls=CommandWithPlainUsage)(upscale_command.upscale)
 app.command("remove", cls=CommandWithPlainUsage)(remove_command.remove)
+app.command("mask", cls=CommandWithPlainUsage)(mask_command.mask)
 app.command("run", cls=CommandWithPlainUsage)(run_command.run)
 app.command("edit", cls=CommandWithPlainUsage)(edit_command.edit)
 app.command("history", cls=CommandWithPlainUsage)(edit_command.history)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from burnish.cli import options as opt
+from burnish.errors import OptionError
 
 
 def remove(
@@ -30,6 +31,17 @@ def remove(
     key_tolerance: Annotated[float, typer.Option(
         "--key-tolerance", min=0, help="How far (0-255, per channel) a pixel may be from the "
         "--key colour.")] = 12.0,
+    detect: Annotated[str | None, typer.Option(
+        "--detect", metavar="KIND", help="Also remove what a detector finds: text (a PP-OCR "
+        "text detector), subject or background (a saliency model, or GrabCut from "
+        "--detect-box).")] = None,
+    detect_model: Annotated[Path | None, typer.Option(
+        "--detect-model", metavar="FILE", help="The detector's ONNX model (text: PP-OCR's "
+        "det contract, default the installed rapidocr_onnxruntime's; subject/background: "
+        "rembg's contract).")] = None,
+    detect_box: Annotated[str | None, typer.Option(
+        "--detect-box", metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, "
+        "or a saliency model's subject kept inside it.")] = None,
     output: opt.output_file_or_folder("NAME_removed.EXT") = None,
     method: Annotated[str, typer.Option(
         "--method", help="patchmatch (texture from the image, no weights), telea (fast, "
@@ -56,8 +68,16 @@ def remove(
     from burnish.cli.results import report
     from burnish.engine.removal.object_removal import MaskSpec, remove_files
 
+    detector = None
+    if detect is not None or detect_model is not None or detect_box is not None:
+        from burnish.engine.detection import Detector
+
+        if detect is None:
+            raise OptionError("--detect-model and --detect-box go with --detect KIND")
+        detector = Detector(detect, model=detect_model, box=detect_box,
+                            device=opt.resolved_device(device))
     masks = MaskSpec(mask_file=mask, boxes=tuple(box or ()), polygons=tuple(polygon or ()),
-                     alpha=alpha, key=key, key_tolerance=key_tolerance)
+                     alpha=alpha, key=key, key_tolerance=key_tolerance, detect=detector)
     with TileProgress(enabled=not quiet and sys.stderr.isatty(), unit="regions") as bar:
         results = remove_files(
             inputs, output, masks=masks, method=method, dilate=dilate, feather=feather,

@@ -94,15 +94,17 @@ def unique_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def default_targets(inputs: Sequence[Path], output: str | os.PathLike | None, *,
-                    suffix: str, many: bool) -> list[Path]:
-    """``NAME{suffix}.EXT`` beside each input, or in the output folder; or the output file.
-    ``many``: several inputs were named (the same file twice counts as two)."""
+                    suffix: str, many: bool, extension: str | None = None,
+                    beside: Callable[[Path], Path] | None = None) -> list[Path]:
+    """``NAME{suffix}.EXT`` beside each input (or ``beside(input)``), or in the output
+    folder; or the output file. ``many``: several inputs were named (the same file twice
+    counts as two); ``extension``: the outputs' own (a mask is a PNG whatever its image)."""
     folder = Path(output) if names_folder(output, many=many) else None
     targets = []
     for path in inputs:
-        name = f"{path.stem}{suffix}{path.suffix}"
+        name = f"{path.stem}{suffix}{extension or path.suffix}"
         if output is None:
-            targets.append(path.with_name(name))
+            targets.append(beside(path) if beside is not None else path.with_name(name))
         elif folder is not None:
             targets.append(folder / name)
         else:
@@ -181,7 +183,9 @@ def clear_interrupted_run(paths: Sequence[Path]) -> None:
 def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None, *,
               suffix: str, job: Callable[[Path, Path], str | None],
               on_start: Callable[[Path, Path], None] | None = None,
-              on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+              on_done: Callable[[FileResult], None] | None = None,
+              extension: str | None = None,
+              beside: Callable[[Path], Path] | None = None) -> list[FileResult]:
     """Run ``job(input, output)`` on every file; problems with one file are recorded in its
     :class:`FileResult` (``job`` may return a note for it) and the batch goes on.
 
@@ -193,11 +197,14 @@ def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | N
     paths = unique_inputs(inputs)
     if not paths:
         raise OptionError("no input files given")
-    targets = default_targets(paths, output, suffix=suffix, many=many)
+    targets = default_targets(paths, output, suffix=suffix, many=many, extension=extension,
+                              beside=beside)
     plan = [PlannedOutput(path, target) for path, target in zip(paths, targets, strict=True)]
     check_plan(plan, paths, hint="give an output folder (-o DIR/) or another output name")
     if names_folder(output, many=many):
         make_folder(Path(output))
+    for folder in {target.parent for target in targets} if beside and output is None else ():
+        make_folder(folder)
     clear_interrupted_run(targets)
 
     def process(input_path: Path, target: Path) -> FileResult:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burnish.engine.detection import Detector
 from burnish.engine.pixels import check_dtype, from_float, to_float
 from burnish.engine.recipes.batch_plan import FileResult, PlannedOutput, check_plan, run_batch
 from burnish.engine.removal.composite_plan import CompositePlan, check_edges
@@ -71,13 +72,16 @@ class MaskSpec:
     alpha: bool = False
     key: str | None = None
     key_tolerance: float = DEFAULT_KEY_TOLERANCE
+    detect: Detector | None = None  # an automatic source, opened once for a batch
 
     def check(self) -> None:
         """Parse every option now, so that a typo fails before any file is read."""
         from burnish.engine import edit_masks as masks
 
-        if not (self.mask_file or self.boxes or self.polygons or self.alpha or self.key):
-            raise OptionError("say what to remove: --mask, --box, --polygon, --alpha or --key")
+        if not (self.mask_file or self.boxes or self.polygons or self.alpha or self.key
+                or self.detect):
+            raise OptionError("say what to remove: --mask, --box, --polygon, --alpha, --key "
+                              "or --detect")
         for box in self.boxes:
             masks.parse_box(box)
         for polygon in self.polygons:
@@ -92,9 +96,12 @@ class MaskSpec:
         from burnish.engine import edit_masks as masks
 
         self.check()
-        return masks.build_mask(image, mask_file=self.mask_file, boxes=self.boxes,
+        mask = masks.build_mask(image, mask_file=self.mask_file, boxes=self.boxes,
                                 polygons=self.polygons, alpha=self.alpha, key=self.key,
                                 key_tolerance=self.key_tolerance)
+        if self.detect is not None:
+            mask |= self.detect.mask(image)
+        return mask
 
 
 class Reconstructor:

@@ -1,0 +1,155 @@
+"""Automatic masks: what to edit found in the image itself.
+
+:class:`Detector` is one mask source, opened once (its model loaded) and applied to any
+number of images; its mask is united with the other region sources (boxes, polygons, mask
+files, keys) and then grown and feathered by the step like every region.
+
+- ``text``: text, captions, signatures and watermarks, from a PP-OCR text detector
+  (:mod:`burnish.models.segmentation`, ``text`` contract): the model given, or the one the
+  ``rapidocr_onnxruntime`` wheel installs (``pip install 'burnish[detect]'``). A DB detector
+  marks each line's shrunk core; regions are kept and grown back as PaddleOCR does
+  (:func:`grow_like_db`), so the mask covers each line of text whole (its box, not only
+  its glyphs' strokes).
+- ``subject`` / ``background``: a saliency model of rembg's contract (u2net, isnet,
+  BiRefNet), the subject where the map is above one half, limited to ``box`` when one is
+  given; without a model, GrabCut (OpenCV) from ``box``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from burnish.errors import InputError, ModelError, OptionError
+
+KINDS = ("text", "subject", "background")
+TEXT_THRESHOLD = 0.3  # PaddleOCR's DB thresholds: a pixel's, and a region's mean
+TEXT_REGION_THRESHOLD = 0.5
+TEXT_MIN_SIDE = 4  # regions thinner than this are noise (PaddleOCR drops them too)
+SUBJECT_THRESHOLD = 0.5
+UNCLIP_RATIO = 1.5
+GRABCUT_ITERATIONS = 5
+
+
+class Detector:
+    """One automatic mask source (see the module's docstring).
+
+    Parameters
+    ----------
+    kind : {"text", "subject", "background"}
+    model : path, optional
+        An ONNX model of the kind's contract; for ``text`` the installed PP-OCR detector by
+        default, for ``subject``/``background`` GrabCut from ``box`` without one.
+    box : str, optional
+        ``"x,y,w,h"``: where the subject is (GrabCut's rectangle; with a model, the subject
+        is kept inside it).
+    """
+
+    def __init__(self, kind: str, *, model: str | os.PathLike | None = None,
+                 box: str | None = None, device: str = "auto"):
+        from burnish.engine.edit_masks import parse_box
+        from burnish.models.segmentation import MapModel, installed_text_model
+
+        if kind not in KINDS:
+            raise OptionError(f"unknown detection {kind!r}: use {', '.join(KINDS)}")
+        self.kind, self.box = kind, None if box is None else parse_box(box)
+        if kind == "text":
+            if self.box is not None:
+                raise OptionError("a box is a prompt for subject and background, not text")
+            model = model or installed_text_model()
+            if model is None:
+                raise ModelError("text detection needs a PP-OCR text detector: pip install "
+                                 "'burnish[detect]' (the rapidocr_onnxruntime wheel carries "
+                                 "one), or give a model of PP-OCR's det contract")
+            self.model = MapModel(model, contract="text", device=device)
+        elif model is not None:
+            self.model = MapModel(model, contract="saliency", device=device)
+        elif self.box is None:
+            raise OptionError(f"{kind} without a model needs a box around the subject "
+                              "(GrabCut), or a saliency model (rembg's contract)")
+        else:
+            self.model = None
+
+    @property
+    def label(self) -> str:
+        source = self.model.path.name if self.model is not None else "GrabCut"
+        return f"{self.kind} ({source})"
+
+    def mask(self, pixels: np.ndarray) -> np.ndarray:
+        """The bool ``H x W`` mask of ``pixels`` (``H x W`` or ``H x W x C``)."""
+        if self.kind == "text":
+            return grow_like_db(self.model.predict(pixels))
+        subject = (self._grabcut(pixels) if self.model is None
+                   else self.model.predict(pixels) > SUBJECT_THRESHOLD)
+        if self.box is not None and self.model is not None:
+            subject &= self._box_mask(pixels.shape[:2])
+        return subject if self.kind == "subject" else ~subject
+
+    def _box_mask(self, shape) -> np.ndarray:
+        from burnish.engine.edit_masks import box_mask
+
+        return box_mask(shape, self.box, label=f"the {self.kind} box")
+
+    def _grabcut(self, pixels: np.ndarray) -> np.ndarray:
+        try:
+            import cv2
+        except ImportError:
+            raise OptionError("GrabCut needs OpenCV: pip install opencv-python-headless, or "
+                              "give a saliency model") from None
+        inside = self._box_mask(pixels.shape[:2])
+        if inside.all():
+            raise InputError("the subject box covers the whole image: GrabCut needs "
+                             "background outside it")
+        rows, columns = np.nonzero(inside)
+        rect = (int(columns.min()), int(rows.min()), int(np.ptp(columns)) + 1,
+                int(np.ptp(rows)) + 1)
+        labels = np.zeros(pixels.shape[:2], np.uint8)
+        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)  # the same image and box give the same mask
+        cv2.grabCut(_bgr8(pixels), labels, rect, background, foreground, GRABCUT_ITERATIONS,
+                    cv2.GC_INIT_WITH_RECT)
+        return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def _bgr8(pixels: np.ndarray) -> np.ndarray:
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    elif pixels.dtype.kind == "f":
+        pixels = np.clip(np.rint(pixels * 255), 0, 255).astype(np.uint8)
+    colour = pixels[:, :, :1] if pixels.shape[2] in (1, 2) else pixels[:, :, :3]
+    colour = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    return np.ascontiguousarray(colour[:, :, ::-1])
+
+
+def grow_like_db(probability: np.ndarray) -> np.ndarray:
+    """Text regions from a DB detector's map, as PaddleOCR finds them: the pixels above
+    0.3, in connected regions whose mean is at least 0.5 and whose box is at least 4 pixels
+    a side, each grown by ``area * 1.5 / perimeter`` pixels (its bounding box's: PaddleOCR's
+    *unclip* of the shrunk kernels a DB detector marks)."""
+    from scipy import ndimage
+
+    from burnish.kernels import distance_transform
+
+    cores = probability > TEXT_THRESHOLD
+    labels, count = ndimage.label(cores)
+    grown = np.zeros_like(cores)
+    if not count:
+        return grown
+    means = ndimage.mean(probability, labels, np.arange(1, count + 1))
+    height, width = cores.shape
+    for number, window in enumerate(ndimage.find_objects(labels), 1):
+        box_h, box_w = window[0].stop - window[0].start, window[1].stop - window[1].start
+        if means[number - 1] < TEXT_REGION_THRESHOLD or min(box_h, box_w) < TEXT_MIN_SIDE:
+            continue
+        distance = box_h * box_w * UNCLIP_RATIO / (2 * (box_h + box_w))
+        reach = int(np.ceil(distance))
+        top, left = max(0, window[0].start - reach), max(0, window[1].start - reach)
+        bottom = min(height, window[0].stop + reach)
+        right = min(width, window[1].stop + reach)
+        region = labels[top:bottom, left:right] == number
+        grown[top:bottom, left:right] |= distance_transform(~region) <= distance
+    return grown

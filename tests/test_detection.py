@@ -1,0 +1,174 @@
+"""Automatic masks (``burnish.engine.detection``): each source on generated images with known
+masks, tiny ONNX models of each contract (built here, random or chosen weights), bad models
+and prompts as one-line errors, and ``burnish mask`` / ``burnish remove --detect``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from burnish.engine.detection import Detector, grow_like_db
+from burnish.errors import InputError, ModelError, OptionError
+from burnish.models.segmentation import MapModel
+from tests.conftest import run_cli, structured_image
+from tests.onnx_builders import identity_model, inpaint_contract_model, map_contract_model
+
+
+def _scene(height=120, width=160):
+    """A bright disc (the subject) on a dark, textured background; its true mask."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    disc = (x - 95) ** 2 + (y - 55) ** 2 < 30 ** 2
+    image = rng.integers(10, 70, (height, width, 3)).astype(np.uint8)
+    image[disc] = (235, 220, 60) + rng.integers(-10, 10, (int(disc.sum()), 3))
+    return image, disc
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.mark.parametrize("size", [32, None])
+def test_a_saliency_model_finds_the_subject_and_the_background(tmp_path, size):
+    image, disc = _scene()
+    model = map_contract_model(tmp_path / "u2net.onnx", size=size,
+                               metadata=None if size else {"burnish.input_size": 64})
+    subject = Detector("subject", model=model).mask(image)
+    assert subject.shape == disc.shape and _iou(subject, disc) > 0.85
+    background = Detector("background", model=model).mask(image)
+    np.testing.assert_array_equal(background, ~subject)
+    assert MapModel(model, contract="saliency").fixed_size == ((32, 32) if size else (64, 64))
+
+
+def test_a_box_keeps_a_saliency_subject_inside_it(tmp_path):
+    image, disc = _scene()
+    image[5:25, 5:25] = 250  # a second bright thing, outside the box
+    model = map_contract_model(tmp_path / "isnet.onnx")
+    everywhere = Detector("subject", model=model).mask(image)
+    boxed = Detector("subject", model=model, box="60,20,70,70").mask(image)
+    assert everywhere[10:20, 10:20].all() and not boxed[:30, :30].any()
+    assert _iou(boxed, disc) > 0.85
+
+
+def test_grabcut_from_a_box_finds_the_subject():
+    image, disc = _scene()
+    subject = Detector("subject", box="55,15,80,80").mask(image)
+    assert _iou(subject, disc) > 0.9
+    again = Detector("subject", box="55,15,80,80").mask(image)
+    np.testing.assert_array_equal(subject, again)  # seeded: the same mask every time
+    with pytest.raises(InputError, match="whole image"):
+        Detector("subject", box="0,0,160,120").mask(image)
+
+
+def test_text_regions_are_grown_back_like_paddleocr(tmp_path):
+    """A dark image with two bright 'lines' and a faint speck: the detector's cores above
+    0.3 with a mean of 0.5 are kept and unclipped by area * 1.5 / perimeter."""
+    image = np.full((100, 200, 3), 20, np.uint8)
+    image[30:40, 20:120] = 255  # a line of text: 100 x 10
+    image[70:74, 150:154] = 255  # a 4 x 4 mark
+    model = map_contract_model(tmp_path / "det.onnx")
+    found = Detector("text", model=model).mask(image)
+    line_grow = 100 * 10 * 1.5 / (2 * 110)  # about 6.8 pixels
+    assert found[30:40, 20:120].all()
+    assert found[30 - 6, 70] and not found[30 - 8, 70]
+    assert found[35, 20 - 6] and not found[35, 20 - 8]
+    assert found[70:74, 150:154].all() and not found[60, 152]
+    assert line_grow > 6
+    probability = np.zeros((50, 50), np.float32)
+    probability[10:20, 10:20] = 0.35  # above the pixel threshold, below the region's mean
+    probability[30:40, 30:32] = 0.9  # too thin
+    assert not grow_like_db(probability).any()
+
+
+def test_random_weight_models_of_each_contract_run_at_any_size(tmp_path):
+    rng = np.random.default_rng(5)
+    text = MapModel(map_contract_model(tmp_path / "t.onnx", rng=rng), contract="text")
+    saliency = MapModel(map_contract_model(tmp_path / "s.onnx", rng=rng, size=48,
+                                           output_rank=3, sigmoid=False), contract="saliency")
+    for shape in [(37, 53, 3), (101, 29), (64, 64, 4)]:
+        pixels = np.random.default_rng(1).integers(0, 65536, shape, dtype=np.uint16)
+        for model in (text, saliency):
+            found = model.predict(pixels)
+            assert found.shape == shape[:2] and found.dtype == np.float32
+            assert 0 <= found.min() and found.max() <= 1
+    assert text.input_size(37, 53) == (736, 1056)  # short side 736, multiples of 32
+    assert text.input_size(100, 4000)[1] <= 2560
+    assert saliency.fixed_size == (48, 48)
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda p: inpaint_contract_model(p), "one image input 1x3xHxW"),
+    (lambda p: identity_model(p, channels=1), "one image input 1x3xHxW"),
+    (lambda p: identity_model(p), "not one H x W map"),
+    (lambda p: map_contract_model(p, sigmoid=False, gain=100), "not a probability"),
+    (lambda p: p.write_bytes(b"not onnx") and p, "not a usable ONNX model"),
+])
+def test_bad_models_are_one_line_errors(tmp_path, make, problem):
+    path = make(tmp_path / "bad.onnx")
+    image, _ = _scene()
+    with pytest.raises(ModelError) as caught:
+        Detector("text", model=path).mask(image)
+    message = str(caught.value)
+    assert problem in message and "bad.onnx" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("kind, options, problem", [
+    ("faces", {}, "unknown detection 'faces'"),
+    ("subject", {}, "needs a box around the subject"),
+    ("text", {"box": "1,2,3,4"}, "a box is a prompt for subject"),
+    ("subject", {"box": "1,2,x,4"}, "box"),
+])
+def test_bad_prompts_are_one_line_errors(kind, options, problem):
+    with pytest.raises(OptionError) as caught:
+        Detector(kind, **options)
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_box_outside_the_image_is_an_error(tmp_path):
+    image, _ = _scene()
+    model = map_contract_model(tmp_path / "s.onnx")
+    with pytest.raises(InputError, match="subject box"):
+        Detector("subject", model=model, box="500,500,10,10").mask(image)
+
+
+def test_burnish_mask_writes_masks_beside_the_images(tmp_path, monkeypatch, capsys):
+    image, disc = _scene()
+    Image.fromarray(image).save(tmp_path / "scene.jpg", quality=98)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    model = map_contract_model(tmp_path / "s.onnx")
+    code, out, err = run_cli(monkeypatch, capsys, "mask", tmp_path / "scene.jpg",
+                             tmp_path / "broken.png", "--detect", "subject", "--model", model,
+                             "--grow", "2")
+    assert code == 1 and "broken.png" in err and "1 written, 1 failed" in err
+    written = np.asarray(Image.open(tmp_path / "masks" / "scene.png"))
+    assert written.dtype == np.uint8 and set(np.unique(written)) == {0, 255}
+    assert _iou(written > 0, disc) > 0.8 and (written > 0).sum() > disc.sum()
+    assert "subject (s.onnx)" in out
+    assert not (tmp_path / "masks" / "broken.png").exists()
+
+
+def test_burnish_remove_detect_removes_what_was_found(tmp_path, monkeypatch, capsys):
+    image = structured_image(90, 120)
+    image[20:30, 10:100] = 255  # a bright caption
+    Image.fromarray(image).save(tmp_path / "captioned.png")
+    model = map_contract_model(tmp_path / "det.onnx", gain=40)
+    code, _, err = run_cli(monkeypatch, capsys, "mask", tmp_path / "captioned.png",
+                           "--detect", "text", "--model", model)
+    assert code == 0, err
+    found = np.asarray(Image.open(tmp_path / "masks" / "captioned.png")) > 0
+    assert found[20:30, 10:100].all()
+    code, _, err = run_cli(monkeypatch, capsys, "remove", tmp_path / "captioned.png",
+                           "--detect", "text", "--detect-model", model, "-o",
+                           tmp_path / "clean.png")
+    assert code == 0, err
+    by_detection = np.asarray(Image.open(tmp_path / "clean.png"))
+    code, _, err = run_cli(monkeypatch, capsys, "remove", tmp_path / "captioned.png",
+                           "--mask", tmp_path / "masks" / "captioned.png", "-o",
+                           tmp_path / "by_mask.png")
+    assert code == 0, err
+    np.testing.assert_array_equal(by_detection, np.asarray(Image.open(tmp_path / "by_mask.png")))
+    assert by_detection[20:30, 10:100].mean() < 200  # the caption is gone
+    code, _, err = run_cli(monkeypatch, capsys, "remove", tmp_path / "captioned.png",
+                           "--detect-box", "1,2,3,4")
+    assert code != 0 and "go with --detect KIND" in err
