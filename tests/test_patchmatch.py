@@ -309,3 +309,20 @@ def test_mismatched_hole_is_refused(rng):
     image = noise(rng, 20, 24, 3)
     assert_one_line_value_error(lambda: patchmatch_inpaint(image, centred_box(24, 20, 4, 4)))
     assert_one_line_value_error(lambda: patchmatch_inpaint(image, np.zeros((20, 24, 1), bool)))
+
+
+def test_confidence_never_underflows_in_a_deep_hole():
+    """Wexler's confidence 1.6^-depth is 0 in float32 past about 220 pixels deep; where
+    every patch covering a pixel had confidence 0 (or its weight underflowed), the vote was
+    0 / 0 and the fill NaN (seen on a 640 x 400 photo with a 70% hole). The confidence stops
+    falling at CONFIDENCE_MAX_DISTANCE: positive everywhere, unchanged near the edge."""
+    from burnish.kernels.patchmatch import CONFIDENCE_BASE, CONFIDENCE_MAX_DISTANCE, _Level
+
+    image = np.zeros((640, 640, 3), np.float32)
+    hole = np.zeros((640, 640), bool)
+    hole[10:-10, 10:-10] = True  # 310 pixels deep at the centre
+    confidence = _Level(image, hole, 3).confidence
+    assert confidence[hole].min() > 0
+    assert confidence[320, 320] == pytest.approx(CONFIDENCE_BASE ** -CONFIDENCE_MAX_DISTANCE,
+                                                 rel=1e-5)
+    assert confidence[12, 320] == pytest.approx(CONFIDENCE_BASE ** -3.0, rel=1e-6)

@@ -66,6 +66,11 @@ MAX_STRIPS = 16
 STRIP_PATCHES = 4
 SIGMA_PERCENTILE = 75.0
 CONFIDENCE_BASE = 1.6
+# Deeper than this the confidence stops falling: 1.6^-185 is below float32's smallest
+# normal number, and a pixel whose every covering patch had confidence 0 was voted 0 / 0
+# (NaN) in holes more than about 370 pixels across. 1.6^-120 (3.6e-25) keeps the best
+# covering patch's weight well above zero; shallower pixels are unchanged.
+CONFIDENCE_MAX_DISTANCE = 120.0
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -331,7 +336,8 @@ class _Level:
         self.source_y, self.source_x = (v.astype(np.int32) for v in np.nonzero(self.source_ok))
         # Wexler's confidence: a patch centred deep in the hole knows little; one near its edge
         # is anchored by known pixels. Keeps the fill continuous with its surroundings.
-        self.confidence = (CONFIDENCE_BASE ** -distance_transform(hole)).astype(np.float32)
+        depth = np.minimum(distance_transform(hole), CONFIDENCE_MAX_DISTANCE)
+        self.confidence = (CONFIDENCE_BASE ** -depth).astype(np.float32)
         rows = np.flatnonzero(self.target.any(axis=1))
         cols = np.flatnonzero(self.target.any(axis=0))
         self.rows = np.array([rows[0], rows[-1] + 1], np.int64)
