@@ -14,15 +14,10 @@ def mask(
     inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
                                                  show_default=False)],
     detect: Annotated[str, typer.Option(
-        "--detect", metavar="KIND", help="text (a PP-OCR text detector), subject or "
-        "background (a saliency model, or GrabCut from --box).", show_default=False)],
-    model: Annotated[Path | None, typer.Option(
-        "--model", "-m", metavar="FILE", help="The detector's ONNX model (text: PP-OCR's det "
-        "contract, default the installed rapidocr_onnxruntime's; subject/background: "
-        "rembg's contract).")] = None,
-    box: Annotated[str | None, typer.Option(
-        "--box", metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, or a "
-        "saliency model's subject kept inside it.")] = None,
+        "--detect", metavar="KIND", help=f"What to find: {opt.DETECT_KIND_HELP}.",
+        show_default=False)],
+    model: opt.detect_model("--model", "-m") = None,
+    box: opt.detect_box("--box") = None,
     grow: Annotated[int, typer.Option(
         "--grow", min=0, help="Grow the mask by this many pixels (what remove's --dilate "
         "would do), to review it as it will be used.")] = 0,

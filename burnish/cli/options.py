@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,3 +65,21 @@ def output_file_or_folder(default: str):
         "--output", "-o", metavar="PATH", help="Output file for one input, or a folder (ends "
         "with /, is an existing folder, or there are several inputs; created if missing); "
         f"default: {default} beside each input.")]
+
+
+# The automatic mask sources (burnish.engine.detection), as `burnish mask` and `remove` take them.
+DETECT_KIND_HELP = ("text (a PP-OCR text detector), subject or background (a saliency model, "
+                    "or GrabCut from a box)")
+
+
+def detect_model(*names: str):
+    return Annotated[Path | None, typer.Option(
+        *names, metavar="FILE", help="The detector's ONNX model (text: PP-OCR's det contract, "
+        "default the installed rapidocr_onnxruntime's; subject/background: rembg's "
+        "contract).")]
+
+
+def detect_box(name: str):
+    return Annotated[str | None, typer.Option(
+        name, metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, or a "
+        "saliency model's subject kept inside it.")]

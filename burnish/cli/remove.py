@@ -32,16 +32,10 @@ def remove(
         "--key-tolerance", min=0, help="How far (0-255, per channel) a pixel may be from the "
         "--key colour.")] = 12.0,
     detect: Annotated[str | None, typer.Option(
-        "--detect", metavar="KIND", help="Also remove what a detector finds: text (a PP-OCR "
-        "text detector), subject or background (a saliency model, or GrabCut from "
-        "--detect-box).")] = None,
-    detect_model: Annotated[Path | None, typer.Option(
-        "--detect-model", metavar="FILE", help="The detector's ONNX model (text: PP-OCR's "
-        "det contract, default the installed rapidocr_onnxruntime's; subject/background: "
-        "rembg's contract).")] = None,
-    detect_box: Annotated[str | None, typer.Option(
-        "--detect-box", metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, "
-        "or a saliency model's subject kept inside it.")] = None,
+        "--detect", metavar="KIND", help=f"Also remove what a detector finds: "
+        f"{opt.DETECT_KIND_HELP}.")] = None,
+    detect_model: opt.detect_model("--detect-model") = None,
+    detect_box: opt.detect_box("--detect-box") = None,
     output: opt.output_file_or_folder("NAME_removed.EXT") = None,
     method: Annotated[str, typer.Option(
         "--method", help="patchmatch (texture from the image, no weights), telea (fast, "
