@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from burnish import __version__
+from burnish.cli import cutout as cutout_command
 from burnish.cli import edit as edit_command
 from burnish.cli import export as export_command
 from burnish.cli import info as info_command
@@ -47,6 +48,7 @@ def main_options(version: Annotated[bool, typer.Option(
 app.command("upscale", cls=CommandWithPlainUsage)(upscale_command.upscale)
 app.command("remove", cls=CommandWithPlainUsage)(remove_command.remove)
 app.command("mask", cls=CommandWithPlainUsage)(mask_command.mask)
+app.command("cutout", cls=CommandWithPlainUsage)(cutout_command.cutout)
 app.command("run", cls=CommandWithPlainUsage)(run_command.run)
 app.command("edit", cls=CommandWithPlainUsage)(edit_command.edit)
 app.command("history", cls=CommandWithPlainUsage)(edit_command.history)
