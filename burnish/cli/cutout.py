@@ -11,8 +11,7 @@ from burnish.cli import options as opt
 
 
 def cutout(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
-                                                 show_default=False)],
+    inputs: opt.ImageFiles,
     model: opt.detect_model("--model", "-m") = None,
     box: opt.detect_box("--box") = None,
     band: Annotated[int, typer.Option(

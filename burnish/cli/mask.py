@@ -11,8 +11,7 @@ from burnish.cli import options as opt
 
 
 def mask(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
-                                                 show_default=False)],
+    inputs: opt.ImageFiles,
     detect: Annotated[str, typer.Option(
         "--detect", metavar="KIND", help=f"What to find: {opt.DETECT_KIND_HELP}.",
         show_default=False)],

@@ -83,3 +83,7 @@ def detect_box(name: str):
     return Annotated[str | None, typer.Option(
         name, metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, or a "
         "saliency model's subject kept inside it.")]
+
+
+ImageFiles = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
+                                                  show_default=False)]

@@ -13,8 +13,7 @@ from burnish.errors import OptionError
 
 
 def remove(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
-                                                 show_default=False)],
+    inputs: opt.ImageFiles,
     mask: Annotated[Path | None, typer.Option(
         "--mask", help="Mask image of the input's size: grey (or alpha) above half scale is "
         "removed.")] = None,

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from burnish.cli import options as opt
 
 
 def upscale(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",
-                                                 show_default=False)],
+    inputs: opt.ImageFiles,
     output: opt.output_file_or_folder("NAME_x4.EXT") = None,
     scale: opt.Scale = 4,
     model: opt.Model = None,

@@ -122,65 +122,66 @@ class Workspace:
     # -- what the page shows ----------------------------------------------------------------
 
     def info(self, name: str) -> dict:
-        from burnish.engine.provenance import history
-
         image = self.image(name)
-        original = self.view(name, 0)  # the pixel limit is checked first, on the file
-        current = self.view(name, None)
-        try:
-            versions = history.history(image)
-        except Exception:  # noqa: BLE001 - no history yet
-            versions = []
-        steps = {version.number for version in self._lineage(image)} if versions else set()
+        versions = self._versions(image)  # read once for everything below
+        steps = self._lineage(image, versions)
         # The current version's geometry (an upscale changes it), and the original's for
-        # the before/after view.
+        # the before/after view; the pixel limit is checked on the file first.
+        original = self._view(image, versions, 0)
+        current = self._view(image, versions, None)
+        in_result = {version.number for version in steps}
         return {"name": name, **current.describe(), "original": original.describe(),
                 "versions": [{"number": v.number, "parent": v.parent, "op": v.op,
                               "summary": self.shown(v.summary), "head": v.head,
-                              "in_result": v.number in steps, "seconds": v.seconds,
+                              "in_result": v.number in in_result, "seconds": v.seconds,
                               "created": v.created.isoformat(), "note": v.note}
                              for v in versions],
-                "mask": self.mask_shapes(name), "mask_file": self._next_mask(image)[0].name,
-                "approved": self.approved_name(image)}
+                "mask": self._mask_shapes(image, steps),
+                "mask_file": self._next_mask(image, steps)[0].name,
+                "approved": self._approved_name(image, steps)}
 
-    def version_file(self, name: str, number: int | None) -> Path:
-        """The file holding version ``number`` of an image (None: the current one; an
-        image without a history has only its own file)."""
+    def _versions(self, image: Path) -> list:
+        """The image's recorded versions; none without a history."""
         from burnish.engine.provenance import history
 
-        image = self.image(name)
-        if not (image.parent / history.FOLDER).is_dir():
-            if number not in (None, 0):
-                raise HttpError(404, f"{name!r} has no version {number}")
-            return image
-        try:
-            versions = history.history(image)
-        except Exception:  # noqa: BLE001 - no history for this image yet
-            versions = []
-        if not versions:
-            if number not in (None, 0):
-                raise HttpError(404, f"{name!r} has no version {number}")
+        return history.history(image, missing_ok=True)
+
+    def _lineage(self, image: Path, versions: list | None = None) -> list:
+        from burnish.engine.provenance import history
+
+        return history.lineage_of(self._versions(image) if versions is None else versions)
+
+    @staticmethod
+    def _version_file(image: Path, versions: list, number: int | None) -> Path:
+        """The file holding version ``number`` (None: the current one; an image without a
+        history has only its own file)."""
+        if not versions and number in (None, 0):
             return image
         chosen = [v for v in versions if (v.head if number is None else v.number == number)]
         if not chosen:
-            raise HttpError(404, f"{name!r} has no version {number}")
+            raise HttpError(404, f"{image.name!r} has no version {number}")
         return chosen[0].object
 
     def view(self, name: str, number: int | None):
-        path = self.version_file(name, number)
-        return self.views.view(path, self.max_pixels if path == self.image(name) else None)
+        image = self.image(name)
+        return self._view(image, self._versions(image), number)
+
+    def _view(self, image: Path, versions: list, number: int | None):
+        path = self._version_file(image, versions, number)
+        return self.views.view(path, self.max_pixels if path == image else None)
 
     # -- masks ------------------------------------------------------------------------------
 
-    def _next_mask(self, image: Path) -> tuple[Path, Path]:
+    def _next_mask(self, image: Path, steps: list | None = None) -> tuple[Path, Path]:
         """The mask file (and its shapes) the next masked step of ``image`` will read."""
-        used = sum(1 for version in self._lineage(image) if version.params.get("mask"))
+        steps = self._lineage(image) if steps is None else steps
+        used = sum(1 for version in steps if version.params.get("mask"))
         stem = image.stem + (f"-{used + 1}" if used else "")
         folder = image.parent / MASKS
         return folder / f"{stem}.png", folder / f"{stem}.json"
 
-    def mask_shapes(self, name: str) -> list:
-        _, shapes = self._next_mask(self.image(name))
+    def _mask_shapes(self, image: Path, steps: list | None = None) -> list:
+        _, shapes = self._next_mask(image, steps)
         if not shapes.is_file():
             return []
         try:
@@ -206,16 +207,6 @@ class Workspace:
         return {"mask_file": self.name_of(mask_path), "pixels": int((mask > 127).sum())}
 
     # -- steps and history ------------------------------------------------------------------
-
-    def _lineage(self, image: Path) -> list:
-        from burnish.engine.provenance import history
-
-        if not (image.parent / history.FOLDER).is_dir():
-            return []
-        try:
-            return history.lineage(image)
-        except Exception:  # noqa: BLE001 - no history for this image yet
-            return []
 
     def step_text(self, name: str, op: str, params: dict, use_mask: bool) -> str:
         """The ``burnish edit`` step for a page's request, with the image's mask file
@@ -267,7 +258,9 @@ class Workspace:
         """The steps that made the current version, as a recipe: paths inside the image's
         folder relative to it (where the recipe is saved), the image's stem as ``{stem}``."""
         image = self.image(name)
-        steps = self._lineage(image)
+        return self._recipe_of(image, self._lineage(image))
+
+    def _recipe_of(self, image: Path, steps: list) -> dict:
         if not steps:
             raise HttpError(409, "no steps yet: run a step, then save it as a recipe")
         return {"steps": [{"op": version.op, **{key: self._portable(value, image)
@@ -303,22 +296,25 @@ class Workspace:
             write_bytes_atomically(target, text.encode())
         return self.name_of(target)
 
-    def approved_name(self, image: Path) -> str | None:
-        target = self._approved_target(image, quiet=True)
-        return target.name if target is not None and target.is_file() else None
+    def _approved_name(self, image: Path, steps: list) -> str | None:
+        """The approved output's name when it exists (None before any step, or when a
+        step's file has gone since: then there is no output to name)."""
+        if not steps:
+            return None
+        try:
+            _, target = self._approval_plan(image, steps)
+        except OptionError:
+            return None
+        return target.name if target.is_file() else None
 
-    def _approved_target(self, image: Path, quiet: bool = False) -> Path | None:
+    def _approval_plan(self, image: Path, steps: list):
+        """(recipe, target): the image's steps as a recipe, and where approving writes."""
         from burnish.engine.recipes.batch_run import plan_outputs
         from burnish.engine.recipes.recipe import recipe_from_data
 
-        try:
-            recipe = recipe_from_data(self.recipe_data(self.name_of(image)),
-                                      base=image.parent, origin="workspace")
-        except (HttpError, OptionError):
-            if quiet:
-                return None
-            raise
-        return plan_outputs(recipe, [image], self._approved_folder(image))[0].target
+        recipe = recipe_from_data(self._recipe_of(image, steps), base=image.parent,
+                                  origin=os.fspath(image.parent / "workspace"))
+        return recipe, plan_outputs(recipe, [image], self._approved_folder(image))[0].target
 
     def _approved_folder(self, image: Path) -> Path:
         relative = image.parent.relative_to(self.root)
@@ -328,15 +324,12 @@ class Workspace:
         """Run the image's steps as a recipe on the original, exactly as ``burnish run`` of
         the saved recipe does: the output and its sidecar, written atomically to the
         approved folder (the same relative folder as the image)."""
-        from burnish.engine.recipes.batch_run import RunOptions, Worker, plan_outputs
-        from burnish.engine.recipes.recipe import recipe_from_data
+        from burnish.engine.recipes.batch_run import RunOptions, Worker
 
         image = self.image(name)
-        recipe = recipe_from_data(self.recipe_data(name), base=image.parent,
-                                  origin=os.fspath(image.parent / "workspace"))
-        folder = self._approved_folder(image)
+        recipe, target = self._approval_plan(image, self._lineage(image))
+        folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
-        target = plan_outputs(recipe, [image], folder)[0].target
         worker = Worker(recipe, RunOptions(output=folder, device=self.device,
                                            backend=self.backend), threads=None,
                         resources=resources)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from importlib import resources as package_files
 from pathlib import Path
 from typing import NamedTuple
@@ -140,8 +141,6 @@ async def _upload(service, request: Request) -> Response:
         name = await _in_thread(service.workspace.store_upload, upload.image,
                                 upload.shown_name)
     finally:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse({"name": name}, status_code=201)
 

@@ -208,19 +208,32 @@ def edit(image: str | os.PathLike, steps: Sequence[str], *, device: str = "auto"
     return versions[-len(parsed):]
 
 
-def history(image: str | os.PathLike) -> list[Version]:
-    """Every recorded version of ``image``, oldest first."""
+def history(image: str | os.PathLike, *, missing_ok: bool = False) -> list[Version]:
+    """Every recorded version of ``image``, oldest first; with ``missing_ok`` an image
+    without a history has none (else that is the one-line :data:`NO_HISTORY` error)."""
     image = _original_path(image)
+    if missing_ok and not _database(image).is_file():
+        return []
     with _catalogue(image) as catalogue:
-        return catalogue.versions(catalogue.existing_entry(image))
+        entry = catalogue.entry(image.name)
+        if entry is None and missing_ok:
+            return []
+        return catalogue.versions(entry or catalogue.existing_entry(image))
 
 
 def lineage(image: str | os.PathLike) -> list[Version]:
+    """The steps that made the current version (:func:`lineage_of` its history)."""
+    return lineage_of(history(image))
+
+
+def lineage_of(history_versions: Sequence[Version]) -> list[Version]:
     """The steps that made the current version, in order, from the original on: each
     version's parent chain, with every revert replaced by the chain of the version it
     returned to. Running these steps (``burnish edit`` of them, or a recipe of them) on the
-    original makes the current pixels again."""
-    versions = {version.number: version for version in history(image)}
+    original makes the current pixels again. No versions: no steps."""
+    versions = {version.number: version for version in history_versions}
+    if not versions:
+        return []
     head = next(version for version in versions.values() if version.head)
     steps, number = [], head.number
     while number is not None:
