@@ -14,6 +14,7 @@ def cutout(
     inputs: opt.ImageFiles,
     model: opt.detect_model("--model", "-m") = None,
     box: opt.detect_box("--box") = None,
+    point: opt.detect_points("--point") = None,
     band: Annotated[int, typer.Option(
         "--band", min=1, help="Pixels each side of the subject's edge whose alpha is "
         "matted.")] = 8,
@@ -21,15 +22,16 @@ def cutout(
     device: opt.Device = opt.DeviceChoice.auto,
     max_pixels: opt.MaxPixels = None,
 ) -> None:
-    """Cut the subject out as a PNG with alpha: found by a saliency model (--model) or
-    GrabCut (--box), its edge matted and its colour there freed of the old background."""
+    """Cut the subject out as a PNG with alpha: found by a saliency model (--model), a SAM
+    model (--model with --box/--point) or GrabCut (--box), its edge matted and its colour there freed of the old background."""
     from burnish.cli.results import report
     from burnish.engine.cutout import cutout as cut
     from burnish.engine.detection import Detector
     from burnish.engine.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
     from burnish.engine.recipes.batch_plan import run_batch
 
-    detector = Detector("subject", model=model, box=box, device=opt.resolved_device(device))
+    detector = Detector("subject", model=model, box=box, points=point or (),
+                        device=opt.resolved_device(device))
 
     def job(input_path: Path, target: Path) -> str | None:
         pixels, meta = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)

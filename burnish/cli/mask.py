@@ -17,6 +17,7 @@ def mask(
         show_default=False)],
     model: opt.detect_model("--model", "-m") = None,
     box: opt.detect_box("--box") = None,
+    point: opt.detect_points("--point") = None,
     grow: Annotated[int, typer.Option(
         "--grow", min=0, help="Grow the mask by this many pixels (what remove's --dilate "
         "would do), to review it as it will be used.")] = 0,
@@ -32,7 +33,8 @@ def mask(
     from burnish.engine.recipes.batch_plan import run_batch
     from burnish.kernels import dilate
 
-    detector = Detector(detect, model=model, box=box, device=opt.resolved_device(device))
+    detector = Detector(detect, model=model, box=box, points=point or (),
+                        device=opt.resolved_device(device))
 
     def job(input_path: Path, target: Path) -> str | None:
         pixels, _ = read_image(input_path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)

@@ -69,20 +69,27 @@ def output_file_or_folder(default: str):
 
 # The automatic mask sources (burnish.engine.detection), as `burnish mask` and `remove` take them.
 DETECT_KIND_HELP = ("text (a PP-OCR text detector), subject or background (a saliency model, "
-                    "or GrabCut from a box)")
+                    "a SAM-contract model prompted by a box or points, or GrabCut from a box)")
 
 
 def detect_model(*names: str):
     return Annotated[Path | None, typer.Option(
         *names, metavar="FILE", help="The detector's ONNX model (text: PP-OCR's det contract, "
         "default the installed rapidocr_onnxruntime's; subject/background: rembg's "
-        "contract).")]
+        "contract, or SAM's encoder/decoder pair named by either file, NAME.encoder.onnx / "
+        "NAME.decoder.onnx, or their folder).")]
 
 
 def detect_box(name: str):
     return Annotated[str | None, typer.Option(
-        name, metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, or a "
-        "saliency model's subject kept inside it.")]
+        name, metavar="X,Y,W,H", help="Where the subject is: GrabCut's rectangle, a SAM "
+        "model's box prompt, or a saliency model's subject kept inside it.")]
+
+
+def detect_points(name: str):
+    return Annotated[list[str] | None, typer.Option(
+        name, metavar="X,Y[,LABEL]", help="A SAM model's point prompt, repeatable: LABEL 1 "
+        "(default) on the subject, 0 not on it.")]
 
 
 ImageFiles = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, WebP).",

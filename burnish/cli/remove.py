@@ -35,6 +35,7 @@ def remove(
         f"{opt.DETECT_KIND_HELP}.")] = None,
     detect_model: opt.detect_model("--detect-model") = None,
     detect_box: opt.detect_box("--detect-box") = None,
+    detect_point: opt.detect_points("--detect-point") = None,
     output: opt.output_file_or_folder("NAME_removed.EXT") = None,
     method: Annotated[str, typer.Option(
         "--method", help="patchmatch (texture from the image, no weights), telea (fast, "
@@ -62,13 +63,14 @@ def remove(
     from burnish.engine.removal.object_removal import MaskSpec, remove_files
 
     detector = None
-    if detect is not None or detect_model is not None or detect_box is not None:
+    if detect is not None or detect_model is not None or detect_box is not None or detect_point:
         from burnish.engine.detection import Detector
 
         if detect is None:
-            raise OptionError("--detect-model and --detect-box go with --detect KIND")
+            raise OptionError("--detect-model, --detect-box and --detect-point go with "
+                              "--detect KIND")
         detector = Detector(detect, model=detect_model, box=detect_box,
-                            device=opt.resolved_device(device))
+                            points=detect_point or (), device=opt.resolved_device(device))
     masks = MaskSpec(mask_file=mask, boxes=tuple(box or ()), polygons=tuple(polygon or ()),
                      alpha=alpha, key=key, key_tolerance=key_tolerance, detect=detector)
     with TileProgress(enabled=not quiet and sys.stderr.isatty(), unit="regions") as bar:

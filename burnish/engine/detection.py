@@ -12,7 +12,9 @@ files, keys) and then grown and feathered by the step like every region.
   its glyphs' strokes).
 - ``subject`` / ``background``: a saliency model of rembg's contract (u2net, isnet,
   BiRefNet), the subject where the map is above one half, limited to ``box`` when one is
-  given; without a model, GrabCut (OpenCV) from ``box``.
+  given; a prompted model of Segment Anything's encoder/decoder contract (SAM, MobileSAM),
+  the subject that ``box`` and ``points`` point at; without a model, GrabCut (OpenCV) from
+  ``box``.
 """
 
 from __future__ import annotations
@@ -42,18 +44,31 @@ class Detector:
         An ONNX model of the kind's contract; for ``text`` the installed PP-OCR detector by
         default, for ``subject``/``background`` GrabCut from ``box`` without one.
     box : str, optional
-        ``"x,y,w,h"``: where the subject is (GrabCut's rectangle; with a model, the subject
-        is kept inside it).
+        ``"x,y,w,h"``: where the subject is (GrabCut's rectangle; a prompted model's box;
+        with a saliency model, the subject is kept inside it).
+    points : list of str, optional
+        ``"x,y"`` (on the subject) or ``"x,y,0"`` (not on it): a prompted model's points.
     """
 
     def __init__(self, kind: str, *, model: str | os.PathLike | None = None,
-                 box: str | None = None, device: str = "auto"):
-        from burnish.engine.edit_masks import parse_box
-        from burnish.models.segmentation import MapModel, installed_text_model
+                 box: str | None = None, points: list[str] | tuple[str, ...] = (),
+                 device: str = "auto"):
+        from burnish.engine.edit_masks import parse_box, parse_point
+        from burnish.models.segmentation import (
+            MapModel,
+            PromptedModel,
+            installed_text_model,
+            is_prompted,
+        )
 
         if kind not in KINDS:
             raise OptionError(f"unknown detection {kind!r}: use {', '.join(KINDS)}")
         self.kind, self.box = kind, None if box is None else parse_box(box)
+        self.points = tuple(parse_point(point) for point in points)
+        self.prompted = model is not None and kind != "text" and is_prompted(model)
+        if self.points and not self.prompted:
+            raise OptionError("points are prompts for a prompted model (SAM's encoder and "
+                              "decoder); GrabCut and saliency models take a box")
         if kind == "text":
             if self.box is not None:
                 raise OptionError("a box is a prompt for subject and background, not text")
@@ -63,6 +78,10 @@ class Detector:
                                  "'burnish[detect]' (the rapidocr_onnxruntime wheel carries "
                                  "one), or give a model of PP-OCR's det contract")
             self.model = MapModel(model, contract="text", device=device)
+        elif self.prompted:
+            if self.box is None and not self.points:
+                raise OptionError("a prompted (SAM) model needs a box or points on the subject")
+            self.model = PromptedModel(model, device=device)
         elif model is not None:
             self.model = MapModel(model, contract="saliency", device=device)
         elif self.box is None:
@@ -80,15 +99,29 @@ class Detector:
         """The bool ``H x W`` mask of ``pixels`` (``H x W`` or ``H x W x C``)."""
         if self.kind == "text":
             return grow_like_db(self.model.predict(pixels))
-        subject = (self._grabcut(pixels) if self.model is None
-                   else self.model.predict(pixels) > SUBJECT_THRESHOLD)
+        if self.model is None:
+            subject = self._grabcut(pixels)
+        elif self.prompted:
+            self._box_mask(pixels.shape[:2])  # a box that misses the image is an error
+            for x, y, _ in self.points:
+                if not (0 <= x < pixels.shape[1] and 0 <= y < pixels.shape[0]):
+                    raise InputError(f"the point {x:g},{y:g} is outside the "
+                                     f"{pixels.shape[1]}x{pixels.shape[0]} image")
+            return self._as_kind(self.model.predict(pixels, box=self.box, points=self.points))
+        else:
+            subject = self.model.predict(pixels) > SUBJECT_THRESHOLD
         if self.box is not None and self.model is not None:
             subject &= self._box_mask(pixels.shape[:2])
+        return self._as_kind(subject)
+
+    def _as_kind(self, subject: np.ndarray) -> np.ndarray:
         return subject if self.kind == "subject" else ~subject
 
     def _box_mask(self, shape) -> np.ndarray:
         from burnish.engine.edit_masks import box_mask
 
+        if self.box is None:
+            return np.ones(shape, bool)
         return box_mask(shape, self.box, label=f"the {self.kind} box")
 
     def _grabcut(self, pixels: np.ndarray) -> np.ndarray:

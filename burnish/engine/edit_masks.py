@@ -59,6 +59,19 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return values[0], values[1], values[2], values[3]
 
 
+def parse_point(text: str) -> tuple[float, float, int]:
+    """``"x,y"`` (on the subject) or ``"x,y,LABEL"`` (1 on it, 0 not) as ``(x, y, label)``.
+
+    >>> parse_point("10,20,0")
+    (10.0, 20.0, 0)
+    """
+    values = _numbers(text, "point", "120,80")
+    if len(values) not in (2, 3) or (len(values) == 3 and values[2] not in (0, 1)):
+        raise OptionError(f"point {text!r} needs x,y or x,y,LABEL with LABEL 1 (on the "
+                          f"subject) or 0 (not on it)")
+    return values[0], values[1], int(values[2]) if len(values) == 3 else 1
+
+
 def parse_polygon(text: str) -> np.ndarray:
     """``"x1,y1 x2,y2 x3,y3 ..."`` as an ``N x 2`` float64 array of vertices (N >= 3).
 

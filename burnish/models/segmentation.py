@@ -1,6 +1,7 @@
-"""Models that map an image to a per-pixel map: saliency (what the subject is) and text.
+"""Models that map an image to a per-pixel map: saliency (what the subject is), text, and
+prompted segmentation (SAM).
 
-Two contracts, both one image in and one map out, run through ONNX Runtime:
+Two contracts are one image in and one map out, run through ONNX Runtime (:class:`MapModel`):
 
 - **saliency**, rembg's (u2net, u2netp, isnet, BiRefNet exports): an input ``1 x 3 x S x S``
   (static sides are used as they are; a dynamic model gets ``burnish.input_size``, else 320,
@@ -12,6 +13,22 @@ Two contracts, both one image in and one map out, run through ONNX Runtime:
   resized so its short side is 736 (at most 2560 on the long side) and both sides are
   multiples of 32, normalised to ``(x - 0.5) / 0.5``; the output is the text probability
   ``1 x 1 x H x W`` in [0, 1], resized back.
+
+The third, **prompted** (:class:`PromptedModel`), is Segment Anything's pair of files as its
+ONNX export writes them (SAM, MobileSAM, and the exports that keep SAM's contract):
+
+- the **encoder**: an input ``1 x 3 x S x S`` (``S`` static, else 1024), the image resized so
+  its long side is ``S``, normalised with SAM's mean and spread on a 0-255 scale, padded with
+  zeros to the bottom and right; one output, the embedding ``1 x C x h x w``;
+- the **decoder**: inputs ``image_embeddings``, ``point_coords`` (``1 x N x 2``, in the
+  resized image's pixels), ``point_labels`` (``1 x N``: 1 subject, 0 not, 2 and 3 a box's
+  corners, -1 padding), and, where the export has them, ``mask_input`` (zeros, ``1 x 1 x 4h
+  x 4w``), ``has_mask_input`` (0) and ``orig_im_size`` (``H, W``); outputs ``masks`` (logits,
+  ``1 x M x H x W``, the subject where > 0) and ``iou_predictions`` (``1 x M``: the mask
+  predicted best is taken).
+
+The pair is found from either file's name (``encoder`` <-> ``decoder``: ``mobile_sam.encoder
+.onnx`` and ``mobile_sam.decoder.onnx``) or a folder holding one of each.
 
 A file that does not follow its contract is a one-line :class:`~burnish.errors.ModelError`
 naming it, when it is opened (shapes) or run (what comes out).
@@ -140,6 +157,145 @@ def _rgb_float(pixels: np.ndarray) -> np.ndarray:
     channels = scaled.shape[2]
     colour = scaled[:, :, :1] if channels in (1, 2) else scaled[:, :, :3]
     return np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+
+
+SAM_MEAN = (123.675, 116.28, 103.53)  # SAM's pixel mean and spread, on a 0-255 scale
+SAM_STD = (58.395, 57.12, 57.375)
+SAM_DEFAULT_SIDE = 1024
+SAM_DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels")
+SAM_LABELS = {"subject": 1, "not": 0, "box_start": 2, "box_end": 3, "padding": -1}
+
+
+def is_prompted(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a SAM pair: a folder, or a file named as an encoder or
+    decoder."""
+    path = Path(path)
+    return path.is_dir() or any(part in path.name.lower() for part in ("encoder", "decoder"))
+
+
+def sam_pair(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The ``(encoder, decoder)`` files of the SAM pair ``path`` names (see the module)."""
+    path = Path(path)
+    if path.is_dir():
+        found = [sorted(p for p in path.glob("*.onnx") if part in p.name.lower())
+                 for part in ("encoder", "decoder")]
+        if [len(files) for files in found] != [1, 1]:
+            raise ModelError("a folder of a prompted (SAM) model needs one *encoder*.onnx and "
+                             "one *decoder*.onnx", path=path)
+        return found[0][0], found[1][0]
+    name = path.name
+    lower = name.lower()
+    mine, other = ("encoder", "decoder") if "encoder" in lower else ("decoder", "encoder")
+    at = lower.index(mine)
+    partner = path.with_name(name[:at] + _same_case(other, name[at:at + len(mine)])
+                             + name[at + len(mine):])
+    if not partner.is_file():
+        raise ModelError(f"a prompted (SAM) model is two files: the {other} "
+                         f"{partner.name} is not beside it", path=path)
+    return (path, partner) if mine == "encoder" else (partner, path)
+
+
+def _same_case(word: str, like: str) -> str:
+    return word.upper() if like.isupper() else word.capitalize() if like[:1].isupper() else word
+
+
+class PromptedModel:
+    """Segment Anything's encoder/decoder pair (see the module): :meth:`predict` gives the
+    subject a box and points prompt, a bool ``H x W`` mask at the image's size."""
+
+    def __init__(self, path: str | os.PathLike, *, device: str = "auto"):
+        self.encoder_path, self.decoder_path = sam_pair(path)
+        self.path = self.decoder_path
+        providers, provider_options = choose_providers(device)
+        self.encoder = open_session(self.encoder_path, providers=providers,
+                                    provider_options=provider_options)
+        self.decoder = open_session(self.decoder_path, providers=providers,
+                                    provider_options=provider_options)
+        inputs = self.encoder.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else []
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ModelError("expected a SAM encoder: one image input 1x3xSxS",
+                             path=self.encoder_path)
+        sides = [side for side in shape[2:] if isinstance(side, int) and side > 0]
+        self.side = sides[0] if len(sides) == 2 and sides[0] == sides[1] else SAM_DEFAULT_SIDE
+        self.encoder_input = inputs[0].name
+        names = {i.name: i for i in self.decoder.get_inputs()}
+        missing = [name for name in SAM_DECODER_INPUTS if name not in names]
+        if missing:
+            raise ModelError(f"expected a SAM decoder with inputs {', '.join(SAM_DECODER_INPUTS)}"
+                             f"; it has no {', '.join(missing)}", path=self.decoder_path)
+        self.decoder_inputs = set(names)
+        outputs = [o.name for o in self.decoder.get_outputs()]
+        if len(outputs) < 2:
+            raise ModelError("expected a SAM decoder with outputs masks and iou_predictions",
+                             path=self.decoder_path)
+        self.masks_output = "masks" if "masks" in outputs else outputs[0]
+        self.scores_output = "iou_predictions" if "iou_predictions" in outputs else outputs[1]
+
+    def predict(self, pixels: np.ndarray, *, box=None, points=()) -> np.ndarray:
+        """The subject of ``pixels`` (``H x W [x C]``) that ``box`` (``x, y, w, h``) and
+        ``points`` (``(x, y, label)``, label 1 subject or 0 not) point at."""
+        if box is None and not points:
+            raise ModelError("a prompted (SAM) model needs a prompt: a box or points",
+                             path=self.decoder_path)
+        rgb = _rgb_float(pixels)
+        height, width = rgb.shape[:2]
+        ratio = self.side / max(height, width)
+        size = (max(1, int(height * ratio + 0.5)), max(1, int(width * ratio + 0.5)))
+        resized = np.clip(resize_pixels(rgb, *size), 0.0, 1.0) * np.float32(255)
+        batch = np.zeros((1, 3, self.side, self.side), np.float32)
+        batch[0, :, :size[0], :size[1]] = ((resized - np.float32(SAM_MEAN))
+                                           / np.float32(SAM_STD)).transpose(2, 0, 1)
+        embedding = self._run(self.encoder, None, {self.encoder_input: batch},
+                              self.encoder_path)[0]
+        coords, labels = [], []
+        for x, y, label in points:
+            coords.append((x, y))
+            labels.append(SAM_LABELS["subject"] if label else SAM_LABELS["not"])
+        if box is None:
+            coords.append((0.0, 0.0))  # SAM's padding point when no box is given
+            labels.append(SAM_LABELS["padding"])
+        else:
+            x, y, w, h = box
+            coords += [(x, y), (x + w, y + h)]
+            labels += [SAM_LABELS["box_start"], SAM_LABELS["box_end"]]
+        scale = np.float32([size[1] / width, size[0] / height])
+        feed = {"image_embeddings": np.asarray(embedding, np.float32),
+                "point_coords": (np.float32(coords) * scale)[None],
+                "point_labels": np.float32(labels)[None]}
+        if "mask_input" in self.decoder_inputs:
+            low = tuple(4 * side for side in np.shape(embedding)[2:])
+            feed["mask_input"] = np.zeros((1, 1, *low), np.float32)
+        if "has_mask_input" in self.decoder_inputs:
+            feed["has_mask_input"] = np.zeros(1, np.float32)
+        if "orig_im_size" in self.decoder_inputs:
+            feed["orig_im_size"] = np.float32([height, width])
+        masks, scores = self._run(self.decoder, [self.masks_output, self.scores_output], feed,
+                                  self.decoder_path)
+        masks, scores = np.asarray(masks, np.float32), np.asarray(scores, np.float32).ravel()
+        if masks.ndim != 4 or masks.shape[1] != scores.size or scores.size == 0:
+            raise ModelError(f"the decoder's masks {masks.shape} and scores {scores.shape} "
+                             "are not 1 x M x H x W and 1 x M", path=self.decoder_path)
+        best = masks[0, int(np.argmax(scores))]
+        if not np.all(np.isfinite(best)):
+            raise ModelError("the decoder's mask has NaN or infinite values",
+                             path=self.decoder_path)
+        if best.shape != (height, width):
+            # An export without SAM's postprocessing: its mask covers the padded square;
+            # the image is its top-left part.
+            rows = max(1, round(best.shape[0] * size[0] / self.side))
+            columns = max(1, round(best.shape[1] * size[1] / self.side))
+            best = resize_pixels(np.ascontiguousarray(best[:rows, :columns, None]),
+                                 height, width)[:, :, 0]
+        return best > 0
+
+    @staticmethod
+    def _run(session, outputs, feed, path):
+        try:
+            return session.run(outputs, feed)
+        except Exception as error:  # noqa: BLE001 - onnxruntime's errors are untyped
+            raise ModelError(f"the model failed: {str(error).strip().splitlines()[-1][:200]}",
+                             path=path) from None
 
 
 def installed_text_model() -> Path | None:
