@@ -130,3 +130,80 @@ def test_burnish_mask_and_remove_take_the_prompts(pair, tmp_path, monkeypatch, c
     code, _, err = run_cli(monkeypatch, capsys, "remove", tmp_path / "scene.png",
                            "--detect-point", "3,3")
     assert code != 0 and "go with --detect KIND" in err
+
+
+# ---- detect in recipes ---------------------------------------------------------------------
+
+def test_a_recipes_detect_removes_what_burnish_remove_detect_does(pair, tmp_path, monkeypatch,
+                                                                   capsys):
+    """``detect`` in a recipe's region (its model opened once per worker) gives the bytes of
+    ``burnish remove --detect`` with the same prompt; united with a box; and with
+    ``coordinates = "input"`` after an upscale its prompt is moved as a box would be."""
+    image = structured_image(80, 100)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(image).save(tmp_path / name)
+    code, _, err = run_cli(monkeypatch, capsys, "remove", tmp_path / "a.png", "--detect",
+                           "subject", "--detect-model", pair[1], "--detect-box", "20,10,30,25",
+                           "--box", "70,50,10,10", "-o", tmp_path / "cli.png")
+    assert code == 0, err
+    (tmp_path / "remove.toml").write_text(f"""
+[[steps]]
+op = "remove"
+detect = "subject"
+detect_model = "{pair[1]}"
+detect_box = "20,10,30,25"
+boxes = ["70,50,10,10"]
+""")
+    code, _, err = run_cli(monkeypatch, capsys, "run", tmp_path / "remove.toml",
+                           tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out")
+    assert code == 0, err
+    by_recipe = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    np.testing.assert_array_equal(by_recipe, np.asarray(Image.open(tmp_path / "cli.png")))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "b.png")), by_recipe)
+    assert not np.array_equal(by_recipe[10:35, 20:50], image[10:35, 20:50])
+
+    (tmp_path / "moved.toml").write_text(f"""
+[[steps]]
+op = "resize"
+width = 200
+[[steps]]
+op = "adjust"
+exposure = 1.0
+detect = "subject"
+detect_model = "{pair[1]}"
+detect_box = "20,10,30,25"
+coordinates = "input"
+""")
+    code, _, err = run_cli(monkeypatch, capsys, "run", tmp_path / "moved.toml",
+                           tmp_path / "a.png", "-o", tmp_path / "moved")
+    assert code == 0, err
+    moved = np.asarray(Image.open(tmp_path / "moved" / "a.png")).astype(int)
+    # The same box given at the step's scale (the image was doubled).
+    step_scale = (tmp_path / "moved.toml").read_text().replace(
+        'detect_box = "20,10,30,25"\ncoordinates = "input"', 'detect_box = "40,20,60,50"')
+    (tmp_path / "step.toml").write_text(step_scale)
+    code, _, err = run_cli(monkeypatch, capsys, "run", tmp_path / "step.toml",
+                           tmp_path / "a.png", "-o", tmp_path / "plain")
+    assert code == 0, err
+    np.testing.assert_array_equal(moved, np.asarray(Image.open(tmp_path / "plain" / "a.png")))
+    resized = np.asarray(Image.fromarray(image).resize((200, 160), Image.LANCZOS)).astype(int)
+    changed = np.abs(moved - resized).sum(axis=2) > 30
+    rows, columns = np.nonzero(changed)
+    assert 35 <= columns.min() and columns.max() <= 104 and 15 <= rows.min() and rows.max() <= 74
+
+
+def test_a_recipes_detect_mistakes_are_one_line(pair, tmp_path, monkeypatch, capsys):
+    Image.fromarray(structured_image(40, 50)).save(tmp_path / "a.png")
+    cases = [
+        ('op = "remove"\ndetect_box = "1,2,3,4"', "detect_box go with detect"),
+        ('op = "remove"\ndetect = "faces"', "detect: must be one of text, subject, background"),
+        ('op = "adjust"\ndetect = "subject"\ndetect_points = ["1,x"]', "not a list of numbers"),
+        ('op = "remove"\ndetect = "subject"\ndetect_model = "missing.onnx"', "file not found"),
+    ]
+    for number, (step, problem) in enumerate(cases):
+        recipe = tmp_path / f"bad{number}.toml"
+        recipe.write_text(f"[[steps]]\n{step}\n")
+        code, _, err = run_cli(monkeypatch, capsys, "run", recipe, tmp_path / "a.png", "-o",
+                               tmp_path / "out")
+        assert code != 0 and problem in err, err
+        assert len(err.strip().splitlines()) == 1, err

@@ -95,42 +95,50 @@ class Detector:
         source = self.model.path.name if self.model is not None else "GrabCut"
         return f"{self.kind} ({source})"
 
-    def mask(self, pixels: np.ndarray) -> np.ndarray:
-        """The bool ``H x W`` mask of ``pixels`` (``H x W`` or ``H x W x C``)."""
+    def mask(self, pixels: np.ndarray, *, frame=None) -> np.ndarray:
+        """The bool ``H x W`` mask of ``pixels`` (``H x W`` or ``H x W x C``). ``frame``
+        (an :class:`~burnish.engine.edit_masks.Frame` onto ``pixels``): the box and points
+        are in its source's coordinates (a recipe's input, before an upscale or crop)."""
         if self.kind == "text":
             return grow_like_db(self.model.predict(pixels))
+        box, points = self.box, self.points
+        if frame is not None:
+            box = None if box is None else frame.box(box)
+            moved = frame.points(np.array([point[:2] for point in points], np.float64)
+                                 .reshape(-1, 2))
+            points = tuple((x, y, label) for (x, y), (_, _, label) in zip(moved, points))
         if self.model is None:
-            subject = self._grabcut(pixels)
+            subject = self._grabcut(pixels, box)
         elif self.prompted:
-            self._box_mask(pixels.shape[:2])  # a box that misses the image is an error
-            for x, y, _ in self.points:
+            self._box_mask(pixels.shape[:2], box)  # a box that misses the image is an error
+            for x, y, _ in points:
                 if not (0 <= x < pixels.shape[1] and 0 <= y < pixels.shape[0]):
                     raise InputError(f"the point {x:g},{y:g} is outside the "
                                      f"{pixels.shape[1]}x{pixels.shape[0]} image")
-            return self._as_kind(self.model.predict(pixels, box=self.box, points=self.points))
+            return self._as_kind(self.model.predict(pixels, box=box, points=points))
         else:
             subject = self.model.predict(pixels) > SUBJECT_THRESHOLD
-        if self.box is not None and self.model is not None:
-            subject &= self._box_mask(pixels.shape[:2])
+            if box is not None:
+                subject &= self._box_mask(pixels.shape[:2], box)
         return self._as_kind(subject)
 
     def _as_kind(self, subject: np.ndarray) -> np.ndarray:
         return subject if self.kind == "subject" else ~subject
 
-    def _box_mask(self, shape) -> np.ndarray:
+    def _box_mask(self, shape, box) -> np.ndarray:
         from burnish.engine.edit_masks import box_mask
 
-        if self.box is None:
+        if box is None:
             return np.ones(shape, bool)
-        return box_mask(shape, self.box, label=f"the {self.kind} box")
+        return box_mask(shape, box, label=f"the {self.kind} box")
 
-    def _grabcut(self, pixels: np.ndarray) -> np.ndarray:
+    def _grabcut(self, pixels: np.ndarray, box) -> np.ndarray:
         try:
             import cv2
         except ImportError:
             raise OptionError("GrabCut needs OpenCV: pip install opencv-python-headless, or "
                               "give a saliency model") from None
-        inside = self._box_mask(pixels.shape[:2])
+        inside = self._box_mask(pixels.shape[:2], box)
         if inside.all():
             raise InputError("the subject box covers the whole image: GrabCut needs "
                              "background outside it")

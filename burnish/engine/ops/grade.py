@@ -14,6 +14,7 @@ from burnish import defaults
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Choice, File, Number, resolve_file
 from burnish.engine.ops.region import (
+    check_region,
     colour_channels,
     colour_count,
     graded_stage,
@@ -227,12 +228,14 @@ MATCH_COLOUR = Op(
                       "mkl (full colour covariance) or histogram (per channel).", "reinhard"),
      *REGION),
     _match_colour,
+    check_together=check_region,
 )
 MATCH_GRAIN = Op(
     "match_grain", "Add the grain a reference image has and this one lacks.",
     (REFERENCE, Param("amount", Number(0, 4), "Scale of the added grain.", 1.0), SEED,
      *REGION),
     _match_grain,
+    check_together=check_region,
 )
 LUT = Op(
     "lut", "Apply a 3D (or 1D) .cube LUT.",
@@ -241,6 +244,7 @@ LUT = Op(
            "tetrahedral"),
      *REGION),
     _lut,
+    check_together=check_region,
 )
 ADJUST = Op(
     "adjust", "Exposure, white balance, saturation and contrast, in that order.",
@@ -251,4 +255,5 @@ ADJUST = Op(
      Param("contrast", Number(0, 4), "1 keeps, around mid-grey in encoded values.", 1.0),
      *REGION),
     _adjust,
+    check_together=check_region,
 )

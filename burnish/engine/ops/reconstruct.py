@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.params import Flag, Method, Number
-from burnish.engine.ops.region import ALPHA, local_stage, region_params
+from burnish.engine.ops.region import (
+    ALPHA,
+    check_region,
+    has_region,
+    local_stage,
+    region_params,
+)
 from burnish.engine.removal.object_removal import (
     DEFAULT_DILATE,
     DEFAULT_FEATHER,
@@ -36,9 +42,9 @@ def _remove(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
 def _check_remove(params: dict) -> None:
     if params["patch"] % 2 == 0:
         raise ValueError(f"patch: must be odd, got {params['patch']}")
-    if not (params["mask"] or params["boxes"] or params["polygons"] or params["key"]
-            or params["alpha"]):
-        raise ValueError("say what to remove: mask, boxes, polygons, key or alpha")
+    check_region(params)
+    if not has_region(params):
+        raise ValueError("say what to remove: mask, boxes, polygons, key, alpha or detect")
 
 
 REMOVE = Op(

@@ -11,6 +11,11 @@ in the recipe's input image and are moved through those steps
 (:class:`~burnish.engine.edit_masks.Frame`).
 A box or polygon that misses the image is an error; a key or mask that selects nothing is a
 note ("nothing matched; nothing done"), as a key may rightly match nothing in some images.
+
+``detect`` adds what a detector finds (:class:`~burnish.engine.detection.Detector`: text, the
+subject, the background) in the image as it is at the step; its model is opened once per
+worker. A detector sees the whole image: a step with ``detect`` holds its image in memory
+once (the other sources are found band by band).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from burnish.engine import edit_masks as masks
+from burnish.engine.detection import KINDS as DETECT_KINDS
 from burnish.engine.ops.declare import Outcome, Param, StepInput, whole_stage
 from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
 from burnish.engine.sparse_mask import Piece, SparseMask
@@ -30,6 +36,7 @@ from burnish.errors import InputError
 BOX = Text(masks.parse_box, "10,20,300,200")
 POLYGON = Text(masks.parse_polygon, "0,0 100,0 50,80")
 COLOUR = Text(masks.parse_colour, "#00ff00")
+POINT = Text(masks.parse_point, "120,80")
 COORDINATES = ("step", "input")
 NOTHING_MATCHED = "the region selects no pixel (nothing matched); nothing done"
 
@@ -45,13 +52,34 @@ def region_params(*, feather: float, what: str) -> tuple[Param, ...]:
         Param("key", COLOUR, f"Pixels of this colour are {what}.", None),
         Param("key_tolerance", Number(0, 255), "How far (0-255, per channel) a pixel may be "
               "from the key colour.", 12.0),
+        Param("detect", Choice(DETECT_KINDS), f"What a detector finds is {what} too: text, "
+              "subject or background (as burnish mask --detect).", None),
+        Param("detect_model", File((".onnx",)), "The detector's ONNX model (text: PP-OCR's "
+              "det contract, by default the installed one; subject/background: rembg's "
+              "contract, or either file of a SAM encoder/decoder pair).", None),
+        Param("detect_box", BOX, "Where the subject is: GrabCut's rectangle, a SAM model's "
+              "box, or a saliency model's subject kept inside it.", None),
+        Param("detect_points", TextList(POINT), "A SAM model's points \"x,y\" (on the "
+              "subject) or \"x,y,0\" (not on it).", []),
         Param("feather", Number(0, 1000), "Soft edge, in pixels, outside the region.",
               feather),
         Param("coordinates", Choice(COORDINATES), "What the mask, boxes and polygons are "
               "measured in: step (the image as it is at this step, after any earlier upscale, "
               "resize or crop) or input (the input image: moved through those steps; a mask "
-              "file then has the input's size and is resampled, nearest neighbour).", "step"),
+              "file then has the input's size and is resampled, nearest neighbour; a "
+              "detector's box and points move too).", "step"),
     )
+
+
+def check_region(params: dict) -> None:
+    """The rules across the region's parameters: a detector's model and prompts need the
+    detector."""
+    if params["detect"] is None:
+        given = [name for name in ("detect_model", "detect_box", "detect_points")
+                 if params[name]]
+        if given:
+            raise ValueError(f"{', '.join(given)} go with detect = text, subject or "
+                             "background")
 
 
 ALPHA = Param("alpha", Flag(), "Also where the image is more than half transparent (the "
@@ -61,7 +89,7 @@ ALPHA = Param("alpha", Flag(), "Also where the image is more than half transpare
 def has_region(params: dict) -> bool:
     """Whether the step acts on a region rather than the whole image."""
     return bool(params["mask"] or params["boxes"] or params["polygons"]
-                or params.get("alpha", False) or params["key"])
+                or params.get("alpha", False) or params["key"] or params["detect"])
 
 
 def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
@@ -74,7 +102,22 @@ def region_mask(pixels: np.ndarray, step: StepInput) -> np.ndarray | None:
     if p.get("alpha", False) or p["key"]:
         mask |= masks.pixel_mask(pixels, alpha=p.get("alpha", False), key=p["key"],
                                  key_tolerance=p["key_tolerance"])
+    if p["detect"]:
+        mask |= detected(pixels, step)
     return mask
+
+
+def detected(pixels: np.ndarray, step: StepInput) -> np.ndarray:
+    """What the step's detector finds in ``pixels`` (its prompts moved to this step when
+    the region is in the input's coordinates)."""
+    p = step.params
+    detector = step.resources.detector(p["detect"], p["detect_model"], p["detect_box"],
+                                       tuple(p["detect_points"]), step.context.base)
+    frame = step.frame if p["coordinates"] == "input" else None
+    try:
+        return detector.mask(pixels, frame=frame)
+    except InputError as error:
+        raise InputError(error.problem, path=step.image) from None
 
 
 def placed_region(step: StepInput, shape: tuple[int, int]) -> SparseMask:
@@ -120,13 +163,18 @@ def local_stage(upstream: Stage, step: StepInput, outcome: Outcome,
         outcome.note = None if hole.any() else NOTHING_MATCHED
         return edit.windows, edit.window
 
-    alpha, key = p.get("alpha", False), p["key"]
-    if not (alpha or key):
+    alpha, key, detect = p.get("alpha", False), p["key"], p["detect"]
+    if not (alpha or key or detect):
         plan = planned(placed)
         return RegionalStage(upstream, lambda: plan)
     found: list[Piece] = []
+    bands: list[np.ndarray] = []  # a detector's image, whole
 
     def measure(band: np.ndarray, top: int) -> None:
+        if detect:
+            bands.append(band.copy())
+        if not (alpha or key):
+            return
         mask = masks.pixel_mask(band, alpha=alpha, key=key, key_tolerance=p["key_tolerance"])
         found.extend(Piece(top + piece.top, piece.left, piece.mask)
                      for piece in SparseMask.from_dense(mask).pieces)
@@ -135,7 +183,12 @@ def local_stage(upstream: Stage, step: StepInput, outcome: Outcome,
 
     def plan():
         spilled.measure_all()
-        return planned(placed | SparseMask(shape, found))
+        region = placed | SparseMask(shape, found)
+        if detect:
+            whole = np.concatenate(bands)
+            bands.clear()
+            region = region | SparseMask.from_dense(detected(whole, step))
+        return planned(region)
 
     return RegionalStage(spilled, plan)
 

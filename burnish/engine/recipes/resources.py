@@ -96,6 +96,16 @@ class Resources:
         return self._get(("fill", spec, patch_size), lambda: Reconstructor(
             spec, patch_size=patch_size, device=self.device))
 
+    def detector(self, kind: str, model: str | None, box: str | None,
+                 points: tuple[str, ...], base: Path):
+        """A mask source (:class:`~burnish.engine.detection.Detector`), its model opened
+        once."""
+        from burnish.engine.detection import Detector
+
+        path = None if model is None else str(_model_path(model, base))
+        return self._get(("detect", kind, path, box, points), lambda: Detector(
+            kind, model=path, box=box, points=points, device=self.device))
+
     def image(self, path: Path):
         """A reference image's pixels (read once)."""
         from burnish.engine.imageio import read_image
