@@ -311,7 +311,8 @@ def test_batch_level_errors_come_before_any_work(tmp_path, rng, invoke):
     assert output.strip().endswith("step 1 (adjust): unknown parameter 'exposur' (did you "
                                           "mean 'exposure'?); adjust takes exposure, temperature, "
                                           "tint, saturation, contrast, mask, boxes, polygons, "
-                                          "key, key_tolerance, feather, coordinates")
+                                          "key, key_tolerance, detect, detect_model, "
+                                          "detect_box, detect_points, feather, coordinates")
     assert len(output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
