@@ -199,6 +199,8 @@ def test_a_recipes_detect_mistakes_are_one_line(pair, tmp_path, monkeypatch, cap
         ('op = "remove"\ndetect = "faces"', "detect: must be one of text, subject, background"),
         ('op = "adjust"\ndetect = "subject"\ndetect_points = ["1,x"]', "not a list of numbers"),
         ('op = "remove"\ndetect = "subject"\ndetect_model = "missing.onnx"', "file not found"),
+        ('op = "remove"\ndetect = "subject"', "needs a box around the subject"),
+        ('op = "adjust"\ndetect = "text"\ndetect_box = "1,2,3,4"', "not text"),
     ]
     for number, (step, problem) in enumerate(cases):
         recipe = tmp_path / f"bad{number}.toml"

@@ -23,7 +23,8 @@ def cutout(
     max_pixels: opt.MaxPixels = None,
 ) -> None:
     """Cut the subject out as a PNG with alpha: found by a saliency model (--model), a SAM
-    model (--model with --box/--point) or GrabCut (--box), its edge matted and its colour there freed of the old background."""
+    model (--model with --box/--point) or GrabCut (--box), its edge matted and its colour
+    there freed of the old background."""
     from burnish.cli.results import report
     from burnish.engine.cutout import cutout as cut
     from burnish.engine.detection import Detector

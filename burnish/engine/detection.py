@@ -54,24 +54,12 @@ class Detector:
                  box: str | None = None, points: list[str] | tuple[str, ...] = (),
                  device: str = "auto"):
         from burnish.engine.edit_masks import parse_box, parse_point
-        from burnish.models.segmentation import (
-            MapModel,
-            PromptedModel,
-            installed_text_model,
-            is_prompted,
-        )
+        from burnish.models.segmentation import MapModel, PromptedModel, installed_text_model
 
-        if kind not in KINDS:
-            raise OptionError(f"unknown detection {kind!r}: use {', '.join(KINDS)}")
+        self.prompted = check_prompts(kind, model, box, points)
         self.kind, self.box = kind, None if box is None else parse_box(box)
         self.points = tuple(parse_point(point) for point in points)
-        self.prompted = model is not None and kind != "text" and is_prompted(model)
-        if self.points and not self.prompted:
-            raise OptionError("points are prompts for a prompted model (SAM's encoder and "
-                              "decoder); GrabCut and saliency models take a box")
         if kind == "text":
-            if self.box is not None:
-                raise OptionError("a box is a prompt for subject and background, not text")
             model = model or installed_text_model()
             if model is None:
                 raise ModelError("text detection needs a PP-OCR text detector: pip install "
@@ -79,14 +67,9 @@ class Detector:
                                  "one), or give a model of PP-OCR's det contract")
             self.model = MapModel(model, contract="text", device=device)
         elif self.prompted:
-            if self.box is None and not self.points:
-                raise OptionError("a prompted (SAM) model needs a box or points on the subject")
             self.model = PromptedModel(model, device=device)
         elif model is not None:
             self.model = MapModel(model, contract="saliency", device=device)
-        elif self.box is None:
-            raise OptionError(f"{kind} without a model needs a box around the subject "
-                              "(GrabCut), or a saliency model (rembg's contract)")
         else:
             self.model = None
 
@@ -99,6 +82,8 @@ class Detector:
         """The bool ``H x W`` mask of ``pixels`` (``H x W`` or ``H x W x C``). ``frame``
         (an :class:`~burnish.engine.edit_masks.Frame` onto ``pixels``): the box and points
         are in its source's coordinates (a recipe's input, before an upscale or crop)."""
+        from burnish.engine.edit_masks import box_piece
+
         if self.kind == "text":
             return grow_like_db(self.model.predict(pixels))
         box, points = self.box, self.points
@@ -110,7 +95,8 @@ class Detector:
         if self.model is None:
             subject = self._grabcut(pixels, box)
         elif self.prompted:
-            self._box_mask(pixels.shape[:2], box)  # a box that misses the image is an error
+            if box is not None:  # a box that misses the image is an error
+                box_piece(pixels.shape[:2], box, label=f"the {self.kind} box")
             for x, y, _ in points:
                 if not (0 <= x < pixels.shape[1] and 0 <= y < pixels.shape[0]):
                     raise InputError(f"the point {x:g},{y:g} is outside the "
@@ -128,8 +114,6 @@ class Detector:
     def _box_mask(self, shape, box) -> np.ndarray:
         from burnish.engine.edit_masks import box_mask
 
-        if box is None:
-            return np.ones(shape, bool)
         return box_mask(shape, box, label=f"the {self.kind} box")
 
     def _grabcut(self, pixels: np.ndarray, box) -> np.ndarray:
@@ -151,6 +135,28 @@ class Detector:
         cv2.grabCut(_bgr8(pixels), labels, rect, background, foreground, GRABCUT_ITERATIONS,
                     cv2.GC_INIT_WITH_RECT)
         return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def check_prompts(kind: str, model, box: str | None, points) -> bool:
+    """The rules of a detector's kind, model and prompts, checked before any model is
+    opened (a recipe checks them when it is loaded): :class:`OptionError` for a broken
+    one. Whether the model is a prompted (SAM) pair."""
+    from burnish.models.segmentation import is_prompted
+
+    if kind not in KINDS:
+        raise OptionError(f"unknown detection {kind!r}: use {', '.join(KINDS)}")
+    prompted = model is not None and kind != "text" and is_prompted(model)
+    if points and not prompted:
+        raise OptionError("points are prompts for a prompted model (SAM's encoder and "
+                          "decoder); GrabCut and saliency models take a box")
+    if kind == "text" and box is not None:
+        raise OptionError("a box is a prompt for subject and background, not text")
+    if prompted and box is None and not points:
+        raise OptionError("a prompted (SAM) model needs a box or points on the subject")
+    if kind != "text" and model is None and box is None:
+        raise OptionError(f"{kind} without a model needs a box around the subject "
+                          "(GrabCut), or a saliency model (rembg's contract)")
+    return prompted
 
 
 def _bgr8(pixels: np.ndarray) -> np.ndarray:

@@ -123,12 +123,9 @@ class MapModel:
         size = self.input_size(height, width)
         resized = np.clip(resize_pixels(rgb, *size), 0.0, 1.0)
         batch = ((resized - np.float32(self.mean)) / np.float32(self.std)).transpose(2, 0, 1)
-        try:
-            output = self.session.run(None, {self.input_name: batch[None].astype(np.float32)})
-        except Exception as error:  # noqa: BLE001 - onnxruntime's errors are untyped
-            raise ModelError(f"the model failed on a {size[1]}x{size[0]} input: "
-                             f"{str(error).strip().splitlines()[-1][:200]}",
-                             path=self.path) from None
+        output = run_session(self.session, None,
+                             {self.input_name: batch[None].astype(np.float32)}, self.path,
+                             f" on a {size[1]}x{size[0]} input")
         found = np.asarray(output[0], np.float32)
         plane = found.shape[-2:] if found.ndim >= 2 else ()
         if len(plane) != 2 or found.size != plane[0] * plane[1]:
@@ -246,8 +243,8 @@ class PromptedModel:
         batch = np.zeros((1, 3, self.side, self.side), np.float32)
         batch[0, :, :size[0], :size[1]] = ((resized - np.float32(SAM_MEAN))
                                            / np.float32(SAM_STD)).transpose(2, 0, 1)
-        embedding = self._run(self.encoder, None, {self.encoder_input: batch},
-                              self.encoder_path)[0]
+        embedding = run_session(self.encoder, None, {self.encoder_input: batch},
+                                self.encoder_path)[0]
         coords, labels = [], []
         for x, y, label in points:
             coords.append((x, y))
@@ -270,8 +267,8 @@ class PromptedModel:
             feed["has_mask_input"] = np.zeros(1, np.float32)
         if "orig_im_size" in self.decoder_inputs:
             feed["orig_im_size"] = np.float32([height, width])
-        masks, scores = self._run(self.decoder, [self.masks_output, self.scores_output], feed,
-                                  self.decoder_path)
+        masks, scores = run_session(self.decoder, [self.masks_output, self.scores_output],
+                                    feed, self.decoder_path)
         masks, scores = np.asarray(masks, np.float32), np.asarray(scores, np.float32).ravel()
         if masks.ndim != 4 or masks.shape[1] != scores.size or scores.size == 0:
             raise ModelError(f"the decoder's masks {masks.shape} and scores {scores.shape} "
@@ -289,13 +286,15 @@ class PromptedModel:
                                  height, width)[:, :, 0]
         return best > 0
 
-    @staticmethod
-    def _run(session, outputs, feed, path):
-        try:
-            return session.run(outputs, feed)
-        except Exception as error:  # noqa: BLE001 - onnxruntime's errors are untyped
-            raise ModelError(f"the model failed: {str(error).strip().splitlines()[-1][:200]}",
-                             path=path) from None
+
+def run_session(session, outputs, feed: dict, path: Path, where: str = ""):
+    """``session.run``, its failure a one-line :class:`ModelError` naming ``path``
+    (``where``: what it was given, for the message)."""
+    try:
+        return session.run(outputs, feed)
+    except Exception as error:  # noqa: BLE001 - onnxruntime's errors are untyped
+        raise ModelError(f"the model failed{where}: "
+                         f"{str(error).strip().splitlines()[-1][:200]}", path=path) from None
 
 
 def installed_text_model() -> Path | None:

@@ -27,11 +27,12 @@ import numpy as np
 
 from burnish.engine import edit_masks as masks
 from burnish.engine.detection import KINDS as DETECT_KINDS
+from burnish.engine.detection import check_prompts
 from burnish.engine.ops.declare import Outcome, Param, StepInput, whole_stage
 from burnish.engine.ops.params import Choice, File, Flag, Number, Text, TextList, resolve_file
 from burnish.engine.sparse_mask import Piece, SparseMask
 from burnish.engine.tiling.chain import RegionalStage, SpillStage, Stage, TiledStage
-from burnish.errors import InputError
+from burnish.errors import BurnishError, InputError
 
 BOX = Text(masks.parse_box, "10,20,300,200")
 POLYGON = Text(masks.parse_polygon, "0,0 100,0 50,80")
@@ -73,13 +74,19 @@ def region_params(*, feather: float, what: str) -> tuple[Param, ...]:
 
 def check_region(params: dict) -> None:
     """The rules across the region's parameters: a detector's model and prompts need the
-    detector."""
+    detector, and go together as a detector takes them."""
     if params["detect"] is None:
         given = [name for name in ("detect_model", "detect_box", "detect_points")
                  if params[name]]
         if given:
             raise ValueError(f"{', '.join(given)} go with detect = text, subject or "
                              "background")
+        return
+    try:
+        check_prompts(params["detect"], params["detect_model"], params["detect_box"],
+                      params["detect_points"])
+    except BurnishError as error:
+        raise ValueError(error.problem) from None
 
 
 ALPHA = Param("alpha", Flag(), "Also where the image is more than half transparent (the "
