@@ -298,6 +298,22 @@ def test_harmonise_changes_only_the_hole(rng):
             assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.parametrize("method, colour", [("patchmatch", False), ("telea", True)])
+def test_harmonising_a_patchmatch_fill_leaves_its_colour(rng, method, colour):
+    """PatchMatch's gradient-domain blend already meets the rim's colour: the removal's
+    harmonising restores grain only; other methods' fills get both steps. The removal equals
+    fill, then harmonise with those steps, then the composite (weight 1 on the hole here)."""
+    image = random_image(rng, 60, 70, 3, np.float32)
+    hole = small_hole(rng, 60, 70)
+    seed = int(rng.integers(2**31))
+    with Reconstructor(method) as reconstructor:
+        assert reconstructor.matches_rim_colour is not colour
+        filled = reconstructor.fill(image, hole, seed=seed)
+    expected = harmonise(filled, hole, colour=colour, seed=seed)
+    out = remove(image, hole, method=method, dilate=0, feather=0, seed=seed)
+    np.testing.assert_array_equal(out, expected)
+
+
 def grainy(rng, size, channels, level, sigma):
     return np.clip(level + rng.normal(0, sigma, (size, size, channels)), 0, 1).astype(np.float32)
 

@@ -1,6 +1,6 @@
 """Hand-written kernels: pure array functions, each a per-pixel (or per-line) body run by a
 Numba CPU driver and a numba-cuda driver, chosen by the ``device="cpu"|"cuda"`` argument
-(:mod:`~burnish.kernels.dispatch`). The two hole fillers, PatchMatch and Telea, run on the CPU
+(:mod:`~burnish.kernels.dispatch`). The hole fillers, PatchMatch, Telea and the Poisson fill, run on the CPU
 only (their modules say why).
 
 | module | what |
@@ -16,6 +16,7 @@ only (their modules say why).
 | :mod:`~burnish.kernels.lut` | .cube LUTs (trilinear, tetrahedral, 1D) and basic adjustments |
 | :mod:`~burnish.kernels.patchmatch` | multi-scale PatchMatch hole filling (CPU) |
 | :mod:`~burnish.kernels.telea` | Telea's fast-marching hole filling, as OpenCV's (CPU) |
+| :mod:`~burnish.kernels.poisson` | gradient-domain (Poisson) hole filling from a guidance field (CPU) |
 | :mod:`~burnish.kernels.dispatch` | device names, driver dispatch, CUDA launches |
 | :mod:`~burnish.kernels.threads` | CPU drivers' parallel loops: bands of rows in threads |
 | :mod:`~burnish.kernels.compiling` | the one log line before a first-use compile |
@@ -56,6 +57,7 @@ from burnish.kernels.lut import (
 )
 from burnish.kernels.morphology import dilate, distance_transform, erode
 from burnish.kernels.patchmatch import patchmatch_inpaint
+from burnish.kernels.poisson import poisson_fill
 from burnish.kernels.stitch import stitch_tile
 from burnish.kernels.telea import telea_inpaint
 
@@ -67,6 +69,6 @@ __all__ = [
     "DEVICES", "FINE_DETAIL_REACH", "Grain", "GrainField", "GrainStatistics", "TargetStatistics", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
     "gaussian_blur", "limit_fine_detail", "match_histograms", "mkl", "normalise",
-    "patchmatch_inpaint", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
+    "patchmatch_inpaint", "poisson_fill", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
     "telea_inpaint", "white_balance",
 ]

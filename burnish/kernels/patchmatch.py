@@ -18,6 +18,16 @@ Photoshop's Content-Aware Fill and PyPatchMatch use:
   that patches anchored by known pixels lead and the fill stays continuous with its rim.
   The finest level's last vote takes each pixel from its heaviest patch alone instead of the
   average, which would blur the texture.
+- That leaves a mosaic of copied blocks, each with its own level and colour: where two meet,
+  or a block meets the rim, the step is a seam, straight along the patch grid, and the
+  finished fill looked edited. So the finest fill is re-solved in the gradient domain
+  (:func:`~burnish.kernels.poisson.poisson_fill`, the rim held fixed): the guidance for each
+  pair of neighbours is the step each end's *source* pixel had to the same neighbour (their
+  mean where both ends are hole pixels). Inside a block copied whole that is the block's own
+  step, so its texture is kept; at a seam it is what the sources had there, never the jump
+  between them, and every level mismatch is spread smoothly over the hole (Darabi et al.'s
+  "Image Melding", 2012, blends copied patches the same way). BENCHMARKS.md ("Object
+  removal") has what it changed.
 - The field is carried to the next finer level by doubling it; a vote through the doubled
   field gives the first guess there.
 
@@ -34,7 +44,8 @@ seed only: the same seed gives the same bytes on any number of cores.
 
 CPU only: the propagation is a scan-order recursion inside each strip, and on a 2-core
 machine the whole fill of a 1-megapixel image takes about a second; a CUDA version (jump
-flooding in place of scan-order propagation) is not written yet.
+flooding in place of scan-order propagation) is not written yet. The blend's solver is serial
+and in a fixed order, so it keeps the result independent of the thread count.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from numba import njit
 
 from burnish.kernels.masks import binary_mask
 from burnish.kernels.morphology import distance_transform
+from burnish.kernels.poisson import poisson_fill
 from burnish.kernels.threads import band_driver, parallel_for
 
 # The coarsest level is reached when the hole's inradius is at most this many patch widths,
@@ -275,12 +287,13 @@ def _target_mean_distances(distance, target, radius, channels, out):
 
 
 @band_driver
-def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner, first_row,
-          stop_row):
+def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner, sources,
+          first_row, stop_row):
     """Every hole pixel from the source pixels the patches covering it point at, weighted by
     the patch's ``confidence`` times ``exp(-(d - d_best) / 2 sigma^2)``: relative to the best
     covering patch, so that the weights never all underflow where every patch matches worse
-    than the level's typical."""
+    than the level's typical. With ``winner``, each pixel is its heaviest patch's source
+    pixel instead, whose coordinates go into ``sources``."""
     height, width, channels = image.shape
     for y in range(first_row, stop_row):
         total = np.empty(channels, np.float32)
@@ -306,6 +319,8 @@ def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner, 
                     for c in range(channels):
                         total[c] += weight * image[sy, sx, c]
                     weights += weight
+            if winner:
+                sources[y, x, 0], sources[y, x, 1] = heaviest_y, heaviest_x
             for c in range(channels):
                 image[y, x, c] = image[heaviest_y, heaviest_x, c] if winner else total[c] / weights
 
@@ -421,17 +436,20 @@ def _doubled_guess(level: _Level, coarse_image: np.ndarray, coarse_field: np.nda
     distance = np.zeros((height, width), np.float32)
     parallel_for(_distances, height, level.image, level.target, field, level.radius, distance)
     parallel_for(_vote, height, level.image, level.hole, field, distance, level.confidence,
-                 level.radius, _two_sigma2(level, distance), False)
+                 level.radius, _two_sigma2(level, distance), False, field)  # (sources unused)
     return field
 
 
-def _refine(level: _Level, field: np.ndarray, seed: int, index: int, iterations: int) -> None:
+def _refine(level: _Level, field: np.ndarray, seed: int, index: int,
+            iterations: int) -> np.ndarray:
     """Expectation-maximisation on one level: match, then vote, ``iterations`` times. The
     finest level's last vote takes each pixel from its heaviest patch alone: averaging
     overlapping patches blurs texture (energy ratio 0.4 against about 1 measured, see
-    BENCHMARKS.md)."""
+    BENCHMARKS.md). Returns where each hole pixel was taken from in that last vote (on other
+    levels, zeros)."""
     height = level.hole.shape[0]
     distance = np.zeros(level.hole.shape, np.float32)
+    sources = np.zeros_like(field)
     for iteration in range(iterations):
         parallel_for(_distances, height, level.image, level.target, field, level.radius,
                      distance)
@@ -443,7 +461,67 @@ def _refine(level: _Level, field: np.ndarray, seed: int, index: int, iterations:
                          _key(seed, index, iteration, match, 2))
         last_of_finest = index == 0 and iteration == iterations - 1
         parallel_for(_vote, height, level.image, level.hole, field, distance, level.confidence,
-                     level.radius, _two_sigma2(level, distance), last_of_finest)
+                     level.radius, _two_sigma2(level, distance), last_of_finest, sources)
+    return sources
+
+
+@njit(cache=True, inline="always")
+def _source_difference(image, hole, sources, y, x, dy, dx, channel):
+    """``image[s + (dy, dx)] - image[s]`` at the source ``s`` of hole pixel (y, x): what the
+    step from it to its neighbour was where it was copied from; NaN where that neighbour of
+    the source is outside the image or in the hole."""
+    height, width = hole.shape
+    sy, sx = sources[y, x, 0], sources[y, x, 1]
+    ny, nx = sy + dy, sx + dx
+    if ny < 0 or ny >= height or nx < 0 or nx >= width or hole[ny, nx]:
+        return np.float32(np.nan)
+    return image[ny, nx, channel] - image[sy, sx, channel]
+
+
+@band_driver
+def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
+    """The guidance of the seam-hiding blend (module notes): for each pair of 4-neighbours
+    touching the hole, the mean of the steps that each hole end's source had to the
+    corresponding neighbour. Inside a block copied whole both are the block's own step; across
+    a seam between two blocks, or between a block and the rim, they are what each source had
+    there, never the jump between them. Where no end has such a step (both sources' neighbours
+    are off the image or in the hole), the fill's own step."""
+    height, width, channels = image.shape
+    for y in range(first_row, stop_row):
+        for x in range(width):
+            for axis in range(2):
+                dy, dx = (0, 1) if axis == 0 else (1, 0)
+                qy, qx = y + dy, x + dx
+                if qy >= height or qx >= width or not (hole[y, x] or hole[qy, qx]):
+                    continue
+                for c in range(channels):
+                    total, count = np.float32(0.0), 0
+                    if hole[y, x]:
+                        step = _source_difference(image, hole, sources, y, x, dy, dx, c)
+                        if step == step:
+                            total += step
+                            count += 1
+                    if hole[qy, qx]:
+                        step = -_source_difference(image, hole, sources, qy, qx, -dy, -dx, c)
+                        if step == step:
+                            total += step
+                            count += 1
+                    if count:
+                        value = total / np.float32(count)
+                    else:  # the fill's own step: keeps a seam, but a flat 0 would add one
+                        value = image[qy, qx, c] - image[y, x, c]
+                    if axis == 0:
+                        gx[y, x, c] = value
+                    else:
+                        gy[y, x, c] = value
+
+
+def _blend_seams(image: np.ndarray, hole: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The finest level's fill, re-solved in the gradient domain (module notes)."""
+    gx, gy = np.zeros_like(image), np.zeros_like(image)
+    parallel_for(_copied_gradients, image.shape[0], image, hole, sources, gx, gy)
+    blended = poisson_fill(image, hole, gx, gy)
+    return np.clip(blended, np.float32(0.0), np.float32(1.0), out=blended)
 
 
 def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int = 7,
@@ -503,10 +581,10 @@ def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int =
             field = _first_guess(level, seed, index)
         else:
             field = _doubled_guess(level, coarse_image, coarse_field, seed, index)
-        _refine(level, field, seed, index, _em_iterations(index, len(pyramid)))
+        sources = _refine(level, field, seed, index, _em_iterations(index, len(pyramid)))
         coarse_image, coarse_field = level.image, field
         if progress is not None:
             progress(len(pyramid) - index, len(pyramid))
     out = image.copy()
-    out[hole] = coarse_image[hole]
+    out[hole] = _blend_seams(coarse_image, hole, sources)[hole]
     return out

@@ -13,7 +13,10 @@
    fast, smooth, for thin scratches and small spots), or an ONNX inpainting model with the
    LaMa contract (:mod:`burnish.engine.removal.model_fill`).
 5. **Harmonise** the fill's colour and grain with its surroundings
-   (:mod:`burnish.engine.removal.harmonise`).
+   (:mod:`burnish.engine.removal.harmonise`). A PatchMatch fill skips the colour step: its
+   gradient-domain blend already takes the rim's levels at the rim, and a colour transfer
+   from the ring then only moves fills whose truth differs from the ring (band SSIM 0.935
+   against 0.940 without it, on 6 of the benchmark's photos).
 6. **Composite** the fill over the original with the feathered weight
    (:func:`~burnish.kernels.blend`, in the encoded values): pixels where the weight is 0 are
    the input's, bit for bit.
@@ -129,6 +132,12 @@ class Reconstructor:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    @property
+    def matches_rim_colour(self) -> bool:
+        """Whether the fill already meets its rim's colour (PatchMatch's gradient-domain blend
+        holds the rim fixed), so that harmonising leaves its colour alone."""
+        return self.model is None and self.method == "patchmatch"
 
     def margin(self, largest: int) -> int:
         """The context, in pixels, this method reads around a group of holes whose larger
@@ -317,7 +326,8 @@ class Removal:
         if self.harmonize:
             from burnish.engine.removal.harmonise import harmonise
 
-            filled = harmonise(filled, region, seed=self.seed, origin=(top, left))
+            filled = harmonise(filled, region, colour=not self.reconstructor.matches_rim_colour,
+                               seed=self.seed, origin=(top, left))
         foreground = np.array(pixels, order="C")
         foreground[..., :colour_channels] = from_float(filled, pixels.dtype)
         if self.opaque and colour_channels < pixels.shape[2]:
