@@ -84,7 +84,9 @@ def test_holes_on_the_image_edge(rng, where):
 
 def test_own_differences_give_the_image_back(rng):
     """Guidance that is the image's own gradient is met exactly by the image, from any first
-    guess inside the hole: nothing of the true hole content is read."""
+    guess inside the hole: nothing of the true hole content is read. Solved to a tight
+    tolerance: the default's relative residual (1e-5) bounds the error only loosely on white
+    noise, whose right-hand side is small against its solution."""
     image = rng.random((41, 57, 3), dtype=np.float32)
     gx = np.zeros_like(image)
     gy = np.zeros_like(image)
@@ -93,8 +95,8 @@ def test_own_differences_give_the_image_back(rng):
     hole = boxes_or_blob(rng, 41, 57)
     hole[0, 0], hole[20, 30] = False, True
     guess = np.where(hole[..., None], rng.random(image.shape, dtype=np.float32), image)
-    out = poisson_fill(guess, hole, gx, gy)
-    np.testing.assert_allclose(out, image, atol=1e-4)
+    out = poisson_fill(guess, hole, gx, gy, tolerance=1e-10)
+    np.testing.assert_allclose(out, image, atol=1e-5)
 
 
 def test_zero_guidance_interpolates_a_plane_exactly(rng):

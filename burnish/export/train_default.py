@@ -110,10 +110,12 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_manifest_entry(out: Path, entry: dict) -> None:
+def write_manifest_entry(out: Path, entry: dict, *, key: str = "models") -> None:
+    """Add or replace ``entry`` (by name) in ``manifest.json``'s ``key`` list: ``models``
+    (upscalers) or ``mask_models`` (detectors, which the upscaling registry never offers)."""
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": []}
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
+    manifest[key] = [m for m in manifest.get(key, []) if m["name"] != entry["name"]] + [entry]
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
