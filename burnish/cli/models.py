@@ -30,10 +30,16 @@ def _render(descriptor) -> None:
 def list_models() -> None:
     """The shipped models and classical resamplers, by name."""
     from burnish.models.registry import CLASSICAL, shipped_models
+    from burnish.models.segmentation import shipped_mask_models
 
     for name, d in shipped_models().items():
         typer.echo(f"{name:<14} {d.architecture}, x{d.scale}, halo {d.halo}, "
                    f"{','.join(d.precisions)} (shipped)")
+    for entry in shipped_mask_models():
+        quality = entry.get("quality", {})
+        typer.echo(f"{entry['name']:<14} {entry['architecture']}, {entry['task']} for "
+                   f"--detect text, {entry['parameters']:,} parameters, validation IoU "
+                   f"{quality.get('validation_iou_grown', 'unmeasured')} (shipped)")
     for name in CLASSICAL:
         typer.echo(f"{name:<14} classical resampling, any integer scale")
 

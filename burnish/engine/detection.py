@@ -4,12 +4,16 @@
 number of images; its mask is united with the other region sources (boxes, polygons, mask
 files, keys) and then grown and feathered by the step like every region.
 
-- ``text``: text, captions, signatures and watermarks, from a PP-OCR text detector
-  (:mod:`burnish.models.segmentation`, ``text`` contract): the model given, or the one the
-  ``rapidocr_onnxruntime`` wheel installs (``pip install 'burnish[detect]'``). A DB detector
-  marks each line's shrunk core; regions are kept and grown back as PaddleOCR does
-  (:func:`grow_like_db`), so the mask covers each line of text whole (its box, not only
-  its glyphs' strokes).
+- ``text``: text, captions, signatures and watermarks. By default the shipped ``text-mask``
+  model (:mod:`burnish.models.segmentation`, ``text-mask`` contract; trained by
+  :mod:`burnish.export.text_masks` on synthetic overlays): it marks the glyphs' own pixels,
+  at the image's resolution, in tiles of :data:`TEXT_TILE` pixels read with a halo past its
+  receptive field (so tiles give what the whole image gives), thresholded at the model's
+  ``burnish.threshold``. A PP-OCR text detector (``text`` contract: ``--detect-model``, or
+  the one the ``rapidocr_onnxruntime`` wheel installs, where the package has no text-mask
+  model) marks each line's shrunk core instead; its regions are kept and grown back as
+  PaddleOCR does (:func:`grow_like_db`), so the mask covers each line whole (its box, not
+  only its glyphs' strokes).
 - ``subject`` / ``background``: a saliency model of rembg's contract (u2net, isnet,
   BiRefNet), the subject where the map is above one half, limited to ``box`` when one is
   given; a prompted model of Segment Anything's encoder/decoder contract (SAM, MobileSAM),
@@ -32,6 +36,8 @@ TEXT_MIN_SIDE = 4  # regions thinner than this are noise (PaddleOCR drops them t
 SUBJECT_THRESHOLD = 0.5
 UNCLIP_RATIO = 1.5
 GRABCUT_ITERATIONS = 5
+TEXT_TILE = 1024
+TEXT_HALO = 128  # past the text-mask network's receptive radius (under 100 pixels)
 
 
 class Detector:
@@ -54,17 +60,22 @@ class Detector:
                  box: str | None = None, points: list[str] | tuple[str, ...] = (),
                  device: str = "auto"):
         from burnish.engine.edit_masks import parse_box, parse_point
-        from burnish.models.segmentation import MapModel, PromptedModel, installed_text_model
+        from burnish.models.segmentation import (
+            MapModel,
+            PromptedModel,
+            installed_text_model,
+            shipped_text_mask,
+        )
 
         self.prompted = check_prompts(kind, model, box, points)
         self.kind, self.box = kind, None if box is None else parse_box(box)
         self.points = tuple(parse_point(point) for point in points)
         if kind == "text":
-            model = model or installed_text_model()
+            model = model or shipped_text_mask() or installed_text_model()
             if model is None:
-                raise ModelError("text detection needs a PP-OCR text detector: pip install "
-                                 "'burnish[detect]' (the rapidocr_onnxruntime wheel carries "
-                                 "one), or give a model of PP-OCR's det contract")
+                raise ModelError("text detection needs a text detector: this installation "
+                                 "has no text-mask model; pip install 'burnish[detect]' (the "
+                                 "rapidocr_onnxruntime wheel carries PP-OCR's), or give one")
             self.model = MapModel(model, contract="text", device=device)
         elif self.prompted:
             self.model = PromptedModel(model, device=device)
@@ -84,6 +95,9 @@ class Detector:
         are in its source's coordinates (a recipe's input, before an upscale or crop)."""
         from burnish.engine.edit_masks import box_piece
 
+        if self.kind == "text" and self.model.is_text_mask:
+            return tiled_map(self.model.predict, pixels, multiple=self.model.multiple
+                             ) > self.model.threshold
         if self.kind == "text":
             return grow_like_db(self.model.predict(pixels))
         box, points = self.box, self.points
@@ -170,6 +184,33 @@ def _bgr8(pixels: np.ndarray) -> np.ndarray:
     colour = pixels[:, :, :1] if pixels.shape[2] in (1, 2) else pixels[:, :, :3]
     colour = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
     return np.ascontiguousarray(colour[:, :, ::-1])
+
+
+def tiled_map(predict, pixels: np.ndarray, *, tile: int = TEXT_TILE, halo: int = TEXT_HALO,
+              multiple: int = 1) -> np.ndarray:
+    """``predict(pixels)`` (an ``H x W`` map at the image's resolution) computed tile by
+    tile on the tile scheduler's grid (:class:`~burnish.engine.tiling.grid.TileGrid`):
+    equal to one call on the whole image for a model whose receptive radius is at most
+    ``halo``, with windows of at most ``tile + 2 * halo`` pixels a side."""
+    from burnish.engine.tiling.grid import TileGrid
+
+    height, width = pixels.shape[:2]
+    grid = TileGrid.build(height, width, tile_height=tile, tile_width=tile, halo=halo,
+                          multiple=multiple)
+    if grid.tile_count == 1:
+        return predict(pixels)
+    padding = ((0, grid.padded_height - height), (0, grid.padded_width - width))
+    padded = np.pad(pixels, padding + ((0, 0),) * (pixels.ndim - 2), mode="edge")
+    found = np.empty((height, width), np.float32)
+    for band in grid.bands():
+        for piece in band:
+            rows, cols = piece.rows, piece.cols
+            window = predict(padded[rows.window_start:rows.window_stop,
+                                    cols.window_start:cols.window_stop])
+            found[rows.core_start:rows.core_stop, cols.core_start:cols.core_stop] = window[
+                rows.core_start - rows.window_start:rows.core_stop - rows.window_start,
+                cols.core_start - cols.window_start:cols.core_stop - cols.window_start]
+    return found
 
 
 def grow_like_db(probability: np.ndarray) -> np.ndarray:

@@ -37,8 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from burnish.export.data import SKIMAGE_PHOTOS
-from burnish.export.overlays import (HOLDOUT_PHOTOS, VALIDATION_PHOTOS, font_files,
-                                     overlay_case)
+from burnish.export.overlays import HOLDOUT_PHOTOS, VALIDATION_PHOTOS, font_files, overlay_case
 from burnish.export.train_default import sha256_of, write_manifest_entry
 
 log = logging.getLogger("burnish.train")

@@ -12,7 +12,13 @@ Two contracts are one image in and one map out, run through ONNX Runtime (:class
   ``rapidocr_onnxruntime`` wheel carries): a dynamic input ``1 x 3 x H x W``, the image
   resized so its short side is 736 (at most 2560 on the long side) and both sides are
   multiples of 32, normalised to ``(x - 0.5) / 0.5``; the output is the text probability
-  ``1 x 1 x H x W`` in [0, 1], resized back.
+  ``1 x 1 x H x W`` in [0, 1], resized back;
+- **text-mask**, burnish's own (the shipped ``text-mask`` model, trained by
+  :mod:`burnish.export.text_masks`), told apart from PP-OCR's by its metadata
+  ``burnish.contract = text-mask``: a dynamic input ``1 x 3 x H x W`` in [0, 1] at the
+  image's own resolution (no resize: thin strokes survive), padded by edge replication to a
+  multiple of ``burnish.size_multiple``; the output is the probability of text ``1 x 1 x H x
+  W``, text where it is above ``burnish.threshold``.
 
 The third, **prompted** (:class:`PromptedModel`), is Segment Anything's pair of files as its
 ONNX export writes them (SAM, MobileSAM, and the exports that keep SAM's contract):
@@ -43,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import ModelError
-from burnish.models.descriptor import metadata_fields
+from burnish.models.descriptor import file_sha256, metadata_fields, padded_length, read_field
 from burnish.models.inpaint_model import resize_pixels
 from burnish.models.onnx_runner import choose_providers, open_session
 
@@ -61,6 +67,7 @@ class Contract:
     long_side_max: int = 2560
     multiple: int = 32
     stretch: bool = False  # min-max normalise the output (rembg)
+    full_resolution: bool = False  # run at the image's size, padded to a multiple
 
     def describe(self) -> str:
         return (f"expected one image input 1x3xHxW and a map output 1x1xHxW "
@@ -72,13 +79,18 @@ CONTRACTS = {
                          stretch=True),
     "text": Contract("PP-OCR's text detection", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
                      default_size=None),
+    "text-mask": Contract("burnish's text mask", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
+                          default_size=None, multiple=16, full_resolution=True),
 }
+TEXT_MASK_DEFAULT_THRESHOLD = 0.5
+SHIPPED_DIR = Path(__file__).parent / "default"
 HALF_NORMALISATION = ((0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
 
 
 class MapModel:
     """An ONNX model of one of :data:`CONTRACTS`: :meth:`predict` gives its map of an image,
-    ``H x W`` float32 in [0, 1] at the image's size."""
+    ``H x W`` float32 in [0, 1] at the image's size. ``contract="text"`` opens either text
+    contract, by the model's metadata."""
 
     def __init__(self, path: str | os.PathLike, *, contract: str, device: str = "auto"):
         self.path = Path(path)
@@ -94,6 +106,12 @@ class MapModel:
             raise ModelError(self.contract.describe(), path=self.path)
         self.input_name = inputs[0].name
         fields = metadata_fields(self.session.get_modelmeta().custom_metadata_map)
+        if contract == "text" and fields.get("contract") == "text-mask":
+            self.contract = CONTRACTS["text-mask"]
+        self.threshold = _threshold(fields, self.path)
+        self.multiple = self.contract.multiple
+        if self.contract.full_resolution and "size_multiple" in fields:
+            self.multiple = read_field(fields, "size_multiple", path=self.path)
         self.mean, self.std = self.contract.mean, self.contract.std
         if fields.get("normalize") == "half":
             self.mean, self.std = HALF_NORMALISATION
@@ -106,11 +124,17 @@ class MapModel:
         else:
             self.fixed_size = None
 
+    @property
+    def is_text_mask(self) -> bool:
+        return self.contract is CONTRACTS["text-mask"]
+
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The model's input size for an image of ``height x width``."""
         if self.fixed_size is not None:
             return self.fixed_size
         c = self.contract
+        if c.full_resolution:
+            return padded_length(height, self.multiple), padded_length(width, self.multiple)
         ratio = min(c.short_side / min(height, width), c.long_side_max / max(height, width))
         return tuple(max(c.multiple, round(side * ratio / c.multiple) * c.multiple)
                      for side in (height, width))
@@ -121,7 +145,11 @@ class MapModel:
         rgb = _rgb_float(pixels)
         height, width = rgb.shape[:2]
         size = self.input_size(height, width)
-        resized = np.clip(resize_pixels(rgb, *size), 0.0, 1.0)
+        if self.contract.full_resolution:  # padded, never resized
+            resized = np.pad(rgb, ((0, size[0] - height), (0, size[1] - width), (0, 0)),
+                             mode="edge")
+        else:
+            resized = np.clip(resize_pixels(rgb, *size), 0.0, 1.0)
         batch = ((resized - np.float32(self.mean)) / np.float32(self.std)).transpose(2, 0, 1)
         output = run_session(self.session, None,
                              {self.input_name: batch[None].astype(np.float32)}, self.path,
@@ -138,9 +166,28 @@ class MapModel:
             low, high = float(found.min()), float(found.max())
             found = (found - low) / (high - low) if high > low else np.zeros_like(found)
         elif found.min() < -1e-3 or found.max() > 1 + 1e-3:
-            raise ModelError("the text map is not a probability in [0, 1] (a DB detector "
+            raise ModelError("the text map is not a probability in [0, 1] (a text detector "
                              "ends in a sigmoid)", path=self.path)
+        if self.contract.full_resolution:
+            if found.shape != size:
+                raise ModelError(f"the model's map is {found.shape[1]}x{found.shape[0]} for "
+                                 f"a {size[1]}x{size[0]} input ({self.contract.describe()})",
+                                 path=self.path)
+            return np.clip(found[:height, :width], 0.0, 1.0)
         return np.clip(resize_pixels(found[:, :, None], height, width)[:, :, 0], 0.0, 1.0)
+
+
+def _threshold(fields: dict[str, str], path: Path) -> float:
+    """A text-mask model's ``burnish.threshold``: above it a pixel is text."""
+    text = fields.get("threshold", str(TEXT_MASK_DEFAULT_THRESHOLD))
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise ModelError(f"burnish.threshold {text!r} is not a number between 0 and 1",
+                         path=path)
+    return value
 
 
 def _rgb_float(pixels: np.ndarray) -> np.ndarray:
@@ -295,6 +342,30 @@ def run_session(session, outputs, feed: dict, path: Path, where: str = ""):
     except Exception as error:  # noqa: BLE001 - onnxruntime's errors are untyped
         raise ModelError(f"the model failed{where}: "
                          f"{str(error).strip().splitlines()[-1][:200]}", path=path) from None
+
+
+def shipped_mask_models() -> list[dict]:
+    """The manifest entries of the package's mask models (``mask_models``: detectors, which
+    the upscaling registry never offers)."""
+    import json
+
+    manifest = SHIPPED_DIR / "manifest.json"
+    return json.loads(manifest.read_text()).get("mask_models", []) if manifest.is_file() else []
+
+
+def shipped_text_mask() -> Path | None:
+    """The package's text-mask model, checked against its manifest's hash, or None where
+    the installation has none."""
+    entry = next((e for e in shipped_mask_models() if e["name"] == "text-mask"), None)
+    if entry is None:
+        return None
+    path = SHIPPED_DIR / entry["file"]
+    if not path.is_file():
+        raise ModelError("shipped model file is missing from the installation", path=path)
+    if file_sha256(path, error=ModelError, what="shipped model") != entry["sha256"]:
+        raise ModelError("shipped model file does not match its manifest hash (corrupt "
+                         "installation)", path=path)
+    return path
 
 
 def installed_text_model() -> Path | None:
