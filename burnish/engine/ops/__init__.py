@@ -8,6 +8,7 @@
 | ``match_grain`` | :mod:`.grade` | whole image (not streamed yet) |
 | ``lut``, ``adjust`` | :mod:`.grade` | tiled, per pixel; with a region: whole image (not yet tiled) |
 | ``resize``, ``crop`` | :mod:`.geometry` | geometry: bands from the rows under the filter |
+| ``cutout``, ``background`` | :mod:`.matte` | whole image (the matting is one solve) |
 | ``encode`` | :mod:`.encode` | tiled, per pixel (the bit depth) |
 
 :mod:`.declare` says what an op is, :mod:`.params` how values are checked, and
@@ -18,10 +19,12 @@ from burnish.engine.ops.declare import Op, Outcome, Param, StepInput
 from burnish.engine.ops.encode import ENCODE
 from burnish.engine.ops.geometry import CROP, RESIZE
 from burnish.engine.ops.grade import ADJUST, LUT, MATCH_COLOUR, MATCH_GRAIN
+from burnish.engine.ops.matte import BACKGROUND, CUTOUT
 from burnish.engine.ops.reconstruct import REMOVE
 from burnish.engine.ops.super_resolution import UPSCALE
 
 OPS: dict[str, Op] = {op.name: op for op in (
-    UPSCALE, REMOVE, MATCH_COLOUR, MATCH_GRAIN, LUT, ADJUST, RESIZE, CROP, ENCODE)}
+    UPSCALE, REMOVE, MATCH_COLOUR, MATCH_GRAIN, LUT, ADJUST, RESIZE, CROP, CUTOUT, BACKGROUND,
+    ENCODE)}
 
 __all__ = ["OPS", "Op", "Outcome", "Param", "StepInput"]

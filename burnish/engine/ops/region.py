@@ -55,9 +55,10 @@ def region_params(*, feather: float, what: str) -> tuple[Param, ...]:
               "from the key colour.", 12.0),
         Param("detect", Choice(DETECT_KINDS), f"What a detector finds is {what} too: text, "
               "subject or background (as burnish mask --detect).", None),
-        Param("detect_model", File((".onnx",)), "The detector's ONNX model (text: PP-OCR's "
-              "det contract, by default the installed one; subject/background: rembg's "
-              "contract, or either file of a SAM encoder/decoder pair).", None),
+        Param("detect_model", File((".onnx",)), "The detector's ONNX model (text: by "
+              "default the shipped text-mask model, or one of PP-OCR's det contract; "
+              "subject/background: rembg's contract, or either file of a SAM encoder/decoder "
+              "pair).", None),
         Param("detect_box", BOX, "Where the subject is: GrabCut's rectangle, a SAM model's "
               "box, or a saliency model's subject kept inside it.", None),
         Param("detect_points", TextList(POINT), "A SAM model's points \"x,y\" (on the "
