@@ -219,6 +219,21 @@ def test_a_cutout_mattes_the_edge_better_than_its_mask_alone():
     assert np.abs(hard_matte - alpha).sum() < 0.1 * np.abs((alpha > 0.5) - alpha).sum()
 
 
+def test_a_cutout_matted_in_windows_agrees_with_one_whole_solve():
+    """Windows of 96 pixels (the subject's edge crosses four of them) against one solve of
+    the whole image: the alpha within 2 levels, the edge's colour within a few."""
+    from burnish.engine.cutout import cutout
+
+    image, alpha, _ = _composite(300, 420, seed=5)
+    whole = cutout(image, alpha > 0.5, window=0).astype(int)
+    tiled = cutout(image, alpha > 0.5, window=96).astype(int)
+    band = (alpha > 0.02) & (alpha < 0.98)
+    assert np.abs(whole[..., 3] - tiled[..., 3]).max() <= 2
+    assert np.abs(whole[..., :3] - tiled[..., :3])[band].mean() < 5
+    errors = [np.abs(matte[..., 3] / 255 - alpha)[band].mean() for matte in (whole, tiled)]
+    assert errors[1] < errors[0] + 0.005
+
+
 def test_cutout_refuses_what_it_cannot_matte():
     from burnish.engine.cutout import cutout
 
