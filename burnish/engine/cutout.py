@@ -55,7 +55,6 @@ def cutout(pixels: np.ndarray, subject: np.ndarray, *, band: int = DEFAULT_BAND,
                          "surely subject; use a smaller band")
     if unknown.all() or (sure | unknown).all():
         raise InputError("the subject leaves no background to learn from")
-    trimap = np.where(sure, 1.0, np.where(unknown, 0.5, 0.0))
     low = colour.min(axis=(0, 1)).astype(np.float64) / _full_scale(pixels.dtype)
     high = colour.max(axis=(0, 1)).astype(np.float64) / _full_scale(pixels.dtype)
     height, width = subject.shape
@@ -74,7 +73,8 @@ def cutout(pixels: np.ndarray, subject: np.ndarray, *, band: int = DEFAULT_BAND,
                       slice(cols.window_start, min(cols.window_stop, width)))
             inner = (slice(rows.core_start - rows.window_start, rows.core_stop - rows.window_start),
                      slice(cols.core_start - cols.window_start, cols.core_stop - cols.window_start))
-            tile_alpha, tile_colour = _matte(colour[around], trimap[around], colour_channels,
+            trimap = np.where(sure[around], 1.0, np.where(unknown[around], 0.5, 0.0))
+            tile_alpha, tile_colour = _matte(colour[around], trimap, colour_channels,
                                              pixels.dtype)
             alpha[core] = tile_alpha[inner]
             foreground[core] = np.clip(tile_colour[inner], low, high)
