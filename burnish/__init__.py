@@ -8,7 +8,9 @@ once.
   (:func:`burnish.engine.removal.object_removal.remove`) on image arrays;
 - :class:`Recipe` (``burnish.Recipe.load("look.toml").apply(image)``) and one step at a
   time: :func:`adjust`, :func:`lut`, :func:`match_colour`, :func:`match_grain`,
-  :func:`resize`, :func:`crop` (:mod:`burnish.api`).
+  :func:`resize`, :func:`crop`, :func:`cutout`, :func:`background` (:mod:`burnish.api`);
+- :class:`Detector` (:class:`burnish.engine.detection.Detector`): automatic masks
+  (``burnish.Detector("text").mask(image)``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ _HOMES = {
     "upscale": "burnish.engine.upscaling",
     "remove": "burnish.engine.removal.object_removal",
     **{name: "burnish.api" for name in ("Recipe", "adjust", "lut", "match_colour",
-                                         "match_grain", "resize", "crop")},
+                                         "match_grain", "resize", "crop", "cutout",
+                                         "background")},
+    "Detector": "burnish.engine.detection",
 }
 __all__ = ["__version__", *_HOMES]
 

@@ -91,7 +91,7 @@ def test_a_background_image_covers_the_frame(tmp_path, monkeypatch, capsys, port
 [[steps]]
 op = "background"
 mask = "mask.png"
-image = "sky.png"
+backdrop = "sky.png"
 """, tmp_path / "portrait.png")
     assert code == 0, err
     laid = np.asarray(Image.open(tmp_path / "out" / "portrait.png")).astype(int)
@@ -127,7 +127,7 @@ blur = 12
 
 
 @pytest.mark.parametrize("step, problem", [
-    ('op = "background"\nmask = "mask.png"', "give one new background: colour, image or blur"),
+    ('op = "background"\nmask = "mask.png"', "give one new background: colour, backdrop (an image) or blur"),
     ('op = "background"\nmask = "mask.png"\ncolour = "#fff000"\nblur = 3',
      "not colour and blur"),
     ('op = "cutout"', "say what the subject is"),
@@ -160,3 +160,14 @@ mask = "mask.png"
     assert (tmp_path / "out" / "portrait.png").is_file()
     assert not (tmp_path / "out" / "portrait.jpg").exists()
     assert not (tmp_path / "out" / "plain.png").exists()
+
+
+def test_the_python_api_has_both_ops_and_the_detector(portrait):
+    import burnish
+
+    image, alpha, _ = portrait
+    subject = burnish.Detector("subject", box=BOX).mask(image)
+    np.testing.assert_array_equal(
+        burnish.cutout(image, detect="subject", detect_box=BOX), cutout(image, subject))
+    laid = burnish.background(image, detect="subject", detect_box=BOX, colour="#ffffff")
+    assert laid.shape == image.shape and laid.dtype == np.uint8

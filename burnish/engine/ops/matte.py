@@ -80,11 +80,11 @@ def _new_background(pixels: np.ndarray, alpha: np.ndarray, step: StepInput) -> n
         rgb = np.float32(parse_colour(p["colour"])) / np.float32(255)
         value = rgb[:channels] if channels == 3 else rgb.mean(keepdims=True)
         return np.broadcast_to(value, pixels.shape).astype(np.float32)
-    if p["image"] is not None:
+    if p["backdrop"] is not None:
         try:
-            path = resolve_file(p["image"], step.context, step.image)
+            path = resolve_file(p["backdrop"], step.context, step.image)
         except ValueError as error:
-            raise InputError(f"image: {error}", path=step.image) from None
+            raise InputError(f"backdrop: {error}", path=step.image) from None
         other = to_float(step.resources.image(path))
         other = other if other.ndim == 3 else other[:, :, None]
         other = other[..., :colour_count(other.shape[2])]
@@ -139,9 +139,9 @@ def _check_subject(params: dict) -> None:
 
 def _check_background(params: dict) -> None:
     _check_subject(params)
-    given = [name for name in ("colour", "image", "blur") if params[name] is not None]
+    given = [name for name in ("colour", "backdrop", "blur") if params[name] is not None]
     if len(given) != 1:
-        raise ValueError("give one new background: colour, image or blur"
+        raise ValueError("give one new background: colour, backdrop (an image) or blur"
                          + (f" (not {' and '.join(given)})" if given else ""))
 
 
@@ -159,8 +159,8 @@ BACKGROUND = Op(
     (
         *SUBJECT, BAND,
         Param("colour", COLOUR, "A plain background of this colour.", None),
-        Param("image", File(template=True), "A background image, scaled to cover the frame "
-              "and centred.", None),
+        Param("backdrop", File(template=True), "A background image, scaled to cover the "
+              "frame and centred.", None),
         Param("blur", Number(0.5, 500), "The image itself blurred (Gaussian sigma, pixels), "
               "the subject left out of the blur.", None),
     ),
