@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from burnish.cli import options as opt
+from burnish.errors import OptionError
 
 
 def run(
@@ -32,6 +33,20 @@ def run(
     device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
     max_pixels: opt.MaxPixels = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+        help="Run on a Ray cluster (pip install 'burnish[ray]'): alone, a local one started "
+        "for the run; 'auto', the one running here; else its address (host:port, "
+        "ray://...). Inputs, outputs and the recipe's files must be on storage every node "
+        "sees.")] = None,
+    ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs of one actor (its "
+                                            "threads).")] = 1.0,
+    ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="GPUs of one actor (0.5: two "
+                                            "actors share one).")] = 0.0,
+    ray_actors: Annotated[str | None, typer.Option(
+        "--ray-actors", metavar="MIN:MAX", help="The actor pool's size, grown from MIN to MAX "
+        "as work waits (N: a fixed pool); by default 1 to as many as the cluster holds.",
+        show_default=False)] = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Run a recipe over images: every output gets a provenance sidecar and embedded XMP."""
@@ -44,9 +59,41 @@ def run(
                          backend=backend, max_pixels=max_pixels, sign_cert=sign_cert,
                          sign_key=sign_key)
     loaded = load_recipe(recipe)
-    with BatchProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
-        results = run_recipe(loaded, inputs, options, on_plan=bar.plan, on_done=bar.done)
+    if ray is None:
+        for name, given in (("--ray-cpus", ray_cpus != 1.0), ("--ray-gpus", ray_gpus != 0.0),
+                            ("--ray-actors", ray_actors is not None)):
+            if given:
+                raise OptionError(f"{name} goes with --ray")
+        with BatchProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
+            results = run_recipe(loaded, inputs, options, on_plan=bar.plan, on_done=bar.done)
+    else:
+        from burnish.ray import ClusterOptions
+        from burnish.ray import run_recipe as run_on_ray
+
+        if jobs != 1:
+            raise OptionError("--jobs counts local worker processes; on Ray the pool is "
+                              "--ray-actors")
+        low, high = _actor_range(ray_actors)
+        cluster = ClusterOptions(address=None if ray == "local" else ray, cpus=ray_cpus,
+                                 gpus=ray_gpus, min_actors=low, max_actors=high)
+        with BatchProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
+            results = run_on_ray(loaded, inputs, options, cluster, on_plan=bar.plan,
+                                 on_done=bar.done)
     report(results)
+
+
+def _actor_range(text: str | None) -> tuple[int, int | None]:
+    """``MIN:MAX`` or ``N`` (a fixed pool) as ``(min, max)``; None: ``(1, None)``."""
+    if text is None:
+        return 1, None
+    parts = text.split(":")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise OptionError(f"--ray-actors {text!r} is not N or MIN:MAX (whole numbers)")
+    return values[0], values[-1]
 
 
 def ops() -> None:

@@ -143,6 +143,23 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     before any file is touched. Results are in input order."""
     if options.jobs < 1:
         raise OptionError("at least one worker is needed (jobs)")
+    pairs, written = prepare_batch(recipe, inputs, options)
+    if on_plan is not None:
+        on_plan(len(pairs))
+    jobs = min(options.jobs, len(pairs))
+    if jobs == 1:
+        results = _run_here(recipe, options, pairs, on_done)
+    else:
+        results = _run_in_workers(recipe, options, pairs, jobs, on_done, written)
+    return in_input_order(results, pairs)
+
+
+def prepare_batch(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: RunOptions
+                  ) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """What every way of running a batch does first (here, in workers, on a cluster): the
+    inputs expanded, the outputs planned and checked, the output folder made and what an
+    interrupted run left there cleared. ``(pairs, written)``: each ``(input, target)``, and
+    every file the batch may write (targets and sidecars)."""
     _check_signing(options)
     paths = expand_inputs(inputs)
     output = Path(options.output)
@@ -153,13 +170,10 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     pairs = [(item.input, item.target) for item in plan]
     written = [path for item in plan for path in item.written]
     clear_interrupted_run(written)
-    if on_plan is not None:
-        on_plan(len(pairs))
-    jobs = min(options.jobs, len(pairs))
-    if jobs == 1:
-        results = _run_here(recipe, options, pairs, on_done)
-    else:
-        results = _run_in_workers(recipe, options, pairs, jobs, on_done, written)
+    return pairs, written
+
+
+def in_input_order(results: list[FileResult], pairs) -> list[FileResult]:
     order = {path: i for i, (path, _) in enumerate(pairs)}
     return sorted(results, key=lambda r: order[r.input])
 
