@@ -4,6 +4,8 @@ says, the input's pixels kept where the alpha is 1, and their mistakes one line 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,6 +23,16 @@ def _run(tmp_path, monkeypatch, capsys, recipe: str, *inputs, out="out"):
     (tmp_path / "recipe.toml").write_text(recipe)
     return run_cli(monkeypatch, capsys, "run", tmp_path / "recipe.toml", *inputs, "-o",
                    tmp_path / out)
+
+
+def _laid(tmp_path, monkeypatch, capsys, **background) -> np.ndarray:
+    """portrait.png through one background step (the subject: mask.png), read back."""
+    params = "".join(f"{key} = {json.dumps(value)}\n" for key, value in background.items())
+    code, _, err = _run(tmp_path, monkeypatch, capsys,
+                        f'[[steps]]\nop = "background"\nmask = "mask.png"\n{params}',
+                        tmp_path / "portrait.png")
+    assert code == 0, err
+    return np.asarray(Image.open(tmp_path / "out" / "portrait.png")).astype(np.float64)
 
 
 @pytest.fixture()
@@ -62,14 +74,7 @@ def test_a_new_colour_is_laid_under_the_matte(tmp_path, monkeypatch, capsys, por
     mask's paste, in the soft band; the input bit for bit where the alpha is 1; the colour
     itself far from the subject."""
     image, alpha, foreground = portrait
-    code, _, err = _run(tmp_path, monkeypatch, capsys, """
-[[steps]]
-op = "background"
-mask = "mask.png"
-colour = "#20c040"
-""", tmp_path / "portrait.png")
-    assert code == 0, err
-    laid = np.asarray(Image.open(tmp_path / "out" / "portrait.png")).astype(np.float64)
+    laid = _laid(tmp_path, monkeypatch, capsys, colour="#20c040")
     assert laid.shape == image.shape
     green = np.float64([0x20, 0xC0, 0x40])
     truth = alpha[..., None] * foreground * 255 + (1 - alpha[..., None]) * green
@@ -87,14 +92,7 @@ def test_a_background_image_covers_the_frame(tmp_path, monkeypatch, capsys, port
     ramp[..., 0] = np.linspace(0, 255, 300).astype(np.uint8)
     ramp[..., 2] = 200
     Image.fromarray(ramp).save(tmp_path / "sky.png")
-    code, _, err = _run(tmp_path, monkeypatch, capsys, """
-[[steps]]
-op = "background"
-mask = "mask.png"
-backdrop = "sky.png"
-""", tmp_path / "portrait.png")
-    assert code == 0, err
-    laid = np.asarray(Image.open(tmp_path / "out" / "portrait.png")).astype(int)
+    laid = _laid(tmp_path, monkeypatch, capsys, backdrop="sky.png")
     far = alpha == 0
     assert np.abs(laid[..., 2][far] - 200).max() <= 1
     # 90 x 300 scaled by 160 / 90 to 160 x 533, centred: the frame's left edge is the
@@ -109,14 +107,7 @@ def test_a_blurred_background_leaves_the_subject_out_of_the_blur(tmp_path, monke
     from scipy import ndimage
 
     image, alpha, _ = portrait
-    code, _, err = _run(tmp_path, monkeypatch, capsys, """
-[[steps]]
-op = "background"
-mask = "mask.png"
-blur = 12
-""", tmp_path / "portrait.png")
-    assert code == 0, err
-    laid = np.asarray(Image.open(tmp_path / "out" / "portrait.png")).astype(float)
+    laid = _laid(tmp_path, monkeypatch, capsys, blur=12)
     y, x = np.mgrid[0:160, 0:200]
     ring = (np.hypot(x - 100, y - 80) > 70) & (np.hypot(x - 100, y - 80) < 76)
     plain = np.stack([ndimage.gaussian_filter(image[..., c].astype(float), 12)
