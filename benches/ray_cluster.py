@@ -5,7 +5,7 @@ workers.
 
 **Multi-node**: ``ray start --head`` (no CPUs: it only coordinates) and two worker nodes,
 each ``ray start --address ... --num-cpus 1 --block`` as its own process on loopback with
-its own resources; ``burnish run RECIPE IN -o OUT --ray HEAD`` (the CLI, a separate driver)
+its own resources; ``burnish run RECIPE IN -o OUT --ray --ray-address HEAD`` (the CLI, a separate driver)
 over ``--files`` images; once a third of the outputs exist, the second node's raylet is
 SIGKILLed (the node is lost with its actors and the files they held). Checked: every
 output complete (sidecar present, bytes equal to a local ``burnish run`` of the same
@@ -112,7 +112,7 @@ def multinode(work: Path, count: int) -> dict:
         out = work / "cluster-out"
         started = time.perf_counter()
         driver = burnish("run", str(work / "recipe.toml"), str(work / "in"), "-o", str(out),
-                         "--ray", address, "--ray-actors", "2", env=env)
+                         "--ray", "--ray-address", address, "--ray-actors", "2", env=env)
         killed_at = None
         while driver.poll() is None:
             if killed_at is None and complete(out) >= count // 3:

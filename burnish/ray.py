@@ -1,5 +1,5 @@
-"""Recipes over a Ray cluster (``burnish run RECIPE INPUTS -o OUT --ray [ADDRESS]``), with
-the guarantees of ``burnish run``.
+"""Recipes over a Ray cluster (``burnish run RECIPE INPUTS -o OUT --ray [--ray-address
+ADDRESS]``), with the guarantees of ``burnish run``.
 
 burnish schedules nothing of its own here: the batch is a Ray Data dataset of ``(input,
 target)`` rows, one block per file, mapped by an autoscaling pool of actors

@@ -145,7 +145,8 @@ def test_a_killed_driver_is_resumed_to_complete_outputs(cluster, tmp_path, monke
     (tmp_path / "recipe.toml").write_text(REMOVAL)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "burnish.cli.app", "run", str(tmp_path / "recipe.toml"),
-               str(tmp_path / "in"), "-o", str(out), "--ray", cluster, "--quiet"]
+               str(tmp_path / "in"), "-o", str(out), "--ray", "--ray-address", cluster,
+               "--quiet"]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and driver.poll() is None:
@@ -175,6 +176,7 @@ def test_cli_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
     _batch(tmp_path / "in", 1)
     (tmp_path / "recipe.toml").write_text(GRADE)
     for extra, problem in ((["--ray-cpus", "2"], "--ray-cpus goes with --ray"),
+                           (["--ray-address", "auto"], "--ray-address goes with --ray"),
                            (["--ray", "--ray-actors", "x"], "is not N or MIN:MAX"),
                            (["--ray", "--jobs", "2"], "on Ray the pool is --ray-actors"),
                            (["--ray", "--ray-actors", "3:2"], "1 <= min <= max")):

@@ -33,12 +33,13 @@ def run(
     device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
     max_pixels: opt.MaxPixels = None,
-    ray: Annotated[str | None, typer.Option(
-        "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-        help="Run on a Ray cluster (pip install 'burnish[ray]'): alone, a local one started "
-        "for the run; 'auto', the one running here; else its address (host:port, "
-        "ray://...). Inputs, outputs and the recipe's files must be on storage every node "
-        "sees.")] = None,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Run on a Ray cluster (pip install 'burnish[ray]'): a local one started "
+        "for the run, or --ray-address's. Inputs, outputs and the recipe's files must be on "
+        "storage every node sees.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", metavar="ADDRESS", help="The cluster to join: 'auto' (the one "
+        "running on this machine), host:port or ray://host:port.", show_default=False)] = None,
     ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs of one actor (its "
                                             "threads).")] = 1.0,
     ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="GPUs of one actor (0.5: two "
@@ -59,8 +60,9 @@ def run(
                          backend=backend, max_pixels=max_pixels, sign_cert=sign_cert,
                          sign_key=sign_key)
     loaded = load_recipe(recipe)
-    if ray is None:
-        for name, given in (("--ray-cpus", ray_cpus != 1.0), ("--ray-gpus", ray_gpus != 0.0),
+    if not ray:
+        for name, given in (("--ray-address", ray_address is not None),
+                            ("--ray-cpus", ray_cpus != 1.0), ("--ray-gpus", ray_gpus != 0.0),
                             ("--ray-actors", ray_actors is not None)):
             if given:
                 raise OptionError(f"{name} goes with --ray")
@@ -74,7 +76,7 @@ def run(
             raise OptionError("--jobs counts local worker processes; on Ray the pool is "
                               "--ray-actors")
         low, high = _actor_range(ray_actors)
-        cluster = ClusterOptions(address=None if ray == "local" else ray, cpus=ray_cpus,
+        cluster = ClusterOptions(address=ray_address, cpus=ray_cpus,
                                  gpus=ray_gpus, min_actors=low, max_actors=high)
         with BatchProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
             results = run_on_ray(loaded, inputs, options, cluster, on_plan=bar.plan,
