@@ -48,7 +48,8 @@ SIZE_MULTIPLE = 2 ** (len(WIDTHS) - 1)
 GROW = 4  # the default dilate of a detected region (burnish remove's)
 CROP = 256
 SCALES = (640, 1024, 1600)  # a photo's long side, for text of different relative sizes
-THRESHOLDS = np.round(np.arange(0.1, 0.91, 0.05), 2)
+THRESHOLDS = np.round(np.concatenate([np.arange(0.1, 0.91, 0.05), [0.93, 0.95, 0.97, 0.98]]),
+                      2)
 
 
 class TextMaskNet(nn.Module):
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     save()
     if best["state"] is not None:
         model.load_state_dict(best["state"])
+    if cases:  # the threshold of the weights exported, on this recipe's grid
+        best["threshold"], best["iou"], best["recall"] = evaluate(model, cases)
     log.info("done: %d steps, %.0f min; validation IoU %.3f, recall %.3f at threshold %.2f",
              step, spent / 60, best["iou"], best["recall"], best["threshold"])
 
