@@ -232,8 +232,10 @@ def test_ops_declare_every_parameter_once():
         required = {p.name for p in op.params if p.required}
         # the defaults are themselves valid values
         given = {name: value for name, value in defaults.items() if value is not None}
-        if op.name in ("remove",):
+        if op.name in ("remove", "cutout", "background"):
             given["boxes"] = ["0,0,1,1"]
+        if op.name == "background":
+            given["colour"] = "#000000"
         if op.name == "crop":
             given["aspect"] = "1:1"
         if op.name == "resize":

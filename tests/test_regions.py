@@ -31,6 +31,10 @@ from burnish.errors import InputError, OptionError
 from conftest import random_image
 
 REGION_OPS = [name for name, op in OPS.items() if op.param("boxes") is not None]
+# Ops whose region is the subject they keep: an empty one is the file's error, not a note.
+SUBJECT_OPS = ("cutout", "background")
+# Values that rules across parameters need beside the required ones.
+TOGETHER = {"background": {"colour": "#808080"}}
 CUBE = ("LUT_3D_SIZE 2\n0 0 0\n0.5 0 0\n0 1 0\n1 1 0\n0 0 1\n1 0 1\n0 1 1\n1 1 0.5\n")
 
 
@@ -51,7 +55,7 @@ def _apply(pixels, steps: list[dict], base: Path, **options):
 def _required(op, folder: Path) -> dict:
     """Values for an op's required parameters: real files of the kind each names, so the
     step passes validation (a new kind of required parameter needs a sample here)."""
-    values = {}
+    values = dict(TOGETHER.get(op.name, {}))
     for param in op.params:
         if not param.required:
             continue
@@ -151,7 +155,7 @@ def test_every_op_with_a_region_refuses_one_that_misses(tmp_path, rng, op, regio
                                  "outside the 64x48 image")
 
 
-@pytest.mark.parametrize("op", REGION_OPS)
+@pytest.mark.parametrize("op", [op for op in REGION_OPS if op not in SUBJECT_OPS])
 def test_a_key_that_matches_nothing_is_a_note_and_changes_nothing(tmp_path, rng, op):
     image = random_image(rng, 20, 24, 3) // 2  # no pixel near white
     step = {"op": op, **_required(OPS[op], tmp_path), "key": "#ffffff", "key_tolerance": 10}
@@ -159,6 +163,16 @@ def test_a_key_that_matches_nothing_is_a_note_and_changes_nothing(tmp_path, rng,
     assert applied.records[0].note == NOTHING_MATCHED
     assert np.array_equal(applied.pixels, image)
     assert not applied.records[0].region.any() and not applied.fill
+
+
+@pytest.mark.parametrize("op", SUBJECT_OPS)
+def test_a_subject_that_matches_nothing_is_the_files_error(tmp_path, rng, op):
+    image = random_image(rng, 20, 24, 3) // 2  # no pixel near white
+    step = {"op": op, **_required(OPS[op], tmp_path), "key": "#ffffff", "key_tolerance": 10}
+    with pytest.raises(InputError) as raised:
+        _apply(image, [step], tmp_path)
+    assert str(raised.value) == (f"{tmp_path / 'x.png'}: step 1 ({op}): the subject region "
+                                 "selects no pixel: nothing to cut out")
 
 
 def test_burnish_run_reports_the_missed_box_and_writes_nothing(tmp_path, rng):
