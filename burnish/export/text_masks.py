@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validate", type=int, default=1000, help="steps between scores")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --work's checkpoint")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start a new schedule from this checkpoint's best weights")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(args.seed)
@@ -223,11 +225,18 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, spent, best = 0, 0.0, {"iou": -1.0, "threshold": 0.5, "recall": 0.0, "state": None}
+    earlier: dict = {}  # the run whose weights --init starts from
+    if args.init is not None:
+        saved = torch.load(args.init, weights_only=False)
+        model.load_state_dict(saved["best"]["state"] or saved["model"])
+        earlier = {"steps": saved["step"], "minutes": round(saved["seconds"] / 60, 1)}
+        log.info("starting from %s (%d steps)", args.init, saved["step"])
     if args.resume:
         saved = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, spent, best = saved["step"], saved["seconds"], saved["best"]
+        earlier = saved.get("earlier", {})
         sampler.rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
         log.info("resumed at step %d, %.0f s spent", step, spent)
@@ -236,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         partial = checkpoint_path.with_suffix(".partial")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "step": step, "seconds": spent, "best": best,
+                    "step": step, "seconds": spent, "best": best, "earlier": earlier,
                     "numpy_rng": sampler.rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state()}, partial)
         partial.replace(checkpoint_path)  # a checkpoint is whole or the previous one
@@ -299,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
             "holdout_fonts": "Liberation (fonts-liberation2)",
             "steps": step, "batch": args.batch, "crop": CROP,
             "minutes": round(spent / 60, 1), "seed": args.seed, "torch": torch.__version__,
+            "started_from": earlier or None,
         },
         "quality": {"validation_iou_grown": round(best["iou"], 3),
                     "validation_recall_grown": round(best["recall"], 3)},
