@@ -88,7 +88,7 @@ def scores(estimate_alpha, estimate_colour, alpha, foreground) -> tuple[float, .
     sad = np.abs(estimate_alpha - alpha).sum() / 1000
     mse = ((estimate_alpha - alpha) ** 2).mean() * 1000
     seen = band & (estimate_alpha > 0)
-    fringe = np.abs(estimate_colour - foreground)[seen].mean() * 255
+    fringe = np.abs(estimate_colour - foreground)[seen].mean() * 255 if seen.any() else np.nan
     new = np.array([0.1, 0.8, 0.3])
     laid = estimate_alpha[..., None] * estimate_colour + (1 - estimate_alpha[..., None]) * new
     truth = alpha[..., None] * foreground + (1 - alpha[..., None]) * new
@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=320)
     args = parser.parse_args()
     from burnish.engine.cutout import cutout
+    from burnish.errors import InputError
 
     paths = sorted(PHOTOS.glob("*.jpg")) if PHOTOS.is_dir() else []
     if len(paths) < 2:
@@ -116,7 +117,7 @@ def main() -> int:
                                                    round(image.height * ratio)))))
     rng = np.random.default_rng(2026)
     rows: dict[str, list] = {}
-    seconds = []
+    seconds, refused = [], []
     for _ in range(args.cases):
         alpha = subject_alpha(rng, args.size)
         foreground = crop(rng, photos[rng.integers(len(photos))], args.size)
@@ -127,18 +128,23 @@ def main() -> int:
             rows.setdefault(f"{name}: the mask as alpha", []).append(
                 scores(mask.astype(np.float64), image / 255, alpha, foreground))
             started = time.perf_counter()
-            rgba = cutout(image, mask) / 255.0
+            try:
+                rgba = cutout(image, mask) / 255.0
+            except InputError as error:  # GrabCut found nothing a band wide: scored as 0
+                refused.append(f"{name}: {error}")
+                rgba = np.zeros((*mask.shape, 4))
             seconds.append(time.perf_counter() - started)
             rows.setdefault(f"{name}: burnish cutout", []).append(
                 scores(rgba[..., 3], rgba[..., :3], alpha, foreground))
     print(f"{args.cases} composites of {args.size} x {args.size}; cutout "
-          f"{np.median(seconds):.2f} s each (median)")
+          f"{np.median(seconds):.2f} s each (median); refused (scored as alpha 0): "
+          f"{refused or 'none'}")
     print()
     print("| mask -> alpha | SAD (mean) | MSE x 1e3 (mean) | fringe, 0-255 (mean) | "
           "composite error over a new colour, 0-255 (mean) |")
     print("| --- | --- | --- | --- | --- |")
     for name, values in rows.items():
-        sad, mse, fringe, laid = np.mean(values, axis=0)
+        sad, mse, fringe, laid = np.nanmean(values, axis=0)  # fringe: where alpha > 0
         print(f"| {name} | {sad:.2f} | {mse:.2f} | {fringe:.1f} | {laid:.1f} |")
     return 0
 
