@@ -89,6 +89,20 @@ def raylet_pids(node_manager_port: int) -> list[int]:
             and flag in (p.info["cmdline"] or ())]
 
 
+def wait_for_cpus(address: str, cpus: int, env: dict, timeout: float = 120) -> None:
+    """Until the cluster at ``address`` has ``cpus`` CPUs (both worker nodes joined)."""
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+             "print(ray.cluster_resources().get('CPU', 0))")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = subprocess.run([sys.executable, "-c", probe, address], capture_output=True,
+                               text=True, env=env)
+        if found.returncode == 0 and float(found.stdout.split()[-1]) >= cpus:
+            return
+        time.sleep(2)
+    raise SystemExit(f"the worker nodes did not join {address} within {timeout:.0f} s")
+
+
 def multinode(work: Path, count: int) -> dict:
     head_port = free_port()
     address = f"127.0.0.1:{head_port}"
@@ -108,7 +122,7 @@ def multinode(work: Path, count: int) -> dict:
                  "--resources", json.dumps({name: 1}), "--node-manager-port",
                  str(ports[-1]), *common], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env))
-        time.sleep(8)  # both nodes registered
+        wait_for_cpus(address, 2, env)
         out = work / "cluster-out"
         started = time.perf_counter()
         driver = burnish("run", str(work / "recipe.toml"), str(work / "in"), "-o", str(out),

@@ -17,9 +17,10 @@ whichever node made it.
   then its sidecar; an output is complete when its sidecar's hashes match. A retried file
   is written again whole, never half, never under two names.
 - **Failures.** A bad file is that file's one-line error and the others go on. An actor
-  that dies (killed, out of memory, its node lost) is restarted by Ray and its file retried
-  on any actor, up to :data:`ATTEMPTS` times; a file that kills every actor it reaches is
-  reported as failed rather than retried for ever.
+  that dies (killed, out of memory, its node lost) is restarted by Ray where it fits, and
+  the files it held are run again in another round on the actors there are, up to
+  :data:`ATTEMPTS` rounds; a file that kills every actor it reaches is reported as failed
+  rather than retried for ever.
 - **Resume.** ``resume`` skips outputs that are complete for this job (the sidecar check of
   ``burnish run``), so a driver killed mid-batch is resumed by running it again.
 - **Ctrl-C** on the driver stops the job: a cluster started for the run is shut down with
@@ -117,16 +118,51 @@ def _connect(ray, address: str | None) -> None:
 
 
 def _pool_size(ray, cluster: ClusterOptions) -> tuple[int, int]:
+    """The pool's range: as given, or up to what the cluster holds now (refused when that
+    is not one actor: the batch would wait for ever; an autoscaling cluster that adds
+    nodes on demand is given its range with --ray-actors)."""
     if cluster.max_actors is not None:
         return cluster.min_actors, cluster.max_actors
     resources = ray.cluster_resources()
-    fits = int(resources.get("CPU", 1) // cluster.cpus)
+    fits = int(resources.get("CPU", 0) // cluster.cpus)
     if cluster.gpus > 0:
         fits = min(fits, int(resources.get("GPU", 0) // cluster.gpus))
+    if fits < 1:
+        raise OptionError(f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and "
+                          f"{resources.get('GPU', 0):g} GPUs: not enough for one actor of "
+                          f"{cluster.cpus:g} CPUs and {cluster.gpus:g} GPUs (give "
+                          "--ray-actors MIN:MAX where nodes are added on demand)")
     return cluster.min_actors, max(cluster.min_actors, fits)
 
 
 def _map(ray, recipe, options, cluster, pairs, on_done) -> list[FileResult]:
+    """The batch in rounds: each round maps the files without a result yet; a file lost
+    with its actor (the actor killed, its node gone: Ray's own retries go to the same
+    actor, which a lost node cannot give back) is tried again in the next round, on the
+    actors there are, up to :data:`ATTEMPTS` rounds."""
+    results: list[FileResult] = []
+    pending = list(pairs)
+    for _ in range(ATTEMPTS):
+        if not pending:
+            break
+        for result in _map_once(ray, recipe, options, cluster, pending):
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+        done = {result.input for result in results}
+        pending = [(i, t) for i, t in pending if i not in done]
+    for input_path, _ in pending:  # the files whose every try died with its actor
+        result = FileResult(input_path, None, error=f"{input_path}: the actors running it "
+                            f"died {ATTEMPTS} times (out of memory? a node lost?); nothing "
+                            "was written")
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def _map_once(ray, recipe, options, cluster, pairs):
+    """One round: the results of the files whose actor lived, as they come."""
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver shows its own bar over files
     context.print_on_execution_start = False
@@ -138,30 +174,17 @@ def _map(ray, recipe, options, cluster, pairs, on_done) -> list[FileResult]:
     with warnings.catch_warnings():
         # Ray 2.60 has no named parameter for a task's retries yet; the remote arguments
         # are deprecated (to go in 2.64, below the extra's bound) but are the only way to
-        # bound them: the pool's default retries a file that kills its actor for ever.
+        # bound them: the pool's default retries a file that kills its actor for ever
+        # (the rounds above retry instead, on any actor).
         warnings.simplefilter("ignore", DeprecationWarning)
         mapped = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             _RecipeActor, fn_constructor_args=(recipe, options, max(1, int(cluster.cpus))),
             batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
             num_cpus=cluster.cpus, num_gpus=cluster.gpus or None,
-            max_restarts=-1, max_task_retries=ATTEMPTS - 1)
-    results = []
+            max_restarts=-1, max_task_retries=1)
     for row in mapped.iter_rows():
-        result = _result(row)
-        results.append(result)
-        if on_done is not None:
-            on_done(result)
-    done = {result.input for result in results}
-    for input_path, _ in pairs:  # the files whose every try died with its actor
-        if input_path not in done:
-            result = FileResult(input_path, None, error=f"{input_path}: the actors running "
-                                f"it died {ATTEMPTS} times (out of memory?); nothing was "
-                                "written")
-            results.append(result)
-            if on_done is not None:
-                on_done(result)
-    return results
+        yield _result(row)
 
 
 def _result(row: dict) -> FileResult:
