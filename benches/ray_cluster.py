@@ -115,14 +115,14 @@ def multinode(work: Path, count: int) -> dict:
                    stdout=subprocess.DEVNULL, env=env)
     nodes, ports = [], []
     try:
-        for name in ("node_a", "node_b"):
+        for number, name in enumerate(("node_a", "node_b"), 1):
             ports.append(free_port())
             nodes.append(subprocess.Popen(
                 ["ray", "start", "--address", address, "--num-cpus", "1", "--block",
                  "--resources", json.dumps({name: 1}), "--node-manager-port",
                  str(ports[-1]), *common], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env))
-        wait_for_cpus(address, 2, env)
+            wait_for_cpus(address, number, env)  # one at a time: together they stall
         out = work / "cluster-out"
         started = time.perf_counter()
         driver = burnish("run", str(work / "recipe.toml"), str(work / "in"), "-o", str(out),
