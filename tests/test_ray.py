@@ -184,3 +184,12 @@ def test_cli_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
                                tmp_path / "in", "-o", tmp_path / "out", *extra)
         assert code != 0 and problem in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_without_room_for_one_actor_is_refused(cluster, tmp_path):
+    from burnish.errors import OptionError
+
+    _batch(tmp_path / "in", 1)
+    with pytest.raises(OptionError, match="not enough for one actor of 3 CPUs and 0 GPUs"):
+        run_recipe(_recipe(tmp_path, GRADE), [tmp_path / "in"],
+                   RunOptions(output=tmp_path / "out"), ClusterOptions(cpus=3))

