@@ -193,3 +193,30 @@ def test_a_cluster_without_room_for_one_actor_is_refused(cluster, tmp_path):
     with pytest.raises(OptionError, match="not enough for one actor of 3 CPUs and 0 GPUs"):
         run_recipe(_recipe(tmp_path, GRADE), [tmp_path / "in"],
                    RunOptions(output=tmp_path / "out"), ClusterOptions(cpus=3))
+
+
+def test_ctrl_c_stops_the_job_and_its_actors(cluster, tmp_path):
+    """SIGINT to the CLI's driver once some outputs exist: it exits at once, non-zero, and
+    nothing more is written afterwards (the job's actors end with it), no partial file."""
+    _batch(tmp_path / "in", 6, size=(200, 260))
+    (tmp_path / "recipe.toml").write_text(REMOVAL)
+    out = tmp_path / "out"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "burnish.cli.app", "run", str(tmp_path / "recipe.toml"),
+         str(tmp_path / "in"), "-o", str(out), "--ray", "--ray-address", cluster, "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and driver.poll() is None:
+        if out.is_dir() and list(out.glob("*.burnish.json")):
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+    driver.send_signal(signal.SIGINT)
+    driver.wait(timeout=60)
+    assert driver.returncode != 0
+    time.sleep(3)
+    written = sorted(p.name for p in out.iterdir())
+    time.sleep(3)
+    assert sorted(p.name for p in out.iterdir()) == written  # nothing goes on writing
+    assert len([name for name in written if name.endswith(".burnish.json")]) < 6
+    assert not _left_over(out)
