@@ -91,12 +91,10 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     except BaseException:  # Ctrl-C: what the stopped actors left is only temporary files
         if started_here:
             ray.shutdown()
-            started_here = False
         remove_stale_partials(written)
         raise
-    finally:
-        if started_here:
-            ray.shutdown()
+    if started_here:
+        ray.shutdown()
     return in_input_order(results, pairs)
 
 

@@ -22,7 +22,7 @@ from burnish.engine.recipes.batch_run import RunOptions  # noqa: E402
 from burnish.engine.recipes.batch_run import run_recipe as run_here  # noqa: E402
 from burnish.engine.recipes.recipe import load_recipe  # noqa: E402
 from burnish.ray import ClusterOptions, run_recipe  # noqa: E402
-from tests.conftest import structured_image  # noqa: E402
+from tests.conftest import run_cli, structured_image  # noqa: E402
 
 GRADE = '[[steps]]\nop = "adjust"\nexposure = 0.4\nsaturation = 1.2\n'
 # Slow enough per file (a removal) that a batch is still running when something is killed.
@@ -135,12 +135,9 @@ def test_an_actor_killed_mid_batch_has_its_work_retried(cluster, tmp_path):
     assert not _left_over(tmp_path / "out")
 
 
-def test_a_killed_driver_is_resumed_to_complete_outputs(cluster, tmp_path, monkeypatch,
-                                                        capsys):
-    """The CLI's driver, joined to the cluster, SIGKILLed once some outputs exist; the job's
-    actors end with it; ``--resume`` completes the batch, leaving what was done as it was."""
-    from tests.conftest import run_cli
-
+def _driver_under_way(tmp_path: Path, cluster: str) -> tuple[subprocess.Popen, list[str]]:
+    """The CLI's driver over six slow files, joined to the cluster, once its first output
+    exists (still running); the driver and its command line."""
     _batch(tmp_path / "in", 6, size=(200, 260))
     (tmp_path / "recipe.toml").write_text(REMOVAL)
     out = tmp_path / "out"
@@ -154,6 +151,15 @@ def test_a_killed_driver_is_resumed_to_complete_outputs(cluster, tmp_path, monke
             break
         time.sleep(0.05)
     assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+    return driver, command
+
+
+def test_a_killed_driver_is_resumed_to_complete_outputs(cluster, tmp_path, monkeypatch,
+                                                        capsys):
+    """The CLI's driver, joined to the cluster, SIGKILLed once some outputs exist; the job's
+    actors end with it; ``--resume`` completes the batch, leaving what was done as it was."""
+    driver, command = _driver_under_way(tmp_path, cluster)
+    out = tmp_path / "out"
     driver.kill()
     driver.wait()
     done_before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.burnish.json")}
@@ -171,8 +177,6 @@ def test_a_killed_driver_is_resumed_to_complete_outputs(cluster, tmp_path, monke
 
 
 def test_cli_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
-    from tests.conftest import run_cli
-
     _batch(tmp_path / "in", 1)
     (tmp_path / "recipe.toml").write_text(GRADE)
     for extra, problem in ((["--ray-cpus", "2"], "--ray-cpus goes with --ray"),
@@ -198,19 +202,8 @@ def test_a_cluster_without_room_for_one_actor_is_refused(cluster, tmp_path):
 def test_ctrl_c_stops_the_job_and_its_actors(cluster, tmp_path):
     """SIGINT to the CLI's driver once some outputs exist: it exits at once, non-zero, and
     nothing more is written afterwards (the job's actors end with it), no partial file."""
-    _batch(tmp_path / "in", 6, size=(200, 260))
-    (tmp_path / "recipe.toml").write_text(REMOVAL)
+    driver, _ = _driver_under_way(tmp_path, cluster)
     out = tmp_path / "out"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "burnish.cli.app", "run", str(tmp_path / "recipe.toml"),
-         str(tmp_path / "in"), "-o", str(out), "--ray", "--ray-address", cluster, "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and driver.poll() is None:
-        if out.is_dir() and list(out.glob("*.burnish.json")):
-            break
-        time.sleep(0.05)
-    assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
     driver.send_signal(signal.SIGINT)
     driver.wait(timeout=60)
     assert driver.returncode != 0

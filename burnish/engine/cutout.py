@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from burnish.errors import InputError, OptionError
+from burnish.kernels.dtypes import full_scale
 
 DEFAULT_BAND = 8
 WINDOW = 512
@@ -55,11 +56,11 @@ def cutout(pixels: np.ndarray, subject: np.ndarray, *, band: int = DEFAULT_BAND,
                          "surely subject; use a smaller band")
     if unknown.all() or (sure | unknown).all():
         raise InputError("the subject leaves no background to learn from")
-    low = colour.min(axis=(0, 1)).astype(np.float64) / _full_scale(pixels.dtype)
-    high = colour.max(axis=(0, 1)).astype(np.float64) / _full_scale(pixels.dtype)
+    low = colour.min(axis=(0, 1)).astype(np.float64) / full_scale(pixels.dtype)
+    high = colour.max(axis=(0, 1)).astype(np.float64) / full_scale(pixels.dtype)
     height, width = subject.shape
     alpha = sure.astype(np.float32)
-    foreground = np.array(colour, np.float32) / np.float32(_full_scale(pixels.dtype))
+    foreground = np.array(colour, np.float32) / np.float32(full_scale(pixels.dtype))
     # Every unknown pixel is within 2 * band of a sure one of each side: in the margin.
     grid = TileGrid.build(height, width, tile_height=window, tile_width=window,
                           halo=max(MARGIN, 2 * band + 16))
@@ -87,16 +88,12 @@ def cutout(pixels: np.ndarray, subject: np.ndarray, *, band: int = DEFAULT_BAND,
     return out
 
 
-def _full_scale(dtype) -> float:
-    return 1.0 if np.dtype(dtype) == np.float32 else float(np.iinfo(dtype).max)
-
-
 def _matte(colour: np.ndarray, trimap: np.ndarray, channels: int, dtype):
     """Closed-form alpha and multi-level foreground of one window (float64 inside): the
     known pixels of ``trimap`` exact, the unknown solved."""
     from pymatting import estimate_alpha_cf, estimate_foreground_ml
 
-    scaled = colour.astype(np.float64) / _full_scale(dtype)
+    scaled = colour.astype(np.float64) / full_scale(dtype)
     rgb = np.repeat(scaled, 3, axis=2) if channels == 1 else scaled
     if (trimap == 0.5).all():
         raise InputError(f"a {trimap.shape[1]}x{trimap.shape[0]} matting window holds only "

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -271,6 +272,18 @@ def file_sha256(path: str | os.PathLike, *more: str | os.PathLike,
         except OSError as failure:
             raise error(f"cannot read {what}: {failure.strerror or failure}", path=each) from None
     return digest.hexdigest()
+
+
+def verify_shipped_file(path: str | os.PathLike, sha256: str) -> None:
+    """A file the package ships, checked against its manifest's hash: a
+    :class:`~burnish.errors.ModelError` naming it when it is missing or differs (a corrupt
+    installation)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("shipped model file is missing from the installation", path=path)
+    if file_sha256(path, error=ModelError, what="shipped model") != sha256:
+        raise ModelError("shipped model file does not match its manifest hash (corrupt "
+                         "installation)", path=path)
 
 
 def padded_length(length: int, multiple: int = 1, min_size: int = 1) -> int:

@@ -11,7 +11,7 @@ from burnish.device import resolve_device
 from burnish.errors import ModelError, OptionError
 from burnish.files import check_regular_file
 from burnish.models.checkpoint import CHECKPOINT_SUFFIXES, is_checkpoint
-from burnish.models.descriptor import ModelDescriptor, file_sha256
+from burnish.models.descriptor import ModelDescriptor, verify_shipped_file
 from burnish.models.runner import Runner
 
 DEFAULT_MODEL = "compact-x4"
@@ -139,9 +139,4 @@ def inspect_model(spec: str | os.PathLike) -> ModelDescriptor:
 
 
 def _verify_hash(descriptor: ModelDescriptor) -> None:
-    path = Path(descriptor.source)
-    if not path.is_file():
-        raise ModelError("shipped model file is missing from the installation", path=path)
-    if file_sha256(path, error=ModelError, what="shipped model") != descriptor.sha256:
-        raise ModelError("shipped model file does not match its manifest hash (corrupt "
-                         "installation)", path=path)
+    verify_shipped_file(descriptor.source, descriptor.sha256)

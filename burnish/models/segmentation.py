@@ -49,7 +49,12 @@ from pathlib import Path
 import numpy as np
 
 from burnish.errors import ModelError
-from burnish.models.descriptor import file_sha256, metadata_fields, padded_length, read_field
+from burnish.models.descriptor import (
+    metadata_fields,
+    padded_length,
+    read_field,
+    verify_shipped_file,
+)
 from burnish.models.inpaint_model import resize_pixels
 from burnish.models.onnx_runner import choose_providers, open_session
 
@@ -360,11 +365,7 @@ def shipped_text_mask() -> Path | None:
     if entry is None:
         return None
     path = SHIPPED_DIR / entry["file"]
-    if not path.is_file():
-        raise ModelError("shipped model file is missing from the installation", path=path)
-    if file_sha256(path, error=ModelError, what="shipped model") != entry["sha256"]:
-        raise ModelError("shipped model file does not match its manifest hash (corrupt "
-                         "installation)", path=path)
+    verify_shipped_file(path, entry["sha256"])
     return path
 
 

@@ -33,6 +33,7 @@ from burnish.engine.ops.region import (
 from burnish.engine.sparse_mask import SparseMask
 from burnish.engine.tiling.chain import Stage
 from burnish.errors import InputError
+from burnish.kernels.dtypes import full_scale
 
 BAND = Param("band", Number(1, 200, integer=True), "Pixels each side of the subject's edge "
              "whose alpha is matted.", DEFAULT_BAND)
@@ -55,7 +56,7 @@ def _matted(pixels: np.ndarray, step: StepInput) -> np.ndarray:
 
 
 def _opaque(rgba: np.ndarray) -> np.ndarray:
-    return rgba[..., -1] == (1.0 if rgba.dtype == np.float32 else np.iinfo(rgba.dtype).max)
+    return rgba[..., -1] == full_scale(rgba.dtype)
 
 
 def _cutout(upstream: Stage, step: StepInput, outcome: Outcome) -> Stage:
@@ -102,12 +103,14 @@ def _new_background(pixels: np.ndarray, alpha: np.ndarray, step: StepInput) -> n
     device = step.resources.kernel_device
     colour, weight = to_float(pixels), (1.0 - alpha).astype(np.float32)
     spread = gaussian_blur(weight, p["blur"], device=device)
+    lonely = spread <= 1e-3  # deep inside a large subject: no background within reach
     plain = np.empty_like(colour)
     for c in range(channels):
-        plain[..., c] = gaussian_blur(colour[..., c] * weight, p["blur"], device=device)
-        fallback = gaussian_blur(colour[..., c], p["blur"], device=device)
-        plain[..., c] = np.where(spread > 1e-3, plain[..., c] / np.maximum(spread, 1e-3),
-                                 fallback)
+        plain[..., c] = (gaussian_blur(colour[..., c] * weight, p["blur"], device=device)
+                         / np.maximum(spread, 1e-3))
+        if lonely.any():  # there the plain blur (the subject covers it anyway)
+            plain[..., c][lonely] = gaussian_blur(colour[..., c], p["blur"],
+                                                  device=device)[lonely]
     return np.clip(plain, 0.0, 1.0)
 
 
