@@ -528,7 +528,10 @@ def estimate_grain(image: np.ndarray, *, mask: np.ndarray | None = None,
         if textured.any():
             normalised = residuals[c, textured] / std[c, flat][textured, None, None]
             design, target = _ar_design(normalised)
-            coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+            # The normal equations (least squares on the taps x taps Gram matrix: the
+            # same minimum-norm answer) cost a fraction of an SVD of the tall design.
+            coefficients = np.linalg.lstsq(design.T @ design, design.T @ target,
+                                           rcond=None)[0]
             ar[c] = _stable_ar(coefficients).astype(np.float32)
     return Grain(levels=levels, sigma=sigma, ar=ar, weights=weights)
 

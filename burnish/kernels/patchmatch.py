@@ -32,7 +32,13 @@ Photoshop's Content-Aware Fill and PyPatchMatch use:
   field gives the first guess there.
 
 Distances are sums of squared differences over all channels of the patch, hole pixels
-included with their current estimate. Patches are clipped at the image edge (a target patch
+included with their current estimate, plus two *texture features* (Newson, Almansa, Fradet,
+Gousseau and Pérez, "Video Inpainting of Complex Scenes", 2014): the mean absolute
+horizontal and vertical step over the patch around each pixel, weighted by
+``texture_weight`` and carried through the pyramid and the votes like extra channels. The
+estimate is a vote of many copies, smoother than each of them, and on colour alone the
+smoothest sources match it best, so the fill came out flatter than its surroundings; the
+features make a source as busy as the texture around the hole win. Patches are clipped at the image edge (a target patch
 at the border compares only its pixels inside the image), so holes may touch the border.
 
 Parallel and reproducible: a matching pass splits the targets' columns into a fixed number
@@ -78,6 +84,12 @@ MAX_STRIPS = 16
 STRIP_PATCHES = 4
 SIGMA_PERCENTILE = 75.0
 CONFIDENCE_BASE = 1.6
+# Weight of the texture features in the patch distance (module notes). Patches are compared
+# with the hole's current estimate, a vote of many copies and so smoother than any of them:
+# on colour alone the smoothest sources win and the fill is flatter than its surroundings.
+# The features, also filled level by level, ask the source to be as busy as the estimate's
+# surroundings. Chosen on 5 of the inpainting benchmark's 15 photos (BENCHMARKS.md).
+TEXTURE_WEIGHT = 12.0
 # Deeper than this the confidence stops falling: 1.6^-185 is below float32's smallest
 # normal number, and a pixel whose every covering patch had confidence 0 was voted 0 / 0
 # (NaN) in holes more than about 370 pixels across. 1.6^-120 (3.6e-25) keeps the best
@@ -327,13 +339,37 @@ def _vote(image, hole, field, distance, confidence, radius, two_sigma2, winner, 
 
 # --- the pyramid ---------------------------------------------------------------------------
 
-def _window_counts(hole: np.ndarray, radius: int) -> np.ndarray:
-    """How many hole pixels lie in the (2r+1)^2 window around each pixel (clipped)."""
-    padded = np.pad(hole.astype(np.int32), radius + 1)
+def _window_sums(values: np.ndarray, radius: int) -> np.ndarray:
+    """The sum of ``values`` over the (2r+1)^2 window around each pixel (clipped)."""
+    padded = np.pad(values, radius + 1)
     summed = padded.cumsum(0).cumsum(1)
     size = 2 * radius + 1
     return (summed[size:, size:] - summed[:-size, size:] - summed[size:, :-size]
-            + summed[:-size, :-size])[: hole.shape[0], : hole.shape[1]]
+            + summed[:-size, :-size])[: values.shape[0], : values.shape[1]]
+
+
+def _window_counts(hole: np.ndarray, radius: int) -> np.ndarray:
+    """How many hole pixels lie in the (2r+1)^2 window around each pixel (clipped)."""
+    return _window_sums(hole.astype(np.int32), radius)
+
+
+def _texture_features(image: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+    """Newson et al.'s texture features: the mean absolute horizontal and vertical step of
+    the channels' mean over the patch around each pixel, from known pixel pairs only (zero
+    where a patch has none: the hole's features are filled like its colour)."""
+    known = ~hole
+    grey = np.where(known, image.mean(axis=2, dtype=np.float64), 0.0)  # hole pixels: any value
+    features = np.zeros(hole.shape + (2,), np.float32)
+    for channel, axis in enumerate((1, 0)):
+        pair = np.zeros(hole.shape, bool)
+        step = np.zeros(hole.shape)
+        inner = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
+        pair[inner] = known[inner] & np.delete(known, 0, axis=axis)
+        step[inner] = np.abs(np.diff(grey, axis=axis)) * pair[inner]
+        count = _window_sums(pair.astype(np.int32), radius)
+        features[..., channel] = np.where(
+            count > 0, _window_sums(step, radius) / np.maximum(count, 1), 0.0)
+    return features
 
 
 class _Level:
@@ -525,7 +561,7 @@ def _blend_seams(image: np.ndarray, hole: np.ndarray, sources: np.ndarray) -> np
 
 
 def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int = 7,
-                       seed: int = 0,
+                       seed: int = 0, texture_weight: float = TEXTURE_WEIGHT,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Fill ``hole`` with texture from the rest of the image (module notes).
 
@@ -540,6 +576,9 @@ def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int =
         and cost about the square of the side.
     seed : int
         Seed of the random search; the same seed gives the same bytes.
+    texture_weight : float
+        Weight of the texture features in the patch distance (module notes); 0 compares
+        the channels alone.
     progress : callable(done, total) or None
         Called after each pyramid level.
 
@@ -573,7 +612,14 @@ def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int =
     if not _has_source(hole, radius):
         raise ValueError(f"no {patch_size}x{patch_size} patch of the image lies outside the "
                          "hole: nothing to fill from")
-    pyramid = _pyramid(np.ascontiguousarray(image), hole, patch_size)
+    if texture_weight < 0 or not math.isfinite(texture_weight):
+        raise ValueError(f"texture weight must be 0 or more, got {texture_weight}")
+    channels = image.shape[2]
+    matched = image
+    if texture_weight > 0:
+        features = _texture_features(image, hole, radius) * np.float32(texture_weight)
+        matched = np.concatenate([image, features], axis=2)
+    pyramid = _pyramid(np.ascontiguousarray(matched), hole, patch_size)
     coarse_image = coarse_field = None
     for index in reversed(range(len(pyramid))):
         level = _Level(*pyramid[index], radius)
@@ -586,5 +632,6 @@ def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, *, patch_size: int =
         if progress is not None:
             progress(len(pyramid) - index, len(pyramid))
     out = image.copy()
-    out[hole] = _blend_seams(coarse_image, hole, sources)[hole]
+    out[hole] = _blend_seams(np.ascontiguousarray(coarse_image[..., :channels]), hole,
+                             sources)[hole]
     return out
