@@ -161,6 +161,36 @@ def test_overlay_masks_cover_what_was_drawn(rng):
     assert drawn > 0
 
 
+def test_hard_negatives_are_crops_around_where_the_model_fires(tmp_path, rng):
+    """A stand-in model that says text on the bright square of a clean photo: every
+    mined crop holds a pixel of that square; one that finds nothing mines nothing."""
+    from burnish.export.text_masks import CROP, OverlaySampler
+
+    faces = font_files(holdout=False) or pytest.skip("no TrueType faces on this machine")
+    photo = rng.integers(0, 100, (480, 640, 3), dtype=np.uint8)
+    square = (slice(300, 340), slice(500, 540))
+    photo[square] = 255
+    Image.fromarray(photo).save(tmp_path / "p.png")
+
+    class Bright(torch.nn.Module):
+        def forward(self, image):
+            return (image.mean(dim=1, keepdim=True) > 0.99).float()
+
+    sampler = OverlaySampler([tmp_path / "p.png"], faces, seed=int(rng.integers(2**31)))
+    assert sampler.mine(Bright()) > 0
+    for number, top, left in sampler.hard:
+        image = sampler.images[number]
+        crop = image[top:top + CROP, left:left + CROP]
+        assert crop.shape[:2] == (CROP, CROP)
+        assert (crop.min(axis=2) == 255).any(), "a mined crop misses what the model found"
+
+    class Silent(torch.nn.Module):
+        def forward(self, image):
+            return torch.zeros_like(image[:, :1])
+
+    assert sampler.mine(Silent()) == 0 and not sampler.hard
+
+
 def test_training_checkpoints_and_resumes(tmp_path):
     """Two steps, then a resume to four: the checkpoint carries the step count, and the
     export opens as a text-mask model with its manifest entry beside the upscalers'."""

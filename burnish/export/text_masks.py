@@ -8,7 +8,9 @@ Run it from the repository root with the ``export`` extra installed::
 
 Data: synthetic overlays (:mod:`burnish.export.overlays`) rendered with the training faces
 over random 256 x 256 crops of the shared photos (minus the evaluation and validation photos)
-and scikit-image's bundled ones, each photo at three scales. Loss: binary cross-entropy plus
+and scikit-image's bundled ones, each photo at three scales; 30% of the crops are hard
+negatives, around pixels of the clean photos where the model last said text (mined every
+1,000 steps; ``--no-hard`` for random crops only). Loss: binary cross-entropy plus
 soft Dice against the overlay's coverage; AdamW, a cosine learning rate over the wall-clock
 budget. Every ``--every`` steps a checkpoint (model, optimiser, step, time, random states)
 goes to ``--work``; ``--resume`` goes on from it to the same budget, so training can span
@@ -48,6 +50,12 @@ SIZE_MULTIPLE = 2 ** (len(WIDTHS) - 1)
 GROW = 4  # the default dilate of a detected region (burnish remove's)
 CROP = 256
 SCALES = (640, 1024, 1600)  # a photo's long side, for text of different relative sizes
+# Hard negatives (OverlaySampler): a share of each batch, mined every MINE_EVERY steps from
+# up to MINED_PER_PHOTO pixels per photo and scale that the model puts above MINE_THRESHOLD.
+HARD_SHARE = 0.3
+MINE_EVERY = 1000
+MINED_PER_PHOTO = 24
+MINE_THRESHOLD = 0.5
 THRESHOLDS = np.round(np.concatenate([np.arange(0.1, 0.91, 0.05), [0.93, 0.95, 0.97, 0.98]]),
                       2)
 
@@ -101,19 +109,47 @@ def training_photos(photos: Path) -> list[Path]:
 
 
 class OverlaySampler:
-    """Batches of random crops with an overlay each, and their masks, with flips."""
+    """Batches of random crops with an overlay each, and their masks, with flips.
+
+    :data:`HARD_SHARE` of the crops are *hard negatives*: taken around pixels of the clean
+    photos where the model last said text (:meth:`mine`), such as a splash's bright rim or
+    a thin lit twig. Random crops rarely hold those few structures, and they are what the
+    model gets wrong on photos it has not seen."""
 
     def __init__(self, paths: list[Path], fonts: list[Path], seed: int):
         self.images = [_load(path, side) for path in paths for side in SCALES]
         self.fonts = fonts
         self.rng = np.random.default_rng(seed)
+        self.hard: list[tuple[int, int, int]] = []  # (photo, top, left) of hard crops
+
+    def mine(self, model: nn.Module) -> int:
+        """Find where ``model`` marks text on the clean photos; returns how many crops."""
+        model.eval()
+        self.hard = []
+        with torch.no_grad():
+            for number, photo in enumerate(self.images):
+                h, w = (side - side % SIZE_MULTIPLE for side in photo.shape[:2])
+                tensor = torch.from_numpy(photo[:h, :w].transpose(2, 0, 1).copy())
+                found = model(tensor.float()[None] / 255)[0, 0].numpy() > MINE_THRESHOLD
+                ys, xs = np.nonzero(found)
+                for pick in self.rng.permutation(ys.size)[:MINED_PER_PHOTO]:
+                    top = int(np.clip(ys[pick] - self.rng.integers(CROP), 0, photo.shape[0] - CROP))
+                    left = int(np.clip(xs[pick] - self.rng.integers(CROP), 0,
+                                       photo.shape[1] - CROP))
+                    self.hard.append((number, top, left))
+        model.train()
+        return len(self.hard)
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, masks = [], []
         for _ in range(size):
-            photo = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(0, photo.shape[0] - CROP + 1)
-            x = self.rng.integers(0, photo.shape[1] - CROP + 1)
+            if self.hard and self.rng.random() < HARD_SHARE:
+                number, y, x = self.hard[self.rng.integers(len(self.hard))]
+                photo = self.images[number]
+            else:
+                photo = self.images[self.rng.integers(len(self.images))]
+                y = self.rng.integers(0, photo.shape[0] - CROP + 1)
+                x = self.rng.integers(0, photo.shape[1] - CROP + 1)
             crop = photo[y:y + CROP, x:x + CROP]
             if self.rng.random() < 0.5:
                 crop = crop[:, ::-1]
@@ -205,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--validate", type=int, default=1000, help="steps between scores")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-hard", dest="hard", action="store_false",
+                        help="random crops only, no mined hard negatives")
     parser.add_argument("--resume", action="store_true", help="go on from --work's checkpoint")
     parser.add_argument("--init", type=Path, default=None,
                         help="start a new schedule from this checkpoint's best weights")
@@ -258,12 +296,15 @@ def main(argv: list[str] | None = None) -> None:
             best.update(iou=iou, threshold=threshold, recall=recall,
                         state={k: v.clone() for k, v in model.state_dict().items()})
 
-    budget = args.minutes * 60.0
+    budget, mined_at = args.minutes * 60.0, None
     started = time.monotonic() - spent
     while spent < budget and (args.max_steps is None or step < args.max_steps):
         warmup = min(1.0, (step + 1) / 200)
         for group in optimizer.param_groups:
             group["lr"] = args.lr * warmup * 0.5 * (1 + math.cos(math.pi * spent / budget))
+        if args.hard and (mined_at is None or step - mined_at >= MINE_EVERY):
+            log.info("step %d  mined %d hard-negative crops", step, sampler.mine(model))
+            mined_at = step
         images, masks = sampler.batch(args.batch)
         loss = loss_of(model(images), masks)
         optimizer.zero_grad(set_to_none=True)
@@ -307,6 +348,8 @@ def main(argv: list[str] | None = None) -> None:
             "holdout_photos": list(HOLDOUT_PHOTOS), "validation_photos": list(VALIDATION_PHOTOS),
             "holdout_fonts": "Liberation (fonts-liberation2)",
             "steps": step, "batch": args.batch, "crop": CROP,
+            "hard_negatives": ({"share": HARD_SHARE, "mined_every": MINE_EVERY}
+                               if args.hard else None),
             "minutes": round(spent / 60, 1), "seed": args.seed, "torch": torch.__version__,
             "started_from": earlier or None,
         },
