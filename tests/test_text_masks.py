@@ -67,6 +67,26 @@ def test_a_text_mask_model_is_known_by_its_metadata_and_runs_at_full_resolution(
     assert 0 < mask.mean() < 1  # the threshold cuts through the map: the check can fail
 
 
+def test_a_lower_threshold_adds_the_pixels_connected_to_text(random_net, tmp_path, rng):
+    """``burnish.threshold_low``: pixels above it count where 8-connected to a pixel above
+    ``burnish.threshold``, through such pixels (the same as SciPy's labelling keeps)."""
+    from scipy import ndimage
+
+    pixels = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    found = MapModel(random_net[0], contract="text").predict(pixels)
+    low, high = (float(np.quantile(found, q)) for q in (0.75, 0.97))  # a random net's spread
+    path = _with_metadata(random_net[0], tmp_path / "low.onnx", threshold=f"{high}",
+                          threshold_low=f"{low}")
+    model = MapModel(path, contract="text")
+    assert (model.threshold, model.threshold_low) == pytest.approx((high, low))
+    labels, _ = ndimage.label(found > low, structure=np.ones((3, 3)))
+    kept = np.unique(labels[found > high])
+    expected = np.isin(labels, kept[kept > 0])
+    mask = Detector("text", model=path).mask(pixels)
+    np.testing.assert_array_equal(mask, expected)
+    assert (found > high).sum() < mask.sum() < (found > low).sum()
+
+
 @pytest.mark.parametrize("shape", [(301, 263, 3), (97, 411, 3)])
 def test_tiles_give_what_the_whole_image_gives(random_net, rng, shape):
     """Tiles far smaller than the image, read with the detector's halo: equal on every core
@@ -93,6 +113,8 @@ def _with_metadata(source, target, **fields):
     ("threshold", "high", "burnish.threshold 'high' is not a number between 0 and 1"),
     ("threshold", "1.5", "is not a number between 0 and 1"),
     ("size_multiple", "zero", "size_multiple"),
+    ("threshold_low", "-1", "burnish.threshold_low '-1' is not a number between 0 and 1"),
+    ("threshold_low", "0.9", "burnish.threshold_low 0.9 is above burnish.threshold 0.37"),
 ])
 def test_bad_text_mask_metadata_is_a_one_line_error(random_net, tmp_path, field, value,
                                                     problem):

@@ -9,7 +9,8 @@ files, keys) and then grown and feathered by the step like every region.
   :mod:`burnish.export.text_masks` on synthetic overlays): it marks the glyphs' own pixels,
   at the image's resolution, in tiles of :data:`TEXT_TILE` pixels read with a halo past its
   receptive field (so tiles give what the whole image gives), thresholded at the model's
-  ``burnish.threshold``. A PP-OCR text detector (``text`` contract: ``--detect-model``, or
+  ``burnish.threshold`` with hysteresis down to its ``burnish.threshold_low`` (over the
+  whole map, after the tiles). A PP-OCR text detector (``text`` contract: ``--detect-model``, or
   the one the ``rapidocr_onnxruntime`` wheel installs, where the package has no text-mask
   model) marks each line's shrunk core instead; its regions are kept and grown back as
   PaddleOCR does (:func:`grow_like_db`), so the mask covers each line whole (its box, not
@@ -96,8 +97,11 @@ class Detector:
         from burnish.engine.edit_masks import box_piece
 
         if self.kind == "text" and self.model.is_text_mask:
-            return tiled_map(self.model.predict, pixels, multiple=self.model.multiple
-                             ) > self.model.threshold
+            from burnish.kernels import hysteresis
+
+            probability = tiled_map(self.model.predict, pixels, multiple=self.model.multiple)
+            return hysteresis(probability > self.model.threshold_low,
+                              probability > self.model.threshold)
         if self.kind == "text":
             return grow_like_db(self.model.predict(pixels))
         box, points = self.box, self.points

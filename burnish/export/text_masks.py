@@ -16,10 +16,12 @@ budget. Every ``--every`` steps a checkpoint (model, optimiser, step, time, rand
 goes to ``--work``; ``--resume`` goes on from it to the same budget, so training can span
 sessions. Every ``--validate`` steps the model is scored on fixed cases over the validation
 photos (training faces): IoU of the masks after the default grow (4 pixels, both), at the
-threshold that scores best; the best state is the one exported.
+thresholds that score best (a threshold, and hysteresis' lower bound under it); the best
+state is the one exported.
 
 It writes ``text-mask.onnx`` (dynamic height and width, multiples of 16; metadata
-``burnish.contract = text-mask``, ``burnish.threshold``, ``burnish.size_multiple``) and its
+``burnish.contract = text-mask``, ``burnish.threshold``, ``burnish.threshold_low``,
+``burnish.size_multiple``) and its
 entry under ``mask_models`` in ``manifest.json`` into ``--out`` (the package's
 ``models/default``).
 """
@@ -56,6 +58,7 @@ HARD_SHARE = 0.3
 MINE_EVERY = 1000
 MINED_PER_PHOTO = 24
 MINE_THRESHOLD = 0.5
+LOW_THRESHOLDS = (0.3, 0.5, 0.7, 0.85)  # hysteresis' lower bounds tried under each threshold
 THRESHOLDS = np.round(np.concatenate([np.arange(0.1, 0.91, 0.05), [0.93, 0.95, 0.97, 0.98]]),
                       2)
 
@@ -179,25 +182,32 @@ def grown(mask: np.ndarray) -> np.ndarray:
     return dilate(mask, GROW)
 
 
-def evaluate(model: nn.Module, cases) -> tuple[float, float, float]:
-    """``(threshold, mean IoU, mean recall)`` at the threshold of best mean IoU, both masks
-    grown by :data:`GROW` (cases without text count as IoU 1 when nothing is found)."""
+def evaluate(model: nn.Module, cases) -> tuple[float, float, float, float]:
+    """``(threshold, threshold_low, mean IoU, mean recall)`` at the pair of best mean IoU
+    (hysteresis: above ``threshold_low`` where connected to above ``threshold``; equal
+    thresholds are a plain one), both masks grown by :data:`GROW` (cases without text count
+    as IoU 1 when nothing is found)."""
+    from burnish.kernels import hysteresis
+
+    pairs = [(high, low) for high in THRESHOLDS for low in (*LOW_THRESHOLDS, high)
+             if low <= high]
     model.eval()
-    scores = np.zeros((len(THRESHOLDS), 2))
+    scores = np.zeros((len(pairs), 2))
     with torch.no_grad():
         for image, truth in cases:
             tensor = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None] / 255
             probability = model(tensor)[0, 0].numpy()
             truth = grown(truth)
-            for row, threshold in enumerate(THRESHOLDS):
-                found = grown(probability > threshold)
+            for row, (high, low) in enumerate(pairs):
+                found = grown(hysteresis(probability > low, probability > high))
                 union = (found | truth).sum()
                 scores[row, 0] += (found & truth).sum() / union if union else 1.0
                 scores[row, 1] += (found & truth).sum() / truth.sum() if truth.any() else 1.0
     model.train()
     scores /= max(1, len(cases))
     best = int(np.argmax(scores[:, 0]))
-    return float(THRESHOLDS[best]), float(scores[best, 0]), float(scores[best, 1])
+    high, low = pairs[best]
+    return float(high), float(low), float(scores[best, 0]), float(scores[best, 1])
 
 
 def loss_of(probability: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -209,8 +219,10 @@ def loss_of(probability: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return bce + dice
 
 
-def export_onnx(model: nn.Module, path: Path, threshold: float) -> None:
-    """The model as ONNX with the ``text-mask`` contract's metadata."""
+def export_onnx(model: nn.Module, path: Path, threshold: float,
+                threshold_low: float | None = None) -> None:
+    """The model as ONNX with the ``text-mask`` contract's metadata (``threshold_low``, the
+    hysteresis' lower bound, is ``threshold`` unless given)."""
     import onnx
 
     model.eval()
@@ -220,7 +232,9 @@ def export_onnx(model: nn.Module, path: Path, threshold: float) -> None:
                       dynamic_axes={"image": {2: "height", 3: "width"},
                                     "text": {2: "height", 3: "width"}})
     graph = onnx.load(str(path))
+    low = threshold if threshold_low is None else threshold_low
     for key, value in (("burnish.contract", "text-mask"), ("burnish.threshold", f"{threshold}"),
+                       ("burnish.threshold_low", f"{low}"),
                        ("burnish.size_multiple", str(SIZE_MULTIPLE))):
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
@@ -289,11 +303,11 @@ def main(argv: list[str] | None = None) -> None:
         partial.replace(checkpoint_path)  # a checkpoint is whole or the previous one
 
     def score() -> None:
-        threshold, iou, recall = evaluate(model, cases)
-        log.info("step %d  %.0fs  validation IoU %.3f recall %.3f at %.2f", step, spent, iou,
-                 recall, threshold)
+        threshold, low, iou, recall = evaluate(model, cases)
+        log.info("step %d  %.0fs  validation IoU %.3f recall %.3f at %.2f (low %.2f)", step,
+                 spent, iou, recall, threshold, low)
         if iou > best["iou"]:
-            best.update(iou=iou, threshold=threshold, recall=recall,
+            best.update(iou=iou, threshold=threshold, threshold_low=low, recall=recall,
                         state={k: v.clone() for k, v in model.state_dict().items()})
 
     budget, mined_at = args.minutes * 60.0, None
@@ -323,14 +337,17 @@ def main(argv: list[str] | None = None) -> None:
     save()
     if best["state"] is not None:
         model.load_state_dict(best["state"])
-    if cases:  # the threshold of the weights exported, on this recipe's grid
-        best["threshold"], best["iou"], best["recall"] = evaluate(model, cases)
-    log.info("done: %d steps, %.0f min; validation IoU %.3f, recall %.3f at threshold %.2f",
-             step, spent / 60, best["iou"], best["recall"], best["threshold"])
+    if cases:  # the thresholds of the weights exported, on this recipe's grid
+        best["threshold"], best["threshold_low"], best["iou"], best["recall"] = evaluate(
+            model, cases)
+    best.setdefault("threshold_low", best["threshold"])
+    log.info("done: %d steps, %.0f min; validation IoU %.3f, recall %.3f at threshold %.2f "
+             "(low %.2f)", step, spent / 60, best["iou"], best["recall"], best["threshold"],
+             best["threshold_low"])
 
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / f"{NAME}.onnx"
-    export_onnx(model, onnx_path, best["threshold"])
+    export_onnx(model, onnx_path, best["threshold"], best["threshold_low"])
     write_manifest_entry(args.out, {
         "name": NAME,
         "file": onnx_path.name,
@@ -339,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         "channels": 3,
         "size_multiple": SIZE_MULTIPLE,
         "threshold": best["threshold"],
+        "threshold_low": best["threshold_low"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "sha256": sha256_of(onnx_path),
         "training": {

@@ -7,6 +7,7 @@ only (their modules say why).
 | --- | --- |
 | :mod:`~burnish.kernels.stitch` | tile stitching: crop, clip, round, interleave in one pass |
 | :mod:`~burnish.kernels.morphology` | exact Euclidean distance transform, disk dilate / erode |
+| :mod:`~burnish.kernels.hysteresis` | hysteresis thresholding of a detector's map (CPU) |
 | :mod:`~burnish.kernels.gaussian` | Gaussian blur at sigma-independent cost (Deriche) |
 | :mod:`~burnish.kernels.feather` | distance feathering inside / outside / centred |
 | :mod:`~burnish.kernels.blend` | feathered composite, encoded or linear light |
@@ -55,6 +56,7 @@ from burnish.kernels.lut import (
     saturation,
     white_balance,
 )
+from burnish.kernels.hysteresis import hysteresis
 from burnish.kernels.morphology import dilate, distance_transform, erode
 from burnish.kernels.patchmatch import patchmatch_inpaint
 from burnish.kernels.poisson import poisson_fill
@@ -68,7 +70,7 @@ announce_first_compile()
 __all__ = [
     "DEVICES", "FINE_DETAIL_REACH", "Grain", "GrainField", "GrainStatistics", "TargetStatistics", "Lut", "accumulate_tile", "apply_lut", "blend", "blend_window",
     "contrast", "dilate", "distance_transform", "erode", "estimate_grain", "exposure", "feather",
-    "gaussian_blur", "limit_fine_detail", "match_histograms", "mkl", "normalise",
+    "gaussian_blur", "hysteresis", "limit_fine_detail", "match_histograms", "mkl", "normalise",
     "patchmatch_inpaint", "poisson_fill", "read_cube", "reinhard", "saturation", "signed_edge_distance", "stitch_tile", "synthesize_grain",
     "telea_inpaint", "white_balance",
 ]

@@ -18,7 +18,9 @@ Two contracts are one image in and one map out, run through ONNX Runtime (:class
   ``burnish.contract = text-mask``: a dynamic input ``1 x 3 x H x W`` in [0, 1] at the
   image's own resolution (no resize: thin strokes survive), padded by edge replication to a
   multiple of ``burnish.size_multiple``; the output is the probability of text ``1 x 1 x H x
-  W``, text where it is above ``burnish.threshold``.
+  W``, text where it is above ``burnish.threshold``, and also where it is above the optional
+  ``burnish.threshold_low`` and 8-connected through such pixels to text (hysteresis: the
+  faint parts of a stroke join it, unsure specks elsewhere stay out).
 
 The third, **prompted** (:class:`PromptedModel`), is Segment Anything's pair of files as its
 ONNX export writes them (SAM, MobileSAM, and the exports that keep SAM's contract):
@@ -113,7 +115,11 @@ class MapModel:
         fields = metadata_fields(self.session.get_modelmeta().custom_metadata_map)
         if contract == "text" and fields.get("contract") == "text-mask":
             self.contract = CONTRACTS["text-mask"]
-        self.threshold = _threshold(fields, self.path)
+        self.threshold = _threshold(fields, "threshold", TEXT_MASK_DEFAULT_THRESHOLD, self.path)
+        self.threshold_low = _threshold(fields, "threshold_low", self.threshold, self.path)
+        if self.threshold_low > self.threshold:
+            raise ModelError(f"burnish.threshold_low {self.threshold_low} is above "
+                             f"burnish.threshold {self.threshold}", path=self.path)
         self.multiple = self.contract.multiple
         if self.contract.full_resolution and "size_multiple" in fields:
             self.multiple = read_field(fields, "size_multiple", path=self.path)
@@ -182,15 +188,16 @@ class MapModel:
         return np.clip(resize_pixels(found[:, :, None], height, width)[:, :, 0], 0.0, 1.0)
 
 
-def _threshold(fields: dict[str, str], path: Path) -> float:
-    """A text-mask model's ``burnish.threshold``: above it a pixel is text."""
-    text = fields.get("threshold", str(TEXT_MASK_DEFAULT_THRESHOLD))
+def _threshold(fields: dict[str, str], name: str, default: float, path: Path) -> float:
+    """A text-mask model's ``burnish.threshold`` (above it a pixel is text) or
+    ``burnish.threshold_low`` (hysteresis' lower bound)."""
+    text = fields.get(name, str(default))
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not 0.0 < value < 1.0:
-        raise ModelError(f"burnish.threshold {text!r} is not a number between 0 and 1",
+        raise ModelError(f"burnish.{name} {text!r} is not a number between 0 and 1",
                          path=path)
     return value
 
