@@ -47,6 +47,7 @@ from burnish.kernels.grain import (
     estimate_grain,
     synthesize_grain,
 )
+from burnish.kernels.hysteresis import hysteresis
 from burnish.kernels.lut import (
     Lut,
     apply_lut,
@@ -56,7 +57,6 @@ from burnish.kernels.lut import (
     saturation,
     white_balance,
 )
-from burnish.kernels.hysteresis import hysteresis
 from burnish.kernels.morphology import dilate, distance_transform, erode
 from burnish.kernels.patchmatch import patchmatch_inpaint
 from burnish.kernels.poisson import poisson_fill
