@@ -207,6 +207,41 @@ def test_upload_and_polygon_from_the_page(browser, tmp_path):
         server.close()
 
 
+def test_remove_the_text_the_page_detects(browser, tmp_path):
+    """"and the text it finds", no mask painted: the step detects with the shipped
+    text-mask model, and what the page receives is burnish.remove of that detection."""
+    from PIL import ImageDraw, ImageFont
+
+    root = tmp_path / "root"
+    root.mkdir()
+    y, x = np.mgrid[0:160, 0:256].astype(np.float32)
+    rng = np.random.default_rng(4)
+    backdrop = np.stack([90 + 0.3 * x, 120 + 0.2 * y, 150 - 0.1 * x], axis=2)
+    backdrop = backdrop + rng.normal(0, 2, backdrop.shape)
+    layer = Image.fromarray(np.clip(np.rint(backdrop), 0, 255).astype(np.uint8))
+    ImageDraw.Draw(layer).text((16, 50), "PROOF", font=ImageFont.load_default(size=56),
+                               fill=(255, 255, 255))
+    original = np.asarray(layer)
+    layer.save(root / "card.png")
+    mask = burnish.Detector("text").mask(original)
+    assert mask.sum() > 300, "the shipped model does not see the word"
+    removed = burnish.remove(original, mask, method="patchmatch", dilate=4, feather=4)
+    server = Server(root)
+    page = Page(browser, server, "card.png")
+    try:
+        page.page.click("#run-remove")  # nothing painted, nothing asked: refused on the page
+        text, is_error = page.message()
+        assert is_error and "first" in text
+        page.page.check("#remove-text")
+        page.page.click("#run-remove")
+        page.idle("detect")
+        np.testing.assert_array_equal(_shown(page, 1, removed), removed)
+        assert page.errors == []
+    finally:
+        page.close()
+        server.close()
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_huge_image_first_view_and_panning(browser, tmp_path, suffix):
     side = 20_000

@@ -500,8 +500,9 @@ function removeStep() {
   const params = Object.assign({ method: $("remove-method").value, dilate: Number($("dilate").value),
     feather: Number($("feather").value) }, keyParams());
   if ($("remove-alpha").checked) params.alpha = true;
-  if (!state.shapes.length && !state.key && !params.alpha) {
-    say("paint a mask (or pick a key colour, or remove the transparent pixels) first", true);
+  if ($("remove-text").checked) params.detect = "text";
+  if (!state.shapes.length && !state.key && !params.alpha && !params.detect) {
+    say("paint a mask (or pick a key colour, or remove the transparent pixels or text) first", true);
     return;
   }
   runStep("remove", params, state.shapes.length > 0);
