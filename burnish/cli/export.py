@@ -28,6 +28,17 @@ def export(
     engine: Annotated[bool, typer.Option(
         "--engine", help="Also build a TensorRT engine (fp16, dynamic tile shapes), cached under "
         "a key of everything that affects the build. Needs TensorRT's builder and a GPU.")] = False,
+    int8: Annotated[bool, typer.Option(
+        "--int8", help="Write an int8 model (static QDQ: int8 weights per channel, uint8 "
+        "activations) for edge CPUs: NAME-int8.onnx. Takes a checkpoint (exported first), an "
+        ".onnx file or a shipped model's name; needs --calibrate.")] = False,
+    calibrate: Annotated[Path | None, typer.Option(
+        "--calibrate", help="With --int8: a folder of images like the ones the model will "
+        "upscale, to measure the activations' ranges (up to 64 images, 4 crops each).",
+        show_default=False)] = None,
+    reduce_range: Annotated[bool | None, typer.Option(
+        "--reduce-range/--full-range", help="With --int8: 7-bit weights, for x86 CPUs "
+        "without VNNI (default: chosen by this CPU).", show_default=False)] = None,
     tile: Annotated[int | None, typer.Option(
         "--tile", min=defaults.SMALLEST_TILE, help="The engine's largest tile, in input "
         f"pixels (default: the model's advice, else {defaults.TILE}).")] = None,
@@ -35,18 +46,28 @@ def export(
                      ] = defaults.BATCH["cuda"],
 ) -> None:
     """Export a checkpoint to ONNX with its descriptor (scale, halo, sizes) in the metadata;
-    with --engine, build the TensorRT engine that upscaling with --backend trt runs."""
+    with --engine, build the TensorRT engine that upscaling with --backend trt runs; with
+    --int8 --calibrate DIR, an int8 model for edge CPUs."""
     from burnish.export.onnx_export import export_checkpoint
     from burnish.models.registry import shipped_models
 
+    if calibrate is not None and not int8 or reduce_range is not None and not int8:
+        raise OptionError("--calibrate and --reduce-range/--full-range go with --int8")
+    if int8 and (calibrate is None or fp16 or engine):
+        raise OptionError("--int8 needs --calibrate DIR, and goes without --fp16 and --engine")
     shipped = shipped_models().get(str(checkpoint))
+    if int8 and (shipped is not None or checkpoint.suffix.lower() == ".onnx"):
+        _quantize(str(checkpoint), output or Path(checkpoint.name if shipped else checkpoint)
+                  .with_name(checkpoint.stem + "-int8.onnx"), calibrate, reduce_range)
+        return
     if shipped is not None or checkpoint.suffix.lower() == ".onnx":
         if not engine:
             raise OptionError(f"{checkpoint} is already an ONNX model: add --engine to build "
                               "its TensorRT engine")
         _build_engine(Path(shipped.source) if shipped else checkpoint, shipped, tile, batch)
         return
-    if output is None:
+    int8_output = output if int8 else None
+    if output is None or int8:
         output = checkpoint.with_name(checkpoint.stem + ("-fp16" if fp16 else "") + ".onnx")
     result = export_checkpoint(checkpoint, output, fp16=fp16, opset=opset, validate=validate)
     d = result.descriptor
@@ -56,6 +77,19 @@ def export(
         typer.echo(str(result.validation))
     if engine:
         _build_engine(result.path, d, tile, batch)
+    if int8:
+        _quantize(str(result.path), int8_output or result.path.with_name(
+            result.path.stem + "-int8.onnx"), calibrate, reduce_range)
+
+
+def _quantize(model: str, output: Path, calibrate: Path, reduce_range: bool | None) -> None:
+    from burnish.export.quantize import quantize_int8
+
+    result = quantize_int8(model, output, calibrate, reduce_range=reduce_range)
+    d = result.descriptor
+    typer.echo(f"{result.path}: int8 x{d.scale}, halo {d.halo}, calibrated on "
+               f"{result.images} images{', reduced range' if result.reduce_range else ''} "
+               f"({result.seconds:.1f} s)")
 
 
 def _build_engine(onnx_path: Path, descriptor, tile: int | None, batch: int) -> None:

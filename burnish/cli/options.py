@@ -17,6 +17,9 @@ Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (
 Model = Annotated[str | None, typer.Option(
     "--model", "-m", help="Shipped model name (default: compact-x4), 'lanczos', or a path to "
     "an .onnx file, a TensorRT .engine, or a .pth/.safetensors checkpoint.")]
+Precision = Annotated[str, typer.Option(
+    "--precision", help="fp32, or int8 for the model's shipped int8 variant (compact-x4 -> "
+    "compact-x4-int8: faster on CPUs, slightly less exact).")]
 Backend = Annotated[str, typer.Option(
     "--backend", "-b", help="auto (ONNX Runtime for .onnx, TensorRT for .engine, PyTorch for "
     "checkpoints), ort, trt or torch.")]

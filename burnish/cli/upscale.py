@@ -12,6 +12,7 @@ def upscale(
     output: opt.output_file_or_folder("NAME_x4.EXT") = None,
     scale: opt.Scale = 4,
     model: opt.Model = None,
+    precision: opt.Precision = "fp32",
     tile: opt.Tile = None,
     device: opt.Device = opt.DeviceChoice.auto,
     backend: opt.Backend = "auto",
@@ -24,6 +25,9 @@ def upscale(
     from burnish.cli.progress import TileProgress
     from burnish.cli.results import report
     from burnish.engine.upscaling import upscale_files
+    from burnish.models.registry import with_precision
+
+    model = with_precision(model, precision)
 
     with TileProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
         results = upscale_files(

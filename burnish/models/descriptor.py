@@ -27,7 +27,7 @@ from burnish.files import check_regular_file
 METADATA_PREFIX = "burnish."
 PAD_MODES = ("edge", "reflect")
 TASKS = ("super-resolution", "inpainting")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 CHANNELS = (1, 3)  # the engine runs RGB models, and grey models once per channel
 OUTPUT_RANGES = (1, 255)  # inpainting models: what the output is divided by
 
@@ -74,7 +74,8 @@ class ModelDescriptor:
     min_size : int
         Smallest input height and width the model accepts.
     precisions : tuple of str
-        Precisions the model may run in (``"fp32"``, ``"fp16"``).
+        Precisions the model may run in (``"fp32"``, ``"fp16"``; ``"int8"`` for a quantized
+        graph, which takes and returns float32 like the others).
     architecture : str
         Human-readable architecture name.
     source : str

@@ -39,6 +39,31 @@ def model_names() -> list[str]:
     return [*shipped_models(), *CLASSICAL]
 
 
+VARIANT_PRECISIONS = ("fp32", "int8")  # fp32: the model as named; int8: its NAME-int8
+
+
+def with_precision(spec: str | os.PathLike | None, precision: str) -> str | os.PathLike | None:
+    """The model to open for ``--precision``: ``spec`` itself for fp32, else the shipped
+    variant ``NAME-int8`` of the shipped model ``spec`` (the default when None)."""
+    if precision not in VARIANT_PRECISIONS:
+        raise OptionError(f"unknown precision {precision!r}; choose one of "
+                          f"{', '.join(VARIANT_PRECISIONS)}")
+    if precision == "fp32":
+        return spec
+    name = DEFAULT_MODEL if spec is None else os.fspath(spec)
+    if name in CLASSICAL:
+        raise OptionError(f"no {precision} variant of {name}: a classical resampler has no "
+                          "weights to quantize")
+    shipped = shipped_models()
+    if name in shipped and precision in shipped[name].precisions:
+        return name
+    if f"{name}-{precision}" in shipped:
+        return f"{name}-{precision}"
+    raise OptionError(f"no {precision} variant of {name} ships with burnish: quantize it "
+                      "(burnish.export.quantize.quantize_int8; burnish export with int8 and "
+                      "calibrate) and open that file as the model")
+
+
 BACKENDS = ("auto", "ort", "trt", "torch")
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
