@@ -28,10 +28,11 @@ def load_target(path: Path) -> np.ndarray:
     return np.asarray(image.crop((0, 0, width, height)))
 
 
-def degrade(target: np.ndarray) -> np.ndarray:
-    """Antialiased bicubic x4 downscaling (Pillow's resize filters over the whole footprint)."""
+def degrade(target: np.ndarray, scale: int = SCALE) -> np.ndarray:
+    """Antialiased bicubic downscaling by ``scale`` (Pillow's resize filters over the whole
+    footprint, as MATLAB's ``imresize``)."""
     height, width = target.shape[:2]
-    return np.asarray(Image.fromarray(target).resize((width // SCALE, height // SCALE),
+    return np.asarray(Image.fromarray(target).resize((width // scale, height // scale),
                                                      Image.BICUBIC))
 
 

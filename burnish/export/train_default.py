@@ -37,8 +37,9 @@ log = logging.getLogger("burnish.train")
 class PatchSampler:
     """Random aligned (low-res, high-res) patch pairs with flips and 90-degree rotations."""
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], patch: int, seed: int):
-        self.pairs = pairs
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], patch: int, seed: int,
+                 scale: int = SCALE):
+        self.pairs, self.scale = pairs, scale
         areas = np.array([low.shape[0] * low.shape[1] for low, _ in pairs], dtype=np.float64)
         self.weights = areas / areas.sum()
         self.patch = patch
@@ -51,7 +52,8 @@ class PatchSampler:
             y = self.rng.integers(0, low.shape[0] - self.patch + 1)
             x = self.rng.integers(0, low.shape[1] - self.patch + 1)
             low_patch = low[y:y + self.patch, x:x + self.patch]
-            high_patch = high[SCALE * y:SCALE * (y + self.patch), SCALE * x:SCALE * (x + self.patch)]
+            s = self.scale
+            high_patch = high[s * y:s * (y + self.patch), s * x:s * (x + self.patch)]
             turns, flip = self.rng.integers(0, 4), self.rng.integers(0, 2)
             low_patch, high_patch = np.rot90(low_patch, turns), np.rot90(high_patch, turns)
             if flip:
@@ -70,7 +72,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def validation_crops(photos: Path, size: int = 384) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def validation_crops(photos: Path, size: int = 384, scale: int = SCALE
+                     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Centre crops of the held-out photos, quick enough to check every few hundred steps."""
     crops = []
     for name in HOLDOUT:
@@ -78,20 +81,22 @@ def validation_crops(photos: Path, size: int = 384) -> list[tuple[torch.Tensor, 
             continue
         target = load_target(photos / name)
         y, x = (target.shape[0] - size) // 2, (target.shape[1] - size) // 2
-        y, x = y - y % SCALE, x - x % SCALE
+        y, x = y - y % scale, x - x % scale
         high = target[y:y + size, x:x + size]
-        crops.append((to_tensor(degrade(high)[None]), to_tensor(high[None])))
+        crops.append((to_tensor(degrade(high, scale)[None]), to_tensor(high[None])))
     return crops
 
 
-def evaluate(model: torch.nn.Module, crops) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, crops, scale: int = SCALE) -> tuple[float, float]:
     """Mean PSNR (RGB) of the model and of bicubic on the validation crops."""
     model.eval()
     model_db, bicubic_db = [], []
+    device = next(model.parameters()).device
     with torch.no_grad():
         for low, high in crops:
+            low, high = low.to(device), high.to(device)
             model_db.append(psnr(model(low), high))
-            bicubic = F.interpolate(low, scale_factor=SCALE, mode="bicubic", align_corners=False)
+            bicubic = F.interpolate(low, scale_factor=scale, mode="bicubic", align_corners=False)
             bicubic_db.append(psnr(bicubic, high))
     model.train()
     return float(np.mean(model_db)), float(np.mean(bicubic_db))

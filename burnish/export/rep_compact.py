@@ -1,0 +1,82 @@
+"""A structurally re-parameterised Compact: trained with more branches than it runs with.
+
+During training every 3x3 convolution of :class:`~burnish.export.compact.SRVGGNetCompact`
+is a *RepVGG* block (Ding et al., "RepVGG", 2021; the same idea as ECBSR and RepSR for
+super-resolution): a 3x3 convolution, a 1x1 convolution and, where the channel counts agree,
+the identity, summed. The extra branches make optimisation easier (the identity and 1x1 paths
+carry gradients through a deep plain stack) and add capacity during training; all three are
+linear and act on the same zero-padded input, so their sum is exactly one 3x3 convolution:
+the 1x1 kernel sits at the 3x3's centre, the identity is a centred 1 on each channel's own
+tap. :func:`merged` folds them, giving a plain ``SRVGGNetCompact`` with the same outputs (to
+float rounding), the same speed as the shipped model, and the state-dict layout spandrel
+knows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from burnish.export.compact import SRVGGNetCompact
+
+
+class RepConv(nn.Module):
+    """3x3 + 1x1 (+ identity when ``inputs == outputs``), one 3x3 once merged."""
+
+    def __init__(self, inputs: int, outputs: int):
+        super().__init__()
+        self.conv3 = nn.Conv2d(inputs, outputs, 3, 1, 1)
+        self.conv1 = nn.Conv2d(inputs, outputs, 1, 1, 0)
+        self.identity = inputs == outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(x) + self.conv1(x)
+        return out + x if self.identity else out
+
+    def merged_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = self.conv3.weight + F.pad(self.conv1.weight, (1, 1, 1, 1))
+        if self.identity:
+            eye = torch.zeros_like(self.conv3.weight)
+            channels = torch.arange(eye.shape[0])
+            eye[channels, channels, 1, 1] = 1.0
+            weight = weight + eye
+        return weight, self.conv3.bias + self.conv1.bias
+
+
+class RepCompact(nn.Module):
+    """:class:`SRVGGNetCompact` with :class:`RepConv` in place of each convolution."""
+
+    def __init__(self, *, num_feat: int = 32, num_conv: int = 8, upscale: int = 4,
+                 channels: int = 3):
+        super().__init__()
+        self.num_feat, self.num_conv, self.upscale, self.channels = (num_feat, num_conv,
+                                                                     upscale, channels)
+        layers: list[nn.Module] = [RepConv(channels, num_feat), nn.PReLU(num_feat)]
+        for _ in range(num_conv):
+            layers += [RepConv(num_feat, num_feat), nn.PReLU(num_feat)]
+        layers.append(RepConv(num_feat, channels * upscale * upscale))
+        self.body = nn.ModuleList(layers)
+        self.upsampler = nn.PixelShuffle(upscale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        return self.upsampler(out) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
+
+
+@torch.no_grad()
+def merged(model: RepCompact) -> SRVGGNetCompact:
+    """The plain network that computes what ``model`` computes (module notes)."""
+    plain = SRVGGNetCompact(num_in_ch=model.channels, num_out_ch=model.channels,
+                            num_feat=model.num_feat, num_conv=model.num_conv,
+                            upscale=model.upscale)
+    for source, target in zip(model.body, plain.body, strict=True):
+        if isinstance(source, RepConv):
+            weight, bias = source.merged_kernel()
+            target.weight.copy_(weight)
+            target.bias.copy_(bias)
+        else:
+            target.load_state_dict(source.state_dict())
+    return plain.eval()

@@ -1,0 +1,67 @@
+"""The re-parameterised Compact (burnish.export.rep_compact) and its training recipe
+(burnish.export.train_sr): merging the branches changes nothing, the schedule, and a run
+stopped, resumed and exported as an x2 model that the engine tiles exactly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import burnish
+
+torch = pytest.importorskip("torch")
+
+from burnish.export.rep_compact import RepCompact, merged  # noqa: E402
+from burnish.export.train_sr import WARMUP_STEPS, learning_rate, main  # noqa: E402
+
+
+@pytest.mark.parametrize("scale, num_conv", [(2, 3), (4, 1)])
+def test_merged_network_computes_what_the_branches_do(rng, scale, num_conv):
+    torch.manual_seed(int(rng.integers(1 << 31)))
+    model = RepCompact(num_feat=8, num_conv=num_conv, upscale=scale).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # away from the initialisation's symmetry
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    plain = merged(model)
+    height, width = (int(v) for v in rng.integers(5, 40, 2))
+    x = torch.from_numpy(rng.random((2, 3, height, width), dtype=np.float32))
+    with torch.no_grad():
+        expected, got = model(x), plain(x)
+    assert got.shape == (2, 3, height * scale, width * scale)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    peak, total = 1e-3, 10 * WARMUP_STEPS
+    assert learning_rate(0, total, peak) == pytest.approx(peak / WARMUP_STEPS)
+    assert learning_rate(WARMUP_STEPS, total, peak) == pytest.approx(peak)
+    rates = [learning_rate(step, total, peak) for step in range(WARMUP_STEPS, total + 1, 500)]
+    assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] == pytest.approx(0)
+
+
+def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
+    pytest.importorskip("skimage")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for number in range(2):
+        Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(
+            photos / f"p{number}.jpg")
+    work = tmp_path / "work"
+    common = ["--photos", str(photos), "--work", str(work), "--threads", "1"]
+    main([*common, "--scale", "2", "--num-feat", "8", "--num-conv", "2", "--patch", "16",
+          "--batch", "2", "--steps", "6", "--minutes", "0"])
+    assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
+    main([*common, "--resume", "--every", "2"])  # the schedule and sizes from the checkpoint
+    entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
+    assert entry["name"] == "compact-x2" and entry["scale"] == 2 and entry["halo"] == 4
+    assert entry["training"]["steps"] == 6
+    model = work / "out" / "compact-x2.onnx"
+    image = rng.integers(0, 256, (37, 29, 3), dtype=np.uint8)
+    whole = burnish.upscale(image, scale=2, model=model, tile=0, device="cpu")
+    assert whole.shape == (74, 58, 3)
+    np.testing.assert_array_equal(burnish.upscale(image, scale=2, model=model, tile=16,
+                                                  device="cpu"), whole)
