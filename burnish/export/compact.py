@@ -22,14 +22,17 @@ class SRVGGNetCompact(nn.Module):
     """Compact VGG-style super-resolution network (Wang et al., Real-ESRGAN, 2021)."""
 
     def __init__(self, *, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 32,
-                 num_conv: int = 8, upscale: int = 4):
+                 num_conv: int = 8, upscale: int = 4, conv=None):
         super().__init__()
-        self.upscale = upscale
-        layers: list[nn.Module] = [nn.Conv2d(num_in_ch, num_feat, 3, 1, 1),
-                                   nn.PReLU(num_parameters=num_feat)]
+        # ``conv(inputs, outputs)``: a 3x3 convolution, or what trains in its place
+        # (burnish.export.rep_compact)
+        conv = conv or (lambda inputs, outputs: nn.Conv2d(inputs, outputs, 3, 1, 1))
+        self.num_in_ch, self.num_out_ch = num_in_ch, num_out_ch
+        self.num_feat, self.num_conv, self.upscale = num_feat, num_conv, upscale
+        layers: list[nn.Module] = [conv(num_in_ch, num_feat), nn.PReLU(num_parameters=num_feat)]
         for _ in range(num_conv):
-            layers += [nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.PReLU(num_parameters=num_feat)]
-        layers.append(nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1))
+            layers += [conv(num_feat, num_feat), nn.PReLU(num_parameters=num_feat)]
+        layers.append(conv(num_feat, num_out_ch * upscale * upscale))
         self.body = nn.ModuleList(layers)
         self.upsampler = nn.PixelShuffle(upscale)
 

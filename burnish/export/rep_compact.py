@@ -44,32 +44,19 @@ class RepConv(nn.Module):
         return weight, self.conv3.bias + self.conv1.bias
 
 
-class RepCompact(nn.Module):
+class RepCompact(SRVGGNetCompact):
     """:class:`SRVGGNetCompact` with :class:`RepConv` in place of each convolution."""
 
     def __init__(self, *, num_feat: int = 32, num_conv: int = 8, upscale: int = 4,
                  channels: int = 3):
-        super().__init__()
-        self.num_feat, self.num_conv, self.upscale, self.channels = (num_feat, num_conv,
-                                                                     upscale, channels)
-        layers: list[nn.Module] = [RepConv(channels, num_feat), nn.PReLU(num_feat)]
-        for _ in range(num_conv):
-            layers += [RepConv(num_feat, num_feat), nn.PReLU(num_feat)]
-        layers.append(RepConv(num_feat, channels * upscale * upscale))
-        self.body = nn.ModuleList(layers)
-        self.upsampler = nn.PixelShuffle(upscale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for layer in self.body:
-            out = layer(out)
-        return self.upsampler(out) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
+        super().__init__(num_in_ch=channels, num_out_ch=channels, num_feat=num_feat,
+                         num_conv=num_conv, upscale=upscale, conv=RepConv)
 
 
 @torch.no_grad()
 def merged(model: RepCompact) -> SRVGGNetCompact:
     """The plain network that computes what ``model`` computes (module notes)."""
-    plain = SRVGGNetCompact(num_in_ch=model.channels, num_out_ch=model.channels,
+    plain = SRVGGNetCompact(num_in_ch=model.num_in_ch, num_out_ch=model.num_out_ch,
                             num_feat=model.num_feat, num_conv=model.num_conv,
                             upscale=model.upscale)
     for source, target in zip(model.body, plain.body, strict=True):
