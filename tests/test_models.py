@@ -126,3 +126,15 @@ def test_exported_compact_network_matches_pytorch(tmp_path, rng):
         for tile in (0, 16):
             out = burnish.upscale(image, model=runner, tile=tile)
             assert np.abs(out - expected).max() <= 1
+
+
+def test_the_default_model_is_the_scales_own_where_one_ships(monkeypatch):
+    from burnish.models import registry
+
+    four = registry.shipped_models()[registry.DEFAULT_MODEL]
+    monkeypatch.setattr(registry, "shipped_models", lambda: {"compact-x4": four})
+    assert registry.default_model(2) == registry.default_model(4) == "compact-x4"
+    monkeypatch.setattr(registry, "shipped_models",
+                        lambda: {"compact-x4": four, "compact-x2": four})
+    assert registry.default_model(2) == "compact-x2"
+    assert registry.default_model(4) == registry.default_model(3) == "compact-x4"

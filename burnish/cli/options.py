@@ -15,7 +15,8 @@ from burnish.device import REQUESTS
 Scale = Annotated[int, typer.Option("--scale", "-s", min=1, help="Output scale (the default "
                                     "model gives 4, 2 and 1; lanczos any integer).")]
 Model = Annotated[str | None, typer.Option(
-    "--model", "-m", help="Shipped model name (default: compact-x4), 'lanczos', or a path to "
+    "--model", "-m", help="Shipped model name (default: the scale's own, compact-x2 for 2 where "
+    "it ships, else compact-x4), 'lanczos', or a path to "
     "an .onnx file, a TensorRT .engine, or a .pth/.safetensors checkpoint.")]
 Precision = Annotated[str, typer.Option(
     "--precision", help="fp32, or int8 for the model's shipped int8 variant (compact-x4 -> "

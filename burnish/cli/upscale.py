@@ -27,7 +27,7 @@ def upscale(
     from burnish.engine.upscaling import upscale_files
     from burnish.models.registry import with_precision
 
-    model = with_precision(model, precision)
+    model = with_precision(model, precision, scale=scale)
 
     with TileProgress(enabled=not quiet and sys.stderr.isatty()) as bar:
         results = upscale_files(

@@ -99,7 +99,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", default=None, help="model name (default compact-xSCALE)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the ONNX and manifest entry go (default --work/out)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.export_only and not args.resume:
+        parser.error("--export-only exports a checkpoint: add --resume")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,8 +112,6 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     checkpoint_path = args.work / "checkpoint.pt"
-    if args.export_only and not args.resume:
-        raise SystemExit("--export-only exports a checkpoint: add --resume")
     saved = torch.load(checkpoint_path, weights_only=False) if args.resume else None
     if saved is not None:  # the architecture is the checkpoint's, whatever the flags say
         for key in ("scale", "num_feat", "num_conv", "steps", "l2_share", "lr", "batch",

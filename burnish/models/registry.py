@@ -35,6 +35,14 @@ def shipped_models() -> dict[str, ModelDescriptor]:
     return models
 
 
+def default_model(scale: int = 4) -> str:
+    """The model ``--scale`` gets when none is named: the shipped native model of that scale
+    (``compact-x2`` for 2) where there is one, else :data:`DEFAULT_MODEL` (reduced to the
+    scale by the engine)."""
+    native = f"compact-x{scale}"
+    return native if native in shipped_models() else DEFAULT_MODEL
+
+
 def model_names() -> list[str]:
     return [*shipped_models(), *CLASSICAL]
 
@@ -42,15 +50,17 @@ def model_names() -> list[str]:
 VARIANT_PRECISIONS = ("fp32", "int8")  # fp32: the model as named; int8: its NAME-int8
 
 
-def with_precision(spec: str | os.PathLike | None, precision: str) -> str | os.PathLike | None:
+def with_precision(spec: str | os.PathLike | None, precision: str, *, scale: int = 4
+                   ) -> str | os.PathLike | None:
     """The model to open for ``--precision``: ``spec`` itself for fp32, else the shipped
-    variant ``NAME-int8`` of the shipped model ``spec`` (the default when None)."""
+    variant ``NAME-int8`` of the shipped model ``spec`` (the default for ``scale`` when
+    None)."""
     if precision not in VARIANT_PRECISIONS:
         raise OptionError(f"unknown precision {precision!r}; choose one of "
                           f"{', '.join(VARIANT_PRECISIONS)}")
     if precision == "fp32":
         return spec
-    name = DEFAULT_MODEL if spec is None else os.fspath(spec)
+    name = default_model(scale) if spec is None else os.fspath(spec)
     if name in CLASSICAL:
         raise OptionError(f"no {precision} variant of {name}: a classical resampler has no "
                           "weights to quantize")
@@ -75,7 +85,8 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
     Parameters
     ----------
     spec : str, path or None
-        ``None`` for the default model (:data:`DEFAULT_MODEL`), a shipped name, ``"lanczos"``,
+        ``None`` for the default model of ``scale`` (:func:`default_model`), a shipped name,
+        ``"lanczos"``,
         an ``.onnx`` file, a TensorRT engine (``.engine``, ``.plan``, ``.trt``, built by
         ``burnish export --engine``), or a PyTorch checkpoint (``.pth``, ``.safetensors``,
         ...) that spandrel can load.
@@ -97,7 +108,7 @@ def open_model(spec: str | os.PathLike | None = None, *, scale: int = 4,
 
     if backend not in BACKENDS:
         raise OptionError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    spec = DEFAULT_MODEL if spec is None else spec
+    spec = default_model(scale) if spec is None else spec
     name = os.fspath(spec)
     if name == "lanczos":
         return LanczosRunner(scale)

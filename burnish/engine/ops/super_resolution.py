@@ -30,7 +30,8 @@ UPSCALE = Op(
     (
         Param("scale", Number(1, 16, integer=True), "Output scale.", 4),
         Param("model", ModelSpec(), "Shipped model name, 'lanczos', or a model file "
-              "(default: the shipped compact-x4).", None),
+              "(default: the shipped model of the scale, compact-x2 for 2 where it ships, else "
+              "compact-x4).", None),
         Param("tile", Number(0, 8192, integer=True), "Tile size in input pixels (0: whole "
               f"image; default: the model's advice, else {defaults.TILE}).", None),
     ),

@@ -225,7 +225,8 @@ def fixed_file_hashes(recipe: Recipe) -> dict[str, str]:
                 if path.is_file():
                     hashes[value] = file_sha256(path)
         if step.op.name == "upscale" and step.params["model"] is None:
-            from burnish.models.registry import DEFAULT_MODEL
+            from burnish.models.registry import default_model
 
-            hashes[DEFAULT_MODEL] = shipped[DEFAULT_MODEL].sha256
+            name = default_model(step.params.get("scale") or 4)
+            hashes[name] = shipped[name].sha256
     return hashes
