@@ -126,7 +126,7 @@ def _bad_metadata():
     cases += [("channels", value, "must be one of 1, 3") for value in
               ("0", "2", "4", "-1", "abc", "2.5", str(10 ** 9))]
     cases += [("task", "detection", "must be one of"), ("pad_mode", "wrap", "must be one of"),
-              ("precisions", "int8", "must list one or more of fp32, fp16"),
+              ("precisions", "int4", "must list one or more of fp32, fp16, int8"),
               ("precisions", ",", "must list one or more"),
               ("architecture", "two\nlines", "one line"),
               ("architecture", "x" * 1000, "at most 200"),
