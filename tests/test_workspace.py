@@ -357,11 +357,13 @@ def test_the_page_is_open_and_the_api_needs_the_token(root):
 
 
 def test_without_a_root_the_workspace_holds_uploads_only(root):
+    from burnish.models.registry import model_names
+
     service = Service(ServeConfig(warm=False, workers=1, max_queue=2))
     with TestClient(create_app(service)) as client:
         assert client.get("/api/workspace").json() == {
             "root": None, "images": [], "ops": client.get("/api/workspace").json()["ops"],
-            "models": ["compact-x4", "lanczos"]}
+            "models": model_names()}  # every shipped upscaler, and lanczos
         name = client.post("/api/upload", files={"image": (
             "a.png", (root / "photo.png").read_bytes())}).json()["name"]
         assert client.get("/api/image", params={"name": name}).json()["width"] == 130
