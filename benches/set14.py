@@ -25,17 +25,16 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from quality import luma, psnr  # the held-out benchmark's BT.601 luma and PSNR
+
+from burnish.export.data import degrade  # the training recipes' antialiased bicubic
 
 SET14 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sr-eval" / "Set14"
-BT601_Y = np.array([65.481, 128.553, 24.966]) / 255.0
 
 
 def psnr_y(truth: np.ndarray, output: np.ndarray, border: int) -> float:
-    def y(rgb):
-        return (16.0 + rgb.astype(np.float64) @ BT601_Y)[border:-border, border:-border]
-
-    mse = np.mean((y(truth) - y(output)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
+    crop = (slice(border, -border), slice(border, -border))
+    return psnr(luma(truth)[crop], luma(output)[crop])
 
 
 def pairs(scale: int):
@@ -44,8 +43,8 @@ def pairs(scale: int):
             image = image.convert("RGB")
             image = image.crop((0, 0, image.width - image.width % scale,
                                 image.height - image.height % scale))
-            low = image.resize((image.width // scale, image.height // scale), Image.BICUBIC)
-            yield path.name, np.asarray(image), np.asarray(low)
+            truth = np.asarray(image)
+            yield path.name, truth, degrade(truth, scale)
 
 
 def main() -> int:

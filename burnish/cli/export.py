@@ -51,7 +51,7 @@ def export(
     from burnish.export.onnx_export import export_checkpoint
     from burnish.models.registry import shipped_models
 
-    if calibrate is not None and not int8 or reduce_range is not None and not int8:
+    if (calibrate is not None or reduce_range is not None) and not int8:
         raise OptionError("--calibrate and --reduce-range/--full-range go with --int8")
     if int8 and (calibrate is None or fp16 or engine):
         raise OptionError("--int8 needs --calibrate DIR, and goes without --fp16 and --engine")

@@ -38,8 +38,9 @@ horizontal and vertical step over the patch around each pixel, weighted by
 ``texture_weight`` and carried through the pyramid and the votes like extra channels. The
 estimate is a vote of many copies, smoother than each of them, and on colour alone the
 smoothest sources match it best, so the fill came out flatter than its surroundings; the
-features make a source as busy as the texture around the hole win. Patches are clipped at the image edge (a target patch
-at the border compares only its pixels inside the image), so holes may touch the border.
+features make a source as busy as the texture around the hole win. Patches are clipped at
+the image edge (a target patch at the border compares only its pixels inside the image), so
+holes may touch the border.
 
 Parallel and reproducible: a matching pass splits the targets' columns into a fixed number
 of strips (a function of the hole's width, never of the thread count), and runs the strips in
