@@ -10,6 +10,9 @@ back by each method; PSNR on the BT.601 luma (``16 + 65.481 R + 128.553 G + 24.9
 [0, 1]), ``scale`` pixels of border left out, averaged over the 14 images. Methods: bicubic,
 Lanczos (Pillow), and each model through ``burnish.upscale`` (the engine's tiles, CPU).
 
+``--record`` stores each shipped model's score in the package's manifest, which ``burnish
+models list`` shows.
+
 Speed: the median of 3 ``burnish.upscale`` calls (after a first one) on a random-detail
 ``--speed-side`` square, per model, reported per input megapixel, with each model's ratio to
 the first model named. Prints a Markdown table; skips cleanly (exit 0) when Set14 is absent.
@@ -18,6 +21,7 @@ the first model named. Prints a Markdown table; skips cleanly (exit 0) when Set1
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -53,6 +57,9 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--speed-side", type=int, default=512)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--record", action="store_true",
+                        help="write each shipped model's score into the package's manifest "
+                             "(shown by `burnish models list`)")
     args = parser.parse_args()
     if not SET14.is_dir():
         print(f"skipped: no Set14 in {SET14}")
@@ -95,7 +102,28 @@ def main() -> int:
         ratio = f"{seconds[first] / speed:.2f}x" if speed else "-"
         print(f"| {name} | {np.mean(values):.3f} | {np.mean(values) - bicubic:+.3f} | "
               f"{f'{speed:.3f}' if speed else '-'} | {ratio} |")
+    if args.record:
+        record(args.scale, {name: (float(np.mean(scores[name])), float(bicubic))
+                            for name in args.models})
     return 0
+
+
+def record(scale: int, measured: dict[str, tuple[float, float]]) -> None:
+    """Store ``quality.set14_xSCALE`` in the manifest entries of the shipped models measured
+    (a file given by path is not shipped and is left out)."""
+    from burnish.models.registry import SHIPPED_DIR
+
+    path = SHIPPED_DIR / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["models"]:
+        if entry["name"] in measured and entry["scale"] == scale:
+            model_db, bicubic_db = measured[entry["name"]]
+            entry.setdefault("quality", {})[f"set14_x{scale}"] = {
+                "benchmark": "benches/set14.py", "date": time.strftime("%Y-%m-%d"),
+                "psnr_y": round(model_db, 3), "bicubic_psnr_y": round(bicubic_db, 3),
+                "over_bicubic": round(model_db - bicubic_db, 3)}
+            print(f"recorded {entry['name']} in {path}")
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 if __name__ == "__main__":

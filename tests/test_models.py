@@ -70,21 +70,48 @@ def test_missing_model_file():
         open_model("/nonexistent/model.onnx")
 
 
-def test_tampered_shipped_model_is_refused(monkeypatch, tmp_path):
+SHIPPED_UPSCALERS = sorted(shipped_models())
+
+
+@pytest.mark.parametrize("name", SHIPPED_UPSCALERS)
+@pytest.mark.parametrize("flaw", ["tampered", "one byte changed"])
+def test_tampered_shipped_model_is_refused(monkeypatch, tmp_path, name, flaw):
     from burnish.models import registry
 
     folder = tmp_path / "default"
     folder.mkdir()
-    entry = dict(shipped_models()[DEFAULT_MODEL].extra)
-    (folder / entry["file"]).write_bytes(b"tampered")
+    entry = dict(shipped_models()[name].extra)
+    content = (registry.SHIPPED_DIR / entry["file"]).read_bytes()
+    if flaw == "tampered":
+        content = b"tampered"
+    else:  # a flipped byte in the middle of the weights still loads, and must not
+        middle = len(content) // 2
+        content = content[:middle] + bytes([content[middle] ^ 1]) + content[middle + 1:]
+    (folder / entry["file"]).write_bytes(content)
     (folder / "manifest.json").write_text(json.dumps({"models": [entry]}))
     monkeypatch.setattr(registry, "SHIPPED_DIR", folder)
     registry.shipped_models.cache_clear()
     try:
         with pytest.raises(ModelError, match="does not match its manifest hash"):
-            open_model(DEFAULT_MODEL)
+            open_model(name)
     finally:
         registry.shipped_models.cache_clear()
+
+
+@pytest.mark.parametrize("name", SHIPPED_UPSCALERS)
+def test_each_shipped_upscaler_tiles_exactly_and_records_its_making(rng, name):
+    descriptor = shipped_models()[name]
+    image = random_image(rng, *(int(v) for v in rng.integers(40, 70, 2)), 3)
+    whole = burnish.upscale(image, model=name, device="cpu", tile=0)
+    assert whole.shape == (image.shape[0] * descriptor.scale, image.shape[1] * descriptor.scale, 3)
+    for tile in (int(rng.integers(17, 30)), 33):  # tiles smaller than the image, odd sizes
+        np.testing.assert_array_equal(
+            burnish.upscale(image, model=name, device="cpu", tile=tile), whole)
+    training = descriptor.extra["training"]
+    if "quantized_from" in training:
+        assert training["quantized_from"] in shipped_models() and training["calibration_data"]
+    else:
+        assert training["data"] and training["steps"] > 0 and training["minutes"] > 0
 
 
 def test_unknown_device_is_an_option_error():
@@ -138,3 +165,20 @@ def test_the_default_model_is_the_scales_own_where_one_ships(monkeypatch):
                         lambda: {"compact-x4": four, "compact-x2": four})
     assert registry.default_model(2) == "compact-x2"
     assert registry.default_model(4) == registry.default_model(3) == "compact-x4"
+
+
+def test_models_list_line_tells_how_each_shipped_upscaler_was_made():
+    from burnish.cli.models import provenance
+
+    for name, descriptor in shipped_models().items():
+        entry, line = descriptor.extra, provenance(descriptor.extra)
+        assert f"{entry['parameters']:,} parameters" in line, name
+        training = entry["training"]
+        assert (f"{training['quantized_from']} quantized" if "quantized_from" in training
+                else f"trained {training['steps']:,} steps in {training['minutes']:g} min") in line
+    measured = {"parameters": 1234, "scale": 2, "training": {
+        "steps": 5000, "minutes": 12.5, "machine": "Some CPU, 2 threads", "data": ["a.jpg"]},
+        "quality": {"set14_x2": {"psnr_y": 32.5678, "over_bicubic": 2.2449}}}
+    assert provenance(measured) == ("1,234 parameters; trained 5,000 steps in 12.5 min on "
+                                    "Some CPU, 2 threads (1 photo); Set14 x2 32.57 dB Y, "
+                                    "+2.24 over bicubic")

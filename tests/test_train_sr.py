@@ -14,7 +14,8 @@ import burnish
 
 torch = pytest.importorskip("torch")
 
-from burnish.export.rep_compact import RepCompact, merged  # noqa: E402
+from burnish.export.compact import SRVGGNetCompact  # noqa: E402
+from burnish.export.rep_compact import RepCompact, merged, warm_started  # noqa: E402
 from burnish.export.train_sr import WARMUP_STEPS, learning_rate, main  # noqa: E402
 
 
@@ -35,6 +36,31 @@ def test_merged_network_computes_what_the_branches_do(rng, scale, num_conv):
     assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.parametrize("extra_depth", [0, 2])
+def test_a_warm_start_computes_what_the_trained_network_computes(rng, extra_depth):
+    torch.manual_seed(int(rng.integers(1 << 31)))
+    trained = SRVGGNetCompact(num_feat=8, num_conv=3, upscale=4).eval()
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    model = warm_started(RepCompact(num_feat=8, num_conv=3 + extra_depth, upscale=4),
+                         trained.state_dict()).eval()
+    x = torch.from_numpy(rng.random((1, 3, 23, 17), dtype=np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), trained(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(merged(model)(x), trained(x), atol=1e-5, rtol=1e-5)
+    # the branches start where training can move them: every one gets a gradient
+    model.train()
+    model(x).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_a_warm_start_cannot_drop_layers():
+    trained = SRVGGNetCompact(num_feat=8, num_conv=3, upscale=4).state_dict()
+    with pytest.raises(ValueError, match="3 body convolutions, more than the 2"):
+        warm_started(RepCompact(num_feat=8, num_conv=2, upscale=4), trained)
+
+
 def test_learning_rate_warms_up_then_decays_to_zero():
     peak, total = 1e-3, 10 * WARMUP_STEPS
     assert learning_rate(0, total, peak) == pytest.approx(peak / WARMUP_STEPS)
@@ -50,15 +76,26 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     for number in range(2):
         Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(
             photos / f"p{number}.jpg")
+    more = tmp_path / "more"  # another package's photos: one new, one of the same name
+    more.mkdir()
+    for name in ("p0.jpg", "q.jpg"):
+        Image.fromarray(rng.integers(0, 256, (100, 90, 3), dtype=np.uint8)).save(more / name)
+    start = tmp_path / "trained.pth"  # a shallower trained network to start from
+    torch.save(SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2).state_dict(), start)
     work = tmp_path / "work"
     common = ["--photos", str(photos), "--work", str(work), "--threads", "1"]
     main([*common, "--scale", "2", "--num-feat", "8", "--num-conv", "2", "--patch", "16",
-          "--batch", "2", "--steps", "6", "--minutes", "0"])
+          "--batch", "2", "--steps", "6", "--minutes", "0", "--more-photos", str(more),
+          "--init", str(start)])
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
-    main([*common, "--resume", "--every", "2"])  # the schedule and sizes from the checkpoint
+    main([*common, "--resume", "--every", "2"])  # sizes, data and start from the checkpoint
     entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
     assert entry["name"] == "compact-x2" and entry["scale"] == 2 and entry["halo"] == 4
-    assert entry["training"]["steps"] == 6
+    training = entry["training"]
+    assert training["steps"] == 6 and training["started_from"] == "trained.pth"
+    assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
+        "p0.jpg", "p1.jpg", "q.jpg"]
+    assert "CPU, 1 thread" in training["machine"]
     model = work / "out" / "compact-x2.onnx"
     image = rng.integers(0, 256, (37, 29, 3), dtype=np.uint8)
     whole = burnish.upscale(image, scale=2, model=model, tile=0, device="cpu")

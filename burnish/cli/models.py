@@ -35,6 +35,7 @@ def list_models() -> None:
     for name, d in shipped_models().items():
         typer.echo(f"{name:<14} {d.architecture}, x{d.scale}, halo {d.halo}, "
                    f"{','.join(d.precisions)} (shipped)")
+        typer.echo(f"{'':<14} {provenance(d.extra)}")
     for entry in shipped_mask_models():
         quality = entry.get("quality", {})
         typer.echo(f"{entry['name']:<14} {entry['architecture']}, {entry['task']} for "
@@ -42,6 +43,29 @@ def list_models() -> None:
                    f"{quality.get('validation_iou_grown', 'unmeasured')} (shipped)")
     for name in CLASSICAL:
         typer.echo(f"{name:<14} classical resampling, any integer scale")
+
+
+def provenance(entry: dict) -> str:
+    """One line of a shipped upscaler's manifest entry: its size, how it was made, and what it
+    scored on Set14 where that was measured (``benches/set14.py --record``)."""
+    training = entry.get("training", {})
+    parts = [f"{entry['parameters']:,} parameters" if "parameters" in entry else None]
+    if "quantized_from" in training:
+        parts.append(f"{training['quantized_from']} quantized ({training['format']}, "
+                     f"{training['weights']}, calibrated on {plural(training['images'], 'photo')})")
+    elif "steps" in training:
+        parts.append(f"trained {training['steps']:,} steps in {training['minutes']:g} min on "
+                     f"{training.get('machine', 'an unrecorded machine')} "
+                     f"({plural(len(training.get('data', [])), 'photo')})")
+    quality = entry.get("quality", {}).get(f"set14_x{entry['scale']}")
+    parts.append(f"Set14 x{entry['scale']} {quality['psnr_y']:.2f} dB Y, "
+                 f"{quality['over_bicubic']:+.2f} over bicubic" if quality
+                 else "Set14 unmeasured")
+    return "; ".join(part for part in parts if part)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @app.command("inspect", cls=CommandWithPlainUsage)

@@ -5,6 +5,7 @@ Kept free of PyTorch so that the quality benchmark runs on a plain install.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,17 @@ def degrade(target: np.ndarray, scale: int = SCALE) -> np.ndarray:
                                                      Image.BICUBIC))
 
 
-def training_paths(photos: Path) -> list[Path]:
+def training_paths(photos: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    """The shared photos and the JPEGs of each ``extra`` folder, minus :data:`HOLDOUT` and
+    names already taken (a wallpaper shipped by two packages counts once), then
+    scikit-image's photos."""
     import skimage
 
     bundled = Path(skimage.__file__).parent / "data"
-    paths = [p for p in sorted(photos.glob("*.jpg")) if p.name not in HOLDOUT]
+    paths, seen = [], set(HOLDOUT)
+    for folder in (photos, *extra):
+        for path in sorted(folder.glob("*.jpg")):
+            if path.name not in seen:
+                seen.add(path.name)
+                paths.append(path)
     return paths + [bundled / name for name in SKIMAGE_PHOTOS if (bundled / name).exists()]

@@ -37,11 +37,22 @@ class RepConv(nn.Module):
     def merged_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
         weight = self.conv3.weight + F.pad(self.conv1.weight, (1, 1, 1, 1))
         if self.identity:
-            eye = torch.zeros_like(self.conv3.weight)
-            channels = torch.arange(eye.shape[0])
-            eye[channels, channels, 1, 1] = 1.0
-            weight = weight + eye
+            weight = weight + self.identity_kernel()
         return weight, self.conv3.bias + self.conv1.bias
+
+    def identity_kernel(self) -> torch.Tensor:
+        eye = torch.zeros_like(self.conv3.weight)
+        channels = torch.arange(eye.shape[0])
+        eye[channels, channels, 1, 1] = 1.0
+        return eye
+
+    @torch.no_grad()
+    def set_merged(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Branches whose sum is this 3x3 kernel: all of it in the 3x3 branch, the 1x1 at 0."""
+        self.conv3.weight.copy_(weight - self.identity_kernel() if self.identity else weight)
+        self.conv3.bias.copy_(bias)
+        self.conv1.weight.zero_()
+        self.conv1.bias.zero_()
 
 
 class RepCompact(SRVGGNetCompact):
@@ -67,3 +78,31 @@ def merged(model: RepCompact) -> SRVGGNetCompact:
         else:
             target.load_state_dict(source.state_dict())
     return plain.eval()
+
+
+@torch.no_grad()
+def warm_started(model: RepCompact, plain: dict[str, torch.Tensor]) -> RepCompact:
+    """``model`` set to compute what a trained plain Compact's state dict ``plain`` computes.
+
+    ``model`` may be deeper than ``plain`` (same width and scale): the extra body layers go
+    just before the last convolution as identities (a centred 1 on each channel, PReLU slope
+    1), so training goes on from the trained network's outputs instead of from noise, with
+    the depth it can grow into (function-preserving widening of depth, as Net2Net's).
+    """
+    depth = sum(1 for key in plain if key.startswith("body.") and key.endswith(".weight")
+                and plain[key].dim() == 4) - 2
+    if depth > model.num_conv:
+        raise ValueError(f"the plain network has {depth} body convolutions, more than the "
+                         f"{model.num_conv} of the one to start")
+    convs = [layer for layer in model.body if isinstance(layer, RepConv)]
+    activations = [layer for layer in model.body if isinstance(layer, nn.PReLU)]
+    sources = list(range(depth + 1)) + [None] * (model.num_conv - depth) + [depth + 1]
+    for conv, activation, source in zip(convs, activations + [None], sources, strict=True):
+        if source is None:  # an identity layer
+            conv.set_merged(conv.identity_kernel(), torch.zeros_like(conv.conv3.bias))
+            activation.weight.fill_(1.0)
+            continue
+        conv.set_merged(plain[f"body.{2 * source}.weight"], plain[f"body.{2 * source}.bias"])
+        if activation is not None:
+            activation.weight.copy_(plain[f"body.{2 * source + 1}.weight"])
+    return model

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import platform
 import time
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from torch.nn import functional as F
 
 from burnish.export.compact import receptive_radius
 from burnish.export.data import HOLDOUT, degrade, load_target, training_paths
-from burnish.export.rep_compact import RepCompact, merged
+from burnish.export.rep_compact import RepCompact, merged, warm_started
 from burnish.export.train_default import (
     PatchSampler,
     evaluate,
@@ -72,9 +73,27 @@ def loss_at(step: int, total: int, l2_share: float, out: torch.Tensor,
     return F.l1_loss(out, target)
 
 
+def machine(device: torch.device, threads: int) -> str:
+    """What trained it, for the manifest: the GPU's name, or the CPU's and the threads used."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in
+             (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+             if line.startswith("model name")]
+    cpu = names[0] if names else platform.machine()
+    return f"{cpu} CPU, {threads} thread{'' if threads == 1 else 's'}"
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/photos"))
+    parser.add_argument("--photos", type=Path, default=Path("../shared/data/photos"),
+                        help="the shared photos (their held-out ones validate)")
+    parser.add_argument("--more-photos", type=Path, action="append", default=[],
+                        help="another folder of training photos (repeatable)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from a trained plain Compact's state dict (.pth), as "
+                             "deep or shallower (burnish.export.rep_compact.warm_started)")
     parser.add_argument("--scale", type=int, choices=(2, 4), default=4)
     parser.add_argument("--num-feat", type=int, default=32)
     parser.add_argument("--num-conv", type=int, default=8)
@@ -117,8 +136,11 @@ def main(argv: list[str] | None = None) -> None:
         for key in ("scale", "num_feat", "num_conv", "steps", "l2_share", "lr", "batch",
                     "patch"):
             setattr(args, key, saved["args"][key])
+        # the data and the start too, unless the flags name other folders
+        args.more_photos = args.more_photos or [Path(p) for p in saved["args"]["more_photos"]]
+        args.init = Path(saved["args"]["init"]) if saved["args"]["init"] else None
 
-    paths = training_paths(args.photos)
+    paths = training_paths(args.photos, args.more_photos)
     if not paths:
         raise SystemExit(f"no training photos in {args.photos}")
     crops = validation_crops(args.photos, scale=args.scale)
@@ -128,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                                   weight_decay=0.0)
     step, spent, best = 0, 0.0, {"psnr": -1.0, "state": None, "step": 0}
     sampler = None
+    if args.init is not None and saved is None:
+        warm_started(model, torch.load(args.init, weights_only=True, map_location=device))
     if not args.export_only:
         pairs = []
         for path in paths:
@@ -150,8 +174,10 @@ def main(argv: list[str] | None = None) -> None:
         partial = checkpoint_path.with_suffix(".partial")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "step": step, "seconds": spent, "best": best,
-                    "args": {k: v for k, v in vars(args).items()
-                             if not isinstance(v, Path)},
+                    "args": {**{k: v for k, v in vars(args).items()
+                                if not isinstance(v, (Path, list))},
+                             "more_photos": [str(p) for p in args.more_photos],
+                             "init": str(args.init) if args.init else None},
                     "numpy_rng": sampler.rng.bit_generator.state if sampler else None,
                     "torch_rng": torch.get_rng_state()}, partial)
         partial.replace(checkpoint_path)
@@ -219,8 +245,10 @@ def main(argv: list[str] | None = None) -> None:
                            "photos over 4 MP first reduced by 2 with Lanczos",
             "steps": step, "schedule_steps": args.steps, "best_step": best["step"],
             "batch": args.batch, "patch": args.patch, "lr": args.lr,
+            "started_from": args.init.name if args.init else None,
             "loss": f"L1, then L2 for the last {args.l2_share:.0%}",
             "minutes": round(spent / 60, 1), "device": args.device,
+            "machine": machine(device, args.threads),
             "seed": args.seed, "torch": torch.__version__,
         },
         "quality": {"holdout_crops_psnr_rgb": round(model_db, 3),
