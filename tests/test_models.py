@@ -102,11 +102,12 @@ def test_tampered_shipped_model_is_refused(monkeypatch, tmp_path, name, flaw):
 def test_each_shipped_upscaler_tiles_exactly_and_records_its_making(rng, name):
     descriptor = shipped_models()[name]
     image = random_image(rng, *(int(v) for v in rng.integers(40, 70, 2)), 3)
-    whole = burnish.upscale(image, model=name, device="cpu", tile=0)
+    scale = descriptor.scale
+    whole = burnish.upscale(image, model=name, scale=scale, device="cpu", tile=0)
     assert whole.shape == (image.shape[0] * descriptor.scale, image.shape[1] * descriptor.scale, 3)
     for tile in (int(rng.integers(17, 30)), 33):  # tiles smaller than the image, odd sizes
         np.testing.assert_array_equal(
-            burnish.upscale(image, model=name, device="cpu", tile=tile), whole)
+            burnish.upscale(image, model=name, scale=scale, device="cpu", tile=tile), whole)
     training = descriptor.extra["training"]
     if "quantized_from" in training:
         assert training["quantized_from"] in shipped_models() and training["calibration_data"]

@@ -20,7 +20,12 @@ import spandrel_builders  # noqa: E402
 
 from burnish.errors import OptionError  # noqa: E402
 from burnish.export.quantize import quantize_int8  # noqa: E402
-from burnish.models.registry import open_model, shipped_models, with_precision  # noqa: E402
+from burnish.models.registry import (  # noqa: E402
+    default_model,
+    open_model,
+    shipped_models,
+    with_precision,
+)
 from tests.conftest import run_cli, structured_image  # noqa: E402
 
 
@@ -109,6 +114,16 @@ def test_precision_int8_chooses_the_shipped_variant(monkeypatch, capsys, tmp_pat
     code, _, err = run_cli(monkeypatch, capsys, "upscale", source, "--precision", "int8",
                            "-m", "lanczos", "-o", tmp_path / "c.png")
     assert code != 0 and "no int8 variant of lanczos" in err and err.count("\n") == 1
+
+
+def test_scale_2_goes_to_the_native_x2_and_has_no_int8_variant():
+    """``--scale 2`` opens ``compact-x2``; its int8 copy was no faster and is not shipped,
+    so ``--precision int8`` at x2 is a clear error, not a silent switch to a slower model."""
+    if "compact-x2" not in shipped_models():
+        pytest.skip("no shipped x2 model")
+    assert default_model(2) == "compact-x2" and default_model(4) == "compact-x4"
+    with pytest.raises(OptionError, match="no int8 variant of compact-x2"):
+        with_precision(None, "int8", scale=2)
 
 
 def test_export_int8_from_a_checkpoint_writes_both_models(monkeypatch, capsys, tmp_path,

@@ -9,13 +9,16 @@ tile pays for measuring its own ranges.
 
 Calibration runs the float model on crops of the images in ``DIR`` (each image first made
 at most :data:`CALIBRATION_SIDE` pixels on its long side, as the inputs an upscaler is given
-are), and keeps each activation's range (min-max). On Set14 x4 the shipped ``compact-x4``
-loses 0.03 dB this way (BENCHMARKS.md), inside the 0.1 dB asked of int8, so no
-quantization-aware fine-tuning is done.
+are), and keeps each activation's range (min-max).
 
 ``reduce_range`` (7-bit weights) avoids the overflow of the uint8 x int8 multiply-adds on
 x86 CPUs without VNNI (the AVX2 ``vpmaddubsw`` path saturates at 16 bits); where the CPU has
-VNNI (or is not x86) the full range is kept. The choice is recorded in the metadata.
+VNNI (or is not x86) ``burnish export --int8`` keeps the full range. The choice is recorded
+in the metadata. The shipped variants (:func:`main`) always use the reduced range, since they
+run on CPUs nobody has seen: on Set14 x4 ``compact-x4-int8`` loses 0.04 dB against
+``compact-x4`` on an AVX2 CPU without VNNI, where a full-range copy loses 0.23 dB, and 0.03
+dB either way on a CPU with VNNI (BENCHMARKS.md); inside the 0.1 dB asked of int8, so no
+quantization-aware fine-tuning is done.
 
 The model keeps its descriptor (scale, halo, sizes) in its ``burnish.*`` metadata, with
 ``burnish.precisions = int8`` and the calibration in ``burnish.extra``.
@@ -199,7 +202,8 @@ def _input_name(onnx, path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     """The recipe of the shipped int8 variants: ``NAME-int8`` beside each float model named,
     calibrated on the default model's training photos (never Set14 or the held-out photos),
-    each degraded as in training (antialiased bicubic x4), as upscaler inputs are."""
+    each degraded as in training (antialiased bicubic by the model's scale), as upscaler
+    inputs are; reduced range (7-bit weights) whatever this CPU has."""
     import argparse
 
     from PIL import Image
@@ -224,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
             for path in paths:
                 Image.fromarray(degrade(load_target(path), scale)).save(
                     Path(folder) / f"{path.stem}.png")
-            result = quantize_int8(name, output, folder)
+            # 7-bit weights: exact on every CPU, VNNI or not (module notes)
+            result = quantize_int8(name, output, folder, reduce_range=True)
         entry = {key: float_entry[key] for key in (
             "task", "architecture", "hyperparameters", "scale", "channels", "halo",
             "size_multiple", "parameters") if key in float_entry}
