@@ -16,7 +16,8 @@ torch = pytest.importorskip("torch")
 
 from burnish.export.compact import SRVGGNetCompact  # noqa: E402
 from burnish.export.rep_compact import RepCompact, merged, warm_started  # noqa: E402
-from burnish.export.train_sr import WARMUP_STEPS, learning_rate, main  # noqa: E402
+from burnish.export.train_default import export_onnx  # noqa: E402
+from burnish.export.train_sr import WARMUP_STEPS, fade_slopes, learning_rate, main  # noqa: E402
 
 
 @pytest.mark.parametrize("scale, num_conv", [(2, 3), (4, 1)])
@@ -69,6 +70,49 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] == pytest.approx(0)
 
 
+def test_the_slope_fade_is_linear_and_ends_in_relu_at_its_step(rng):
+    torch.manual_seed(int(rng.integers(1 << 31)))
+    model = RepCompact(num_feat=4, num_conv=1, upscale=2)
+    slopes = [layer for layer in model.body if isinstance(layer, torch.nn.PReLU)]
+    with torch.no_grad():
+        for layer in slopes:
+            layer.weight.uniform_(-0.2, 1.2)
+    start = [layer.weight.clone() for layer in slopes]
+    fade_slopes(model, 1, 0)  # no fade asked: nothing changes
+    assert all(torch.equal(layer.weight, first) for layer, first in zip(slopes, start))
+    relu_by = 5
+    for step in range(1, relu_by + 3):
+        fade_slopes(model, step, relu_by)
+        share = max(0, relu_by - step) / relu_by  # what is left of the slopes, untrained
+        for layer, first in zip(slopes, start):
+            torch.testing.assert_close(layer.weight, first * share)
+    assert all(not layer.weight.any() for layer in slopes)
+
+
+def test_zero_slope_prelus_are_exported_as_relu_with_the_same_outputs(tmp_path, rng):
+    onnx = pytest.importorskip("onnx")
+    torch.manual_seed(int(rng.integers(1 << 31)))
+    network = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2).eval()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        for index in (1, 3):  # two of the three activations trained into ReLU
+            network.body[index].weight.zero_()
+    path = tmp_path / "net.onnx"
+    export_onnx(network, path)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("Relu") == 2 and ops.count("PRelu") == 1
+    assert all(isinstance(network.body[i], torch.nn.PReLU) for i in (1, 3, 5))  # untouched
+    x = rng.random((1, 3, 21, 26), dtype=np.float32)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x})[0]
+    with torch.no_grad():
+        expected = network(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     pytest.importorskip("skimage")
     photos = tmp_path / "photos"
@@ -86,17 +130,23 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     common = ["--photos", str(photos), "--work", str(work), "--threads", "1"]
     main([*common, "--scale", "2", "--num-feat", "8", "--num-conv", "2", "--patch", "16",
           "--batch", "2", "--steps", "6", "--minutes", "0", "--more-photos", str(more),
-          "--init", str(start)])
+          "--init", str(start), "--relu-by", "4"])
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
     main([*common, "--resume", "--every", "2"])  # sizes, data and start from the checkpoint
     entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
     assert entry["name"] == "compact-x2" and entry["scale"] == 2 and entry["halo"] == 4
     training = entry["training"]
     assert training["steps"] == 6 and training["started_from"] == "trained.pth"
+    # the fade, restored from the checkpoint, ended at step 4: a ReLU network
+    assert training["relu_by"] == 4 and entry["hyperparameters"]["activation"] == "relu"
+    assert entry["architecture"].endswith(", ReLU")
     assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
         "p0.jpg", "p1.jpg", "q.jpg"]
     assert "CPU, 1 thread" in training["machine"]
     model = work / "out" / "compact-x2.onnx"
+    import onnx
+
+    assert "PRelu" not in {node.op_type for node in onnx.load(str(model)).graph.node}
     image = rng.integers(0, 256, (37, 29, 3), dtype=np.uint8)
     whole = burnish.upscale(image, scale=2, model=model, tile=0, device="cpu")
     assert whole.shape == (74, 58, 3)

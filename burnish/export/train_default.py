@@ -18,6 +18,7 @@ and the model's entry in ``manifest.json`` into ``--out`` (the package's ``model
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from burnish.export.compact import SRVGGNetCompact, receptive_radius
+from burnish.export.compact import SRVGGNetCompact, receptive_radius, relu_where_slopes_are_zero
 from burnish.export.data import HOLDOUT, SCALE, degrade, load_target, training_paths
 
 log = logging.getLogger("burnish.train")
@@ -103,6 +104,10 @@ def evaluate(model: torch.nn.Module, crops, scale: int = SCALE) -> tuple[float, 
 
 
 def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    """``model`` as ONNX with dynamic batch and size; a Compact's zero-slope PReLUs go out as
+    ReLU (:func:`~burnish.export.compact.relu_where_slopes_are_zero`)."""
+    if isinstance(model, SRVGGNetCompact):
+        model = relu_where_slopes_are_zero(copy.deepcopy(model))
     model.eval()
     example = torch.rand(1, 3, 64, 64)
     torch.onnx.export(model, (example,), str(path), input_names=["image"],
