@@ -1,8 +1,11 @@
 """Quality of the default model against bicubic and Lanczos, x4, on held-out photos.
 
     python benches/quality.py [--photos ../shared/data/photos] [--json OUT.json] [--record]
+                              [--models compact-x4 CANDIDATE.onnx ...] [--scale 2]
 
-``--record`` writes the means into the default model's manifest (its ``quality`` entry).
+``--record`` writes the means into the default model's manifest (its ``quality`` entry, x4).
+``--models`` compares candidates (shipped names or ``.onnx`` files) on the same photos: this,
+not Set14, is what a new model is chosen by.
 
 Each held-out photo (never seen in training, see ``burnish/export/data.py``) is prepared as a
 target exactly as in training, degraded by antialiased bicubic x4, and brought back to full
@@ -37,19 +40,22 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return 16.0 + rgb.astype(np.float64) @ BT601_Y
 
 
-def measure(target: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    crop = (slice(SCALE, -SCALE), slice(SCALE, -SCALE))
+def measure(target: np.ndarray, output: np.ndarray, scale: int = SCALE) -> dict[str, float]:
+    crop = (slice(scale, -scale), slice(scale, -scale))
     t, o = target[crop], output[crop]
     return {"psnr_rgb": psnr(t, o), "psnr_y": psnr(luma(t), luma(o))}
 
 
-def upscalers():
+def upscalers(models: list[str], scale: int = SCALE):
     def pillow(method):
         return lambda low: np.asarray(Image.fromarray(low).resize(
-            (low.shape[1] * SCALE, low.shape[0] * SCALE), method))
+            (low.shape[1] * scale, low.shape[0] * scale), method))
+
+    def model(name):
+        return lambda low: burnish.upscale(low, model=name, scale=scale, device="cpu")
 
     return {"bicubic": pillow(Image.BICUBIC), "lanczos": pillow(Image.LANCZOS),
-            "compact-x4": lambda low: burnish.upscale(low, model="compact-x4", device="cpu")}
+            **{name: model(name) for name in models}}
 
 
 def main() -> int:
@@ -58,22 +64,30 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true",
                         help="store the means in burnish/models/default/manifest.json")
+    parser.add_argument("--models", nargs="+", default=["compact-x4"])
+    parser.add_argument("--scale", type=int, default=SCALE)
     args = parser.parse_args()
+    if args.record and (args.scale != SCALE or "compact-x4" not in args.models):
+        parser.error("--record stores the shipped compact-x4's x4 scores: measure it at x4")
     if not args.photos.is_dir():
         print(f"skipped: {args.photos} is absent")
         return 0
-    rows, methods = [], upscalers()
+    rows, methods = [], upscalers(args.models, args.scale)
     for name in HOLDOUT:
         target = load_target(args.photos / name)
-        low = degrade(target)
+        target = target[:target.shape[0] - target.shape[0] % args.scale,
+                        :target.shape[1] - target.shape[1] % args.scale]
+        low = degrade(target, args.scale)
         for method, run in methods.items():
             started = time.perf_counter()
-            result = measure(target, run(low))
+            result = measure(target, run(low), args.scale)
             rows.append({"photo": name, "method": method, **result,
                          "seconds": time.perf_counter() - started})
-    print(f"{'photo':<32} {'method':<11} {'PSNR RGB':>9} {'PSNR Y':>8}")
+    width = max(11, *(len(method) for method in methods))
+    print(f"x{args.scale}\n{'photo':<32} {'method':<{width}} {'PSNR RGB':>9} {'PSNR Y':>8}")
     for row in rows:
-        print(f"{row['photo']:<32} {row['method']:<11} {row['psnr_rgb']:9.2f} {row['psnr_y']:8.2f}")
+        print(f"{row['photo']:<32} {row['method']:<{width}} {row['psnr_rgb']:9.2f} "
+              f"{row['psnr_y']:8.2f}")
     summary = {}
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
@@ -81,7 +95,7 @@ def main() -> int:
     print("\nmean over held-out photos:")
     for method, values in summary.items():
         gain = {k: values[k] - summary["bicubic"][k] for k in values}
-        print(f"  {method:<11} RGB {values['psnr_rgb']:.2f} dB ({gain['psnr_rgb']:+.2f} vs bicubic)"
+        print(f"  {method:<{width}} RGB {values['psnr_rgb']:.2f} dB ({gain['psnr_rgb']:+.2f} vs bicubic)"
               f"   Y {values['psnr_y']:.2f} dB ({gain['psnr_y']:+.2f})")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mean": summary}, indent=2))
