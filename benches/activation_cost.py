@@ -3,9 +3,11 @@ and int8, in one run.
 
     python3 benches/activation_cost.py [--model compact-x4] [--side 276] [--rounds 15]
 
-The shipped model is timed as it is, and again with each PReLU replaced by ReLU (the
-weights are the same, so only the times mean anything: this measures the graph, not a
-trained ReLU network). Each is also quantized to int8 (QDQ, reduced range, calibrated on
+The shipped model's state dict is exported twice by the training recipe's export
+(``burnish.export.train_default.export_onnx``): with every PReLU slope set to 0.25 (PyTorch's
+initial slope), which stays PReLU, and with every slope 0, which goes out as ReLU (the
+weights are otherwise the same, so only the times mean anything: this measures the graphs,
+not two trained networks). Each is also quantized to int8 (QDQ, reduced range, calibrated on
 random tiles: again for the times only). Bare ONNX Runtime sessions, 2 threads, one tile of
 ``--side`` pixels (a 256-pixel tile with its halo), the sessions called in turn so that load
 on the machine falls on all of them alike; minimum and median over ``--rounds``. Then
@@ -29,19 +31,25 @@ from pathlib import Path
 import numpy as np
 
 
-def relu_copy(source: Path, target: Path) -> None:
-    import onnx
-    from onnx import helper
+def export_with_slopes(model: str, slope: float, target: Path) -> None:
+    """The shipped ``model``'s network with every PReLU slope ``slope``, as ONNX."""
+    import torch
 
-    model = onnx.load(str(source))
-    nodes = [helper.make_node("Relu", [node.input[0]], [node.output[0]], name=node.name)
-             if node.op_type == "PRelu" else node for node in model.graph.node]
-    used = {name for node in nodes for name in node.input}
-    kept = [init for init in model.graph.initializer if init.name in used]
-    del model.graph.node[:], model.graph.initializer[:]
-    model.graph.node.extend(nodes)
-    model.graph.initializer.extend(kept)
-    onnx.save(model, str(target))
+    from burnish.export.compact import SRVGGNetCompact
+    from burnish.export.train_default import export_onnx
+    from burnish.models.registry import shipped_models
+
+    descriptor = shipped_models()[model]
+    hyper = descriptor.extra["hyperparameters"]
+    network = SRVGGNetCompact(num_feat=hyper["num_feat"], num_conv=hyper["num_conv"],
+                              upscale=descriptor.scale)
+    network.load_state_dict(torch.load(Path(descriptor.source).with_suffix(".pth"),
+                                       weights_only=True))
+    with torch.no_grad():
+        for layer in network.body:
+            if isinstance(layer, torch.nn.PReLU):
+                layer.weight.fill_(slope)
+    export_onnx(network, target)
 
 
 def session(path: Path, profile_prefix: Path | None = None):
@@ -78,9 +86,7 @@ def main() -> int:
     from PIL import Image
 
     from burnish.export.quantize import quantize_int8
-    from burnish.models.registry import shipped_models
 
-    source = Path(shipped_models()[args.model].source)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -88,8 +94,10 @@ def main() -> int:
         for number in range(4):
             Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(
                 work / "calibration" / f"{number}.png")
-        models = {"PReLU fp32": source, "ReLU fp32": work / "relu.onnx"}
-        relu_copy(source, models["ReLU fp32"])
+        models = {}
+        for name, slope in (("PReLU", 0.25), ("ReLU", 0.0)):
+            models[f"{name} fp32"] = work / f"{name}.onnx"
+            export_with_slopes(args.model, slope, models[f"{name} fp32"])
         for name in ("PReLU", "ReLU"):
             models[f"{name} int8"] = work / f"{name}-int8.onnx"
             quantize_int8(models[f"{name} fp32"], models[f"{name} int8"], work / "calibration",

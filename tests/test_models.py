@@ -104,7 +104,7 @@ def test_each_shipped_upscaler_tiles_exactly_and_records_its_making(rng, name):
     image = random_image(rng, *(int(v) for v in rng.integers(40, 70, 2)), 3)
     scale = descriptor.scale
     whole = burnish.upscale(image, model=name, scale=scale, device="cpu", tile=0)
-    assert whole.shape == (image.shape[0] * descriptor.scale, image.shape[1] * descriptor.scale, 3)
+    assert whole.shape == (image.shape[0] * scale, image.shape[1] * scale, 3)
     for tile in (int(rng.integers(17, 30)), 33):  # tiles smaller than the image, odd sizes
         np.testing.assert_array_equal(
             burnish.upscale(image, model=name, scale=scale, device="cpu", tile=tile), whole)
