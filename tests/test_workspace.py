@@ -363,7 +363,7 @@ def test_without_a_root_the_workspace_holds_uploads_only(root):
     with TestClient(create_app(service)) as client:
         assert client.get("/api/workspace").json() == {
             "root": None, "images": [], "ops": client.get("/api/workspace").json()["ops"],
-            "models": model_names()}  # every shipped upscaler, and lanczos
+            "models": sorted(model_names())}  # every shipped upscaler and lanczos, by name
         name = client.post("/api/upload", files={"image": (
             "a.png", (root / "photo.png").read_bytes())}).json()["name"]
         assert client.get("/api/image", params={"name": name}).json()["width"] == 130
