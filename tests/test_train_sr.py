@@ -15,8 +15,9 @@ import burnish
 torch = pytest.importorskip("torch")
 
 from burnish.export.compact import SRVGGNetCompact  # noqa: E402
+from burnish.export.data import degrade  # noqa: E402
 from burnish.export.rep_compact import RepCompact, merged, warm_started  # noqa: E402
-from burnish.export.train_default import export_onnx  # noqa: E402
+from burnish.export.train_default import PatchSampler, export_onnx  # noqa: E402
 from burnish.export.train_sr import WARMUP_STEPS, fade_slopes, learning_rate, main  # noqa: E402
 
 
@@ -113,6 +114,52 @@ def test_zero_slope_prelus_are_exported_as_relu_with_the_same_outputs(tmp_path, 
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def _half_flat_half_noise(rng, height: int, width: int, scale: int):
+    """A target whose left half is flat grey (bicubic's error 0) and right half noise."""
+    high = np.full((height, width, 3), 128, dtype=np.uint8)
+    high[:, width // 2:] = rng.integers(0, 256, (height, width - width // 2, 3))
+    return degrade(high, scale), high
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_informative_patches_come_from_where_bicubic_errs(rng, scale):
+    pairs = [_half_flat_half_noise(rng, 40 * scale, 96 * scale, scale),
+             _half_flat_half_noise(rng, 30 * scale, 50 * scale, scale)]
+    anywhere = PatchSampler(pairs, 12, seed=1, scale=scale)
+    informative = PatchSampler(pairs, 12, seed=1, scale=scale, informative_share=0.3)
+    for sampler in (anywhere, informative):
+        low, high = sampler.batch(300)
+        assert low.shape == (300, 3, 12, 12) and high.shape == (300, 3, 12 * scale, 12 * scale)
+    flat = lambda patches: (patches.std(dim=(1, 2, 3)) == 0).float().mean().item()  # noqa: E731
+    assert flat(anywhere.batch(300)[1]) > 0.2  # uniform positions land in the grey half
+    # the best 30% of positions all lie mostly in the noise; a jitter below the grid's step
+    # cannot move one of those wholly into the grey
+    assert flat(informative.batch(300)[1]) == 0
+    assert len(informative.positions) == round(0.3 * sum(
+        len(range(0, low.shape[0] - 11, 3)) * len(range(0, low.shape[1] - 11, 3))
+        for low, _ in pairs))
+
+
+def test_patch_pairs_stay_aligned_with_informative_sampling(rng):
+    pairs = [_half_flat_half_noise(rng, 64, 160, 4)]
+    sampler = PatchSampler(pairs, 10, seed=3, scale=4, informative_share=0.5)
+    low, high = sampler.batch(50)
+    # each low patch is its high patch degraded (up to Pillow's rounding at patch borders)
+    again = torch.from_numpy(np.stack([
+        degrade((h.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), 4)
+        for h in high])).permute(0, 3, 1, 2).float() / 255
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
+    assert (again[inner] - low[inner]).abs().mean() < 0.02
+    assert (torch.roll(again, 1, 0)[inner] - low[inner]).abs().mean() > 0.05
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5])
+def test_an_informative_share_outside_0_1_is_refused(rng, share):
+    with pytest.raises(ValueError, match="informative_share"):
+        PatchSampler([_half_flat_half_noise(rng, 32, 32, 2)], 8, seed=0, scale=2,
+                     informative_share=share)
+
+
 def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     pytest.importorskip("skimage")
     photos = tmp_path / "photos"
@@ -130,7 +177,7 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     common = ["--photos", str(photos), "--work", str(work), "--threads", "1"]
     main([*common, "--scale", "2", "--num-feat", "8", "--num-conv", "2", "--patch", "16",
           "--batch", "2", "--steps", "6", "--minutes", "0", "--more-photos", str(more),
-          "--init", str(start), "--relu-by", "4"])
+          "--init", str(start), "--relu-by", "4", "--informative-share", "0.5"])
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
     main([*common, "--resume", "--every", "2"])  # sizes, data and start from the checkpoint
     entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
@@ -139,6 +186,7 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert training["steps"] == 6 and training["started_from"] == "trained.pth"
     # the fade, restored from the checkpoint, ended at step 4: a ReLU network
     assert training["relu_by"] == 4 and entry["hyperparameters"]["activation"] == "relu"
+    assert training["patches_from"].startswith("the 50% of positions")
     assert entry["architecture"].endswith(", ReLU")
     assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
         "p0.jpg", "p1.jpg", "q.jpg"]
