@@ -234,6 +234,32 @@ def test_no_copied_block_ends_in_a_seam(rng):
     assert inside <= 1.3 * outside, f"a step of {inside:.4f} in the fill, {outside:.4f} at most outside"
 
 
+def test_a_seam_between_sources_without_that_neighbour_is_guided_by_their_other_sides(rng):
+    """A block copied from the image's top row meeting one copied from just above the hole:
+    neither source has the neighbour across the seam (one is off the image, one in the hole),
+    so the guidance is the step each had on its other side, not the fill's own step (the
+    jump between the blocks' levels, which the blend would have kept as a seam)."""
+    from burnish.kernels.patchmatch import _copied_gradients
+
+    height, width = 10, 5
+    image = rng.random((height, width, 2), dtype=np.float32)
+    hole = np.zeros((height, width), bool)
+    hole[3:7] = True
+    sources = np.zeros((height, width, 2), np.int32)
+    sources[..., 0], sources[..., 1] = 8, np.arange(width)  # below the hole: every step there
+    sources[4, 2] = (2, 2)  # its neighbour below, (3, 2), is in the hole
+    sources[5, 2] = (0, 2)  # its neighbour above is off the image
+    gx, gy = np.zeros_like(image), np.zeros_like(image)
+    _copied_gradients(image, hole, sources, gx, gy, 0, height)
+    other_sides = ((image[2, 2] - image[1, 2]) + (image[1, 2] - image[0, 2])) / 2
+    np.testing.assert_allclose(gy[4, 2], other_sides, rtol=1e-6)
+    # where the sources have it, their steps towards the neighbour, as before
+    np.testing.assert_allclose(gy[3, 2], ((image[9, 2] - image[8, 2])
+                                          + (image[2, 2] - image[1, 2])) / 2, rtol=1e-6)
+    np.testing.assert_allclose(gy[5, 2], ((image[1, 2] - image[0, 2])
+                                          + (image[8, 2] - image[7, 2])) / 2, rtol=1e-6)
+
+
 def test_texture_features_match_a_scipy_reference(rng):
     """Mean absolute step over each patch, known pixel pairs only (SciPy's box filter, zeros
     outside the image: the ratio of two such means is the clipped window's)."""

@@ -521,8 +521,10 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
     touching the hole, the mean of the steps that each hole end's source had to the
     corresponding neighbour. Inside a block copied whole both are the block's own step; across
     a seam between two blocks, or between a block and the rim, they are what each source had
-    there, never the jump between them. Where no end has such a step (both sources' neighbours
-    are off the image or in the hole), the fill's own step."""
+    there, never the jump between them. Where neither source has that neighbour (off the
+    image or in the hole: a block copied from the image's edge meeting one copied from the
+    hole's rim), the steps on the sources' other sides, the nearest estimate of the local
+    slope; where those are missing too, the fill's own step."""
     height, width, channels = image.shape
     for y in range(first_row, stop_row):
         for x in range(width):
@@ -533,16 +535,21 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
                     continue
                 for c in range(channels):
                     total, count = np.float32(0.0), 0
-                    if hole[y, x]:
-                        step = _source_difference(image, hole, sources, y, x, dy, dx, c)
-                        if step == step:
-                            total += step
-                            count += 1
-                    if hole[qy, qx]:
-                        step = -_source_difference(image, hole, sources, qy, qx, -dy, -dx, c)
-                        if step == step:
-                            total += step
-                            count += 1
+                    for side in (1, -1):  # the sources' step towards the neighbour, or away
+                        if count:
+                            break
+                        if hole[y, x]:
+                            step = side * _source_difference(image, hole, sources, y, x,
+                                                             side * dy, side * dx, c)
+                            if step == step:
+                                total += step
+                                count += 1
+                        if hole[qy, qx]:
+                            step = -side * _source_difference(image, hole, sources, qy, qx,
+                                                              -side * dy, -side * dx, c)
+                            if step == step:
+                                total += step
+                                count += 1
                     if count:
                         value = total / np.float32(count)
                     else:  # the fill's own step: keeps a seam, but a flat 0 would add one
