@@ -193,10 +193,16 @@ def random_grain(rng, image, channels):
 
 
 def reference_add_grain(image, field, grain, inside):
-    """Slow and obvious, float64: sigma interpolated with np.interp (constant past the ends)."""
+    """Slow and obvious, float64: sigma interpolated with np.interp (constant past the ends).
+
+    The position on the sigma curve is the float32 intensity, ``stored / top`` as the
+    kernel and the float32 levels have it: two levels a couple of uint16 steps apart make
+    the curve so steep that the float64 intensity, 1e-8 away, moves sigma by a whole output
+    step (seed 2099135139: levels 21706 and 21708, 1.39 steps off at a sample of 21708)."""
     top = top_of(image.dtype)
     value = image.astype(np.float64) / top
-    sigma = np.stack([np.interp(value[..., c], grain.levels, grain.sigma[c])
+    position = (image.astype(np.float32) / np.float32(top)).astype(np.float64)
+    sigma = np.stack([np.interp(position[..., c], grain.levels, grain.sigma[c])
                       for c in range(image.shape[2])], axis=-1)
     out = np.clip(value + sigma * field.transpose(1, 2, 0), 0, 1) * top
     return np.where(inside[..., None], out, image)
