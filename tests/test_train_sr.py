@@ -14,11 +14,18 @@ import burnish
 
 torch = pytest.importorskip("torch")
 
+from burnish.export import train_sr  # noqa: E402
 from burnish.export.compact import SRVGGNetCompact  # noqa: E402
 from burnish.export.data import degrade  # noqa: E402
 from burnish.export.rep_compact import RepCompact, merged, warm_started  # noqa: E402
 from burnish.export.train_default import PatchSampler, export_onnx  # noqa: E402
-from burnish.export.train_sr import WARMUP_STEPS, fade_slopes, learning_rate, main  # noqa: E402
+from burnish.export.train_sr import (  # noqa: E402
+    WARMUP_STEPS,
+    fade_slopes,
+    fitted_steps,
+    learning_rate,
+    main,
+)
 
 
 @pytest.mark.parametrize("scale, num_conv", [(2, 3), (4, 1)])
@@ -180,6 +187,9 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
           "--init", str(start), "--relu-by", "4", "--informative-share", "0.5"])
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
     main([*common, "--resume", "--every", "2"])  # sizes, data and start from the checkpoint
+    # exported again elsewhere: the manifest names the machine that trained it, not this one
+    main(["--photos", str(photos), "--work", str(work), "--threads", "2", "--resume",
+          "--export-only"])
     entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
     assert entry["name"] == "compact-x2" and entry["scale"] == 2 and entry["halo"] == 4
     training = entry["training"]
@@ -190,7 +200,7 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert entry["architecture"].endswith(", ReLU")
     assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
         "p0.jpg", "p1.jpg", "q.jpg"]
-    assert "CPU, 1 thread" in training["machine"]
+    assert training["machine"].endswith("CPU, 1 thread") and ", then" not in training["machine"]
     model = work / "out" / "compact-x2.onnx"
     import onnx
 
@@ -200,3 +210,35 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert whole.shape == (74, 58, 3)
     np.testing.assert_array_equal(burnish.upscale(image, scale=2, model=model, tile=16,
                                                   device="cpu"), whole)
+
+
+def test_a_fitted_schedule_ends_when_the_minutes_do():
+    # 300 steps done at 10 steps/s with 100 s left: 95% of the 1000 steps that fit
+    assert fitted_steps(300, 10.0, 100.0) == 300 + 950
+    assert fitted_steps(300, 0.1, 10.0) == max(301, WARMUP_STEPS)  # never shorter than that
+
+
+def test_fit_minutes_sizes_the_schedule_from_the_first_steps(tmp_path, rng, monkeypatch):
+    pytest.importorskip("skimage")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photos / "p.jpg")
+    monkeypatch.setattr(train_sr, "WARMUP_STEPS", 2)
+    monkeypatch.setattr(train_sr, "FIT_SKIPPED_STEPS", 2)
+    monkeypatch.setattr(train_sr, "FIT_STEPS", 5)
+    work = tmp_path / "work"
+    main(["--photos", str(photos), "--work", str(work), "--threads", "1", "--scale", "2",
+          "--num-feat", "4", "--num-conv", "1", "--patch", "8", "--batch", "1",
+          "--steps", "1000000", "--fit-minutes", "0.02", "--validate", "100000"])
+    saved = torch.load(work / "checkpoint.pt", weights_only=False)
+    # the schedule saved for --resume is the fitted one, past the timed steps
+    assert 7 < saved["args"]["steps"] < 1_000_000
+    assert saved["step"] <= saved["args"]["steps"]
+
+
+@pytest.mark.parametrize("flags", [["--resume"], []])
+def test_fit_minutes_is_refused_with_resume_or_no_time(tmp_path, flags, capsys):
+    minutes = "5" if flags else "0"
+    with pytest.raises(SystemExit):
+        main(["--work", str(tmp_path), "--fit-minutes", minutes, *flags])
+    assert "--fit-minutes sizes a new schedule" in capsys.readouterr().err

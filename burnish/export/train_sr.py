@@ -65,6 +65,10 @@ from burnish.export.train_default import (
 log = logging.getLogger("burnish.train")
 
 WARMUP_STEPS = 1000
+# --fit-minutes times this many steps (after the first few, which compile and warm caches) to
+# size the schedule; short enough to be a sliver of a GPU run.
+FIT_STEPS = 200
+FIT_SKIPPED_STEPS = 20
 
 
 def learning_rate(step: int, total: int, peak: float) -> float:
@@ -73,6 +77,12 @@ def learning_rate(step: int, total: int, peak: float) -> float:
         return peak * (step + 1) / WARMUP_STEPS
     progress = min(1.0, (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS))
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def fitted_steps(step: int, steps_per_second: float, seconds_left: float) -> int:
+    """The schedule's length that ends ``seconds_left`` from now at this rate, keeping 5% for
+    the scores and checkpoints on the way; at least the warm-up and the steps done."""
+    return max(step + 1, WARMUP_STEPS, step + int(0.95 * steps_per_second * seconds_left))
 
 
 def loss_at(step: int, total: int, l2_share: float, out: torch.Tensor,
@@ -133,6 +143,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the last share of the steps trained with L2")
     parser.add_argument("--minutes", type=float, default=None,
                         help="stop this run after this long (checkpointed; --resume goes on)")
+    parser.add_argument("--fit-minutes", type=float, default=None,
+                        help="size the schedule (--steps) to end after this many minutes, "
+                             "from the rate of the first steps (a machine of unknown speed)")
     parser.add_argument("--work", type=Path, default=Path("runs/sr"))
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export-only", action="store_true",
@@ -149,6 +162,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.export_only and not args.resume:
         parser.error("--export-only exports a checkpoint: add --resume")
+    if args.fit_minutes is not None and (args.resume or args.fit_minutes <= 0):
+        parser.error("--fit-minutes sizes a new schedule: a positive number, without --resume")
     return args
 
 
@@ -180,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
                                   weight_decay=0.0)
     step, spent, best = 0, 0.0, {"psnr": -1.0, "state": None, "step": 0}
+    machines: list[str] = []  # what trained it, each machine once, in order
     sampler = None
     if args.init is not None and saved is None:
         warm_started(model, torch.load(args.init, weights_only=True, map_location=device))
@@ -196,11 +212,14 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, spent, best = saved["step"], saved["seconds"], saved["best"]
+        machines = saved.get("machines", [])
         torch.set_rng_state(saved["torch_rng"])
         if sampler is not None:
             sampler.rng.bit_generator.state = saved["numpy_rng"]
         log.info("resumed at step %d, %.0f s spent", step, spent)
     args.work.mkdir(parents=True, exist_ok=True)
+    if not args.export_only and machine(device, args.threads) not in machines:
+        machines.append(machine(device, args.threads))
 
     def save() -> None:
         partial = checkpoint_path.with_suffix(".partial")
@@ -210,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                                 if not isinstance(v, (Path, list))},
                              "more_photos": [str(p) for p in args.more_photos],
                              "init": str(args.init) if args.init else None},
+                    "machines": machines,
                     "numpy_rng": sampler.rng.bit_generator.state if sampler else None,
                     "torch_rng": torch.get_rng_state()}, partial)
         partial.replace(checkpoint_path)
@@ -223,7 +243,11 @@ def main(argv: list[str] | None = None) -> None:
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
 
     started = time.monotonic() - spent
-    stop_at = None if args.minutes is None else time.monotonic() + args.minutes * 60
+    minutes = args.minutes
+    if args.fit_minutes is not None and minutes is None:  # a stop in case the rate drops
+        minutes = args.fit_minutes * 1.2
+    stop_at = None if minutes is None else time.monotonic() + minutes * 60
+    fit_from = None
     model.train()
     while (not args.export_only and step < args.steps
            and (stop_at is None or time.monotonic() < stop_at)):
@@ -239,6 +263,14 @@ def main(argv: list[str] | None = None) -> None:
         step += 1
         fade_slopes(model, step, args.relu_by)
         spent = time.monotonic() - started
+        if args.fit_minutes is not None:
+            if step == FIT_SKIPPED_STEPS:
+                fit_from = spent
+            elif step == FIT_SKIPPED_STEPS + FIT_STEPS:
+                args.steps = fitted_steps(step, FIT_STEPS / (spent - fit_from),
+                                          args.fit_minutes * 60 - spent)
+                log.info("schedule fitted to %.1f minutes: %d steps", args.fit_minutes,
+                         args.steps)
         if step % 100 == 0:
             log.info("step %d  %.0fs  loss %.5f  lr %.2e", step, spent, loss.item(),
                      optimizer.param_groups[0]["lr"])
@@ -288,8 +320,8 @@ def main(argv: list[str] | None = None) -> None:
             "started_from": args.init.name if args.init else None,
             "relu_by": args.relu_by or None,
             "loss": f"L1, then L2 for the last {args.l2_share:.0%}",
-            "minutes": round(spent / 60, 1), "device": args.device,
-            "machine": machine(device, args.threads),
+            "minutes": round(spent / 60, 1),
+            "machine": ", then ".join(machines) or machine(device, args.threads),
             "seed": args.seed, "torch": torch.__version__,
         },
         "quality": {"holdout_crops_psnr_rgb": round(model_db, 3),
