@@ -160,6 +160,29 @@ def test_patch_pairs_stay_aligned_with_informative_sampling(rng):
     assert (torch.roll(again, 1, 0)[inner] - low[inner]).abs().mean() > 0.05
 
 
+def test_patches_come_in_all_eight_orientations_the_same_for_both_sides(rng):
+    """A patch as large as the image has one position: each pair drawn must be the image
+    turned and mirrored, both sides the same way, and all 8 ways turn up."""
+    low = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    high = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    sampler = PatchSampler([(low, high)], 6, seed=5, scale=2)
+
+    def orientations(image):
+        turns = [np.rot90(image, k) for k in range(4)]
+        return [np.ascontiguousarray(t.transpose(2, 0, 1)) for t in turns + [
+            t[:, ::-1] for t in turns]]
+
+    lows, highs = orientations(low), orientations(high)
+    seen = set()
+    for low_patch, high_patch in zip(*sampler.batch_bytes(64), strict=True):
+        which = [k for k in range(8) if np.array_equal(low_patch.numpy(), lows[k])]
+        assert len(which) == 1 and np.array_equal(high_patch.numpy(), highs[which[0]])
+        seen.add(which[0])
+    assert seen == set(range(8))
+    floats = sampler.batch(3)
+    assert floats[0].dtype == torch.float32 and 0 <= floats[1].min() and floats[1].max() <= 1
+
+
 @pytest.mark.parametrize("share", [0, -0.5, 1.5])
 def test_an_informative_share_outside_0_1_is_refused(rng, share):
     with pytest.raises(ValueError, match="informative_share"):

@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
            and (stop_at is None or time.monotonic() < stop_at)):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr)
-        low, high = (t.to(device, non_blocking=True) for t in sampler.batch(args.batch))
+        low, high = (t.to(device, non_blocking=True).float().div_(255.0)
+                     for t in sampler.batch_bytes(args.batch))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
             out = model(low)
         loss = loss_at(step, args.steps, args.l2_share, out.float(), high)
