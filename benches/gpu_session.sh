@@ -7,6 +7,13 @@
 #
 #     bash benches/gpu_session.sh stage [PHOTOS] [MORE_PHOTOS...]
 #
+# PHOTOS defaults to ../shared/data/photos; the shipped models also trained on Debian's
+# lomiri-wallpapers-16.04 and -20.04 (the shared photos' duplicates are skipped):
+#
+#     (mkdir -p /tmp/deb && cd /tmp/deb && apt-get download lomiri-wallpapers-16.04 \
+#      lomiri-wallpapers-20.04 && for f in *.deb; do dpkg -x "$f" x; done)
+#     bash benches/gpu_session.sh stage ../shared/data/photos /tmp/deb/x/usr/share/backgrounds
+#
 # Then one device call, with time to spare under its 10-minute limit:
 #
 #     run(command="bash benches/gpu_session.sh run", carry=[".device-data"], timeout_s=590)
@@ -50,13 +57,13 @@ train() {  # train SCALE NUM_FEAT NUM_CONV MINUTES
 run() {
     : "${OUT:?run it through the device tool, which sets OUT}"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-    local check=${CHECK_SECONDS:-90}
+    local check=${CHECK_SECONDS:-75}
     timeout "$check" python3 benches/gpu_kernels.py > "$OUT/gpu_kernels.md" 2>&1
     echo "gpu_kernels.py: exit $?"
     timeout "$check" python3 benches/gpu_upscale.py > "$OUT/gpu_upscale.md" 2>&1
     echo "gpu_upscale.py: exit $?"
-    train 4 32 14 "${X4_MINUTES:-3.5}"
-    train 2 16 13 "${X2_MINUTES:-2}"
+    train 4 32 14 "${X4_MINUTES:-3}"
+    train 2 16 13 "${X2_MINUTES:-1.5}"
 }
 
 case ${1:-} in

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True  # the patches are all one size: time the algorithms once
     checkpoint_path = args.work / "checkpoint.pt"
     saved = torch.load(checkpoint_path, weights_only=False) if args.resume else None
     if saved is not None:  # the architecture is the checkpoint's, whatever the flags say
