@@ -17,8 +17,10 @@ What differs from :mod:`burnish.export.train_default` (the recipe of the shipped
 - **Schedule by steps, not by the clock**: a warm-up, then cosine decay over ``--steps``, so a
   run stopped by ``--minutes`` and resumed (``--resume``, on this machine or a GPU) follows the
   schedule it would have followed in one go. The checkpoint (``--work/checkpoint.pt``) holds
-  the model, the optimiser, the step, the time spent, the best validation state and the
-  random states, written whole or not at all.
+  the model, the optimiser, the step, the time spent, the machines, the best validation
+  state and the random states, written whole or not at all. On a machine of unknown speed
+  (a GPU lent for minutes) ``--fit-minutes`` sets ``--steps`` from the rate of the first
+  steps, so that the decay ends when the time does.
 - **Loss**: L1 for the first ``1 - --l2-share`` of the steps, then L2 (fine-tuning towards
   PSNR, as NAPS and RLFN do).
 - **Activation**: PReLU, as Real-ESRGAN's Compact, or with ``--relu-by STEP`` ReLU: the
@@ -31,7 +33,8 @@ What differs from :mod:`burnish.export.train_default` (the recipe of the shipped
   interpolation errs most (:class:`~burnish.export.train_default.PatchSampler`), so the
   steps go to detail instead of sky.
 - **Device**: ``--device cuda`` trains on a GPU (bf16 autocast with ``--amp``); the data
-  pipeline (random patches of pre-degraded photos, flips and rotations) stays on the CPU.
+  pipeline (random patches of pre-degraded photos, flips and rotations) stays on the CPU and
+  hands over uint8, converted to float on the device.
 
 Data as the default recipe: the shared photos minus :data:`~burnish.export.data.HOLDOUT`, plus
 scikit-image's photos; each target degraded by antialiased bicubic by ``--scale``. Never Set14
