@@ -224,6 +224,14 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
         "p0.jpg", "p1.jpg", "q.jpg"]
     assert training["machine"].endswith("CPU, 1 thread") and ", then" not in training["machine"]
+    # a checkpoint older than the machines record: its own flags name the machine
+    checkpoint = torch.load(work / "checkpoint.pt", weights_only=False)
+    del checkpoint["machines"]
+    torch.save(checkpoint, work / "checkpoint.pt")
+    main(["--photos", str(photos), "--work", str(work), "--threads", "2", "--resume",
+          "--export-only"])
+    entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
+    assert entry["training"]["machine"].endswith("CPU, 1 thread")
     model = work / "out" / "compact-x2.onnx"
     import onnx
 

@@ -110,8 +110,8 @@ def fade_slopes(model: torch.nn.Module, step: int, relu_by: int) -> None:
 
 def machine(device: torch.device, threads: int) -> str:
     """What trained it, for the manifest: the GPU's name, or the CPU's and the threads used."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+    if device.type == "cuda":  # unnamed where an old checkpoint from a GPU is read without one
+        return torch.cuda.get_device_name(device) if torch.cuda.is_available() else "a CUDA GPU"
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in
              (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, spent, best = saved["step"], saved["seconds"], saved["best"]
-        machines = saved.get("machines", [])
+        # a checkpoint older than this record names the machine its own flags described
+        machines = saved.get("machines") or [
+            machine(torch.device(saved["args"]["device"]), saved["args"]["threads"])]
         torch.set_rng_state(saved["torch_rng"])
         if sampler is not None:
             sampler.rng.bit_generator.state = saved["numpy_rng"]
