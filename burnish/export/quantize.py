@@ -15,7 +15,7 @@ are), and keeps each activation's range (min-max).
 x86 CPUs without VNNI (the AVX2 ``vpmaddubsw`` path saturates at 16 bits); where the CPU has
 VNNI (or is not x86) ``burnish export --int8`` keeps the full range. The choice is recorded
 in the metadata. The shipped variants (:func:`main`) always use the reduced range, since they
-run on CPUs nobody has seen: on Set14 x4 ``compact-x4-int8`` loses 0.04 dB against
+run on CPUs nobody has seen: on Set14 x4 ``compact-x4-int8`` loses 0.05 dB against
 ``compact-x4`` on an AVX2 CPU without VNNI, where a full-range copy of the previous (PReLU)
 model lost 0.23 dB (it lost 0.03 dB either way on a CPU with VNNI; BENCHMARKS.md). Inside
 the 0.1 dB asked of int8, so no quantization-aware fine-tuning is done.
