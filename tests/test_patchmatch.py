@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from burnish.kernels.patchmatch import patchmatch_inpaint
+from burnish.kernels.patchmatch import TEXTURE_WEIGHT, patchmatch_inpaint
 from burnish.kernels.threads import set_thread_count, thread_count
 
 from conftest import boxes_or_blob
@@ -152,11 +152,9 @@ def test_several_disjoint_holes_are_all_filled(rng):
         assert (out[labels == label] <= 1.0).all(), f"hole {label} was not filled"
 
 
-@pytest.mark.parametrize("patch_size, largest_hole", [(5, 12), (7, 24), (9, 28)])
-def test_periodic_texture_is_continued_exactly(rng, patch_size, largest_hole):
-    """A random tile repeated: the only fill consistent with every patch around the hole is
-    the original, which PatchMatch finds (a smooth fill such as Telea's cannot). Holes up to
-    these sizes filled exactly on 900 seeds each; see the xfail test below for larger ones."""
+def periodic_fills(rng, patch_size, largest_hole, texture_weight):
+    """Three fills of a random tile repeated, with a hole of random size and place: (the
+    image, the fill, the hole, what to report on failure) each."""
     for _ in range(3):
         tile_shape = tuple(int(v) for v in rng.integers(4, 8, size=2))
         image = tiled(rng, 64, 80, 3, tile_shape)
@@ -167,10 +165,35 @@ def test_periodic_texture_is_continued_exactly(rng, patch_size, largest_hole):
         filled = image.copy()
         filled[hole] = 0.0
         out = patchmatch_inpaint(filled, hole, patch_size=patch_size,
-                                 seed=int(rng.integers(2**31)))
-        np.testing.assert_allclose(out, image, rtol=0, atol=1e-6,
-                                   err_msg=f"tile {tile_shape}, hole {box_height}x{box_width} "
-                                           f"at ({top}, {left})")
+                                 texture_weight=texture_weight, seed=int(rng.integers(2**31)))
+        yield image, out, hole, (f"tile {tile_shape}, hole {box_height}x{box_width} "
+                                 f"at ({top}, {left})")
+
+
+PERIODIC_HOLES = [(5, 12), (7, 24), (9, 28)]
+
+
+@pytest.mark.parametrize("patch_size, largest_hole", PERIODIC_HOLES)
+def test_periodic_texture_is_continued_exactly(rng, patch_size, largest_hole):
+    """A random tile repeated: the only fill consistent with every patch around the hole is
+    the original, which PatchMatch on colour finds (a smooth fill such as Telea's cannot).
+    Holes up to these sizes filled exactly on 750 seeds each (6,750 fills); see the xfail
+    test below for larger ones."""
+    for image, out, _, where in periodic_fills(rng, patch_size, largest_hole, 0.0):
+        np.testing.assert_allclose(out, image, rtol=0, atol=1e-6, err_msg=where)
+
+
+@pytest.mark.parametrize("patch_size, largest_hole", PERIODIC_HOLES)
+def test_texture_features_still_continue_a_periodic_texture(rng, patch_size, largest_hole):
+    """With the default texture features the search is not always exact: on 3 seeds in 750
+    a few pixels deep in the hole kept a wrong source (one whose patch matched several times
+    worse than the exact copy, which the random search never tried), and the blend spread
+    their error over the hole (median error 0.015-0.018, mean 0.036-0.076). A smooth fill
+    is off by about 0.25 at the median (uniform random values against their mean)."""
+    for image, out, hole, where in periodic_fills(rng, patch_size, largest_hole,
+                                                 TEXTURE_WEIGHT):
+        error = np.abs(out - image)[hole]
+        assert np.median(error) < 0.05, f"{where}: median error {np.median(error):.3f}"
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -236,23 +259,37 @@ def test_no_copied_block_ends_in_a_seam(rng):
 
 def test_a_seam_between_sources_without_that_neighbour_is_guided_by_their_other_sides(rng):
     """A block copied from the image's top row meeting one copied from just above the hole:
-    neither source has the neighbour across the seam (one is off the image, one in the hole),
-    so the guidance is the step each had on its other side, not the fill's own step (the
-    jump between the blocks' levels, which the blend would have kept as a seam)."""
+    neither source has the neighbour across the seam (one is off the image, one in the hole).
+    A fill's own step steeper than every step near the sources is a jump between the blocks'
+    levels, which the blend would keep as a seam: the guidance is the step each source had on
+    its other side. A step no steeper than the texture has there is kept (on a repeating
+    texture it is the true one)."""
     from burnish.kernels.patchmatch import _copied_gradients
 
     height, width = 10, 5
-    image = rng.random((height, width, 2), dtype=np.float32)
+    image = 0.4 + 0.2 * rng.random((height, width, 2), dtype=np.float32)  # steps below 0.2
     hole = np.zeros((height, width), bool)
     hole[3:7] = True
     sources = np.zeros((height, width, 2), np.int32)
     sources[..., 0], sources[..., 1] = 8, np.arange(width)  # below the hole: every step there
     sources[4, 2] = (2, 2)  # its neighbour below, (3, 2), is in the hole
     sources[5, 2] = (0, 2)  # its neighbour above is off the image
-    gx, gy = np.zeros_like(image), np.zeros_like(image)
-    _copied_gradients(image, hole, sources, gx, gy, 0, height)
+
+    def guidance(fill_step):
+        image[4, 2], image[5, 2] = 0.5, 0.5 + fill_step
+        gx, gy = np.zeros_like(image), np.zeros_like(image)
+        _copied_gradients(image, hole, sources, gx, gy, 0, height)
+        return gx, gy
+
+    gx, gy = guidance(np.float32([0.45, -0.4]))  # a seam in both channels
     other_sides = ((image[2, 2] - image[1, 2]) + (image[1, 2] - image[0, 2])) / 2
     np.testing.assert_allclose(gy[4, 2], other_sides, rtol=1e-6)
+    # a step inside the range of the steps around: the fill's own
+    known = ~hole
+    near_steps = np.abs(np.diff(image, axis=0))[known[:-1] & known[1:]]
+    within = (0.9 * near_steps.reshape(-1, 2).max(axis=0) * np.float32([1, -1]))
+    _, gy_within = guidance(within.astype(np.float32))
+    np.testing.assert_allclose(gy_within[4, 2], image[5, 2] - image[4, 2], rtol=1e-6)
     # where the sources have it, their steps towards the neighbour, as before
     np.testing.assert_allclose(gy[3, 2], ((image[9, 2] - image[8, 2])
                                           + (image[2, 2] - image[1, 2])) / 2, rtol=1e-6)

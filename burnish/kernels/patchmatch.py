@@ -96,6 +96,9 @@ TEXTURE_WEIGHT = 12.0
 # (NaN) in holes more than about 370 pixels across. 1.6^-120 (3.6e-25) keeps the best
 # covering patch's weight well above zero; shallower pixels are unchanged.
 CONFIDENCE_MAX_DISTANCE = 120.0
+# How far around a source the blend looks for the texture's steepest step, to tell a seam
+# from a step the texture has (_copied_gradients): past the largest patch one would use.
+NEAR_STEPS_RADIUS = 8
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -515,6 +518,21 @@ def _source_difference(image, hole, sources, y, x, dy, dx, channel):
     return image[ny, nx, channel] - image[sy, sx, channel]
 
 
+@njit(cache=True, inline="always")
+def _steepest_step_near(image, hole, sy, sx, dy, dx, channel):
+    """The largest ``|image[p + (dy, dx)] - image[p]|`` over known pairs within
+    ``NEAR_STEPS_RADIUS`` of (sy, sx): how steep this texture's steps get there."""
+    height, width = hole.shape
+    steepest = np.float32(0.0)
+    for y in range(max(sy - NEAR_STEPS_RADIUS, 0), min(sy + NEAR_STEPS_RADIUS + 1, height - dy)):
+        for x in range(max(sx - NEAR_STEPS_RADIUS, 0),
+                       min(sx + NEAR_STEPS_RADIUS + 1, width - dx)):
+            if not (hole[y, x] or hole[y + dy, x + dx]):
+                steepest = max(steepest, abs(image[y + dy, x + dx, channel]
+                                             - image[y, x, channel]))
+    return steepest
+
+
 @band_driver
 def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
     """The guidance of the seam-hiding blend (module notes): for each pair of 4-neighbours
@@ -523,8 +541,10 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
     a seam between two blocks, or between a block and the rim, they are what each source had
     there, never the jump between them. Where neither source has that neighbour (off the
     image or in the hole: a block copied from the image's edge meeting one copied from the
-    hole's rim), the steps on the sources' other sides, the nearest estimate of the local
-    slope; where those are missing too, the fill's own step."""
+    hole's rim), the fill's own step if no steeper than the steepest step near the sources
+    (a step this texture has, exact where the texture repeats), else the steps on the
+    sources' other sides, the nearest estimate of the local slope (a jump steeper than all
+    the texture around is a seam); where those are missing too, the fill's own step."""
     height, width, channels = image.shape
     for y in range(first_row, stop_row):
         for x in range(width):
@@ -535,9 +555,11 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
                     continue
                 for c in range(channels):
                     total, count = np.float32(0.0), 0
+                    from_other_sides = False
                     for side in (1, -1):  # the sources' step towards the neighbour, or away
                         if count:
                             break
+                        from_other_sides = side == -1
                         if hole[y, x]:
                             step = side * _source_difference(image, hole, sources, y, x,
                                                              side * dy, side * dx, c)
@@ -550,10 +572,20 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
                             if step == step:
                                 total += step
                                 count += 1
+                    own = image[qy, qx, c] - image[y, x, c]
+                    if count and from_other_sides:
+                        steepest = np.float32(0.0)
+                        for ey, ex in ((y, x), (qy, qx)):
+                            if hole[ey, ex]:
+                                steepest = max(steepest, _steepest_step_near(
+                                    image, hole, sources[ey, ex, 0], sources[ey, ex, 1],
+                                    dy, dx, c))
+                        if abs(own) <= steepest:
+                            count = 0
                     if count:
                         value = total / np.float32(count)
                     else:  # the fill's own step: keeps a seam, but a flat 0 would add one
-                        value = image[qy, qx, c] - image[y, x, c]
+                        value = own
                     if axis == 0:
                         gx[y, x, c] = value
                     else:
