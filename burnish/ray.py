@@ -25,7 +25,7 @@ whichever node made it.
   ``burnish run``), so a driver killed mid-batch is resumed by running it again.
 - **Ctrl-C** on the driver stops the job: a cluster started for the run is shut down with
   its actors; on a joined cluster, the job's actors end with their driver. The interrupt is
-  also noted and checked at each result, because Python drops a KeyboardInterrupt raised
+  also noted and checked at each result and at the end, because Python drops a KeyboardInterrupt raised
   while a finaliser or a callback runs ("Exception ignored in ..."): a driver in CI ran its
   batch on to the end and exited 0 after one.
 """
@@ -94,6 +94,7 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     try:
         with _NotedInterrupts() as interrupts:
             results = _map(ray, recipe, options, cluster, pairs, on_done, interrupts)
+            interrupts.check()  # one dropped after the last result: still an interrupted run
     except BaseException:  # Ctrl-C: what the stopped actors left is only temporary files
         if started_here:
             ray.shutdown()
