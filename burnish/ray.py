@@ -24,18 +24,13 @@ whichever node made it.
 - **Resume.** ``resume`` skips outputs that are complete for this job (the sidecar check of
   ``burnish run``), so a driver killed mid-batch is resumed by running it again.
 - **Ctrl-C** on the driver stops the job: a cluster started for the run is shut down with
-  its actors; on a joined cluster, the job's actors end with their driver. The interrupt is
-  also noted and checked at each result and at the end, because Python drops a KeyboardInterrupt raised
-  while a finaliser or a callback runs ("Exception ignored in ..."): a driver in CI ran its
-  batch on to the end and exited 0 after one.
+  its actors; on a joined cluster, the job's actors end with their driver.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -92,9 +87,7 @@ def run_recipe(recipe: Recipe, inputs: Sequence[str | os.PathLike], options: Run
     if started_here:
         _connect(ray, cluster.address)
     try:
-        with _NotedInterrupts() as interrupts:
-            results = _map(ray, recipe, options, cluster, pairs, on_done, interrupts)
-            interrupts.check()  # one dropped after the last result: still an interrupted run
+        results = _map(ray, recipe, options, cluster, pairs, on_done)
     except BaseException:  # Ctrl-C: what the stopped actors left is only temporary files
         if started_here:
             ray.shutdown()
@@ -140,35 +133,7 @@ def _pool_size(ray, cluster: ClusterOptions) -> tuple[int, int]:
     return cluster.min_actors, max(cluster.min_actors, fits)
 
 
-class _NotedInterrupts:
-    """While in use, Ctrl-C raises KeyboardInterrupt as usual and is also noted, for
-    :meth:`check` to raise again where the first was dropped (module notes). Installed only
-    over Python's own handler, in the main thread (where signals go)."""
-
-    def __init__(self):
-        self.seen = False
-        self._previous = None
-
-    def __enter__(self) -> _NotedInterrupts:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._note)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _note(self, signum, frame):
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.seen:
-            raise KeyboardInterrupt
-
-
-def _map(ray, recipe, options, cluster, pairs, on_done, interrupts) -> list[FileResult]:
+def _map(ray, recipe, options, cluster, pairs, on_done) -> list[FileResult]:
     """The batch in rounds: each round maps the files without a result yet; a file lost
     with its actor (the actor killed, its node gone: Ray's own retries go to the same
     actor, which a lost node cannot give back) is tried again in the next round, on the
@@ -179,7 +144,6 @@ def _map(ray, recipe, options, cluster, pairs, on_done, interrupts) -> list[File
         if not pending:
             break
         for result in _map_once(ray, recipe, options, cluster, pending):
-            interrupts.check()
             results.append(result)
             if on_done is not None:
                 on_done(result)
