@@ -146,9 +146,14 @@ def _driver_under_way(tmp_path: Path, cluster: str) -> tuple[subprocess.Popen, l
                "--quiet"]
     # A command started with & by a non-interactive shell has SIGINT ignored, and so does
     # every process under it (pytest run in the background: the driver never saw the
-    # test's Ctrl-C and ran to the end); the driver gets the disposition a terminal gives.
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # test's Ctrl-C and ran to the end). A handled signal is reset to its default by exec,
+    # an ignored one is not: handled here while the driver starts (not in a preexec_fn,
+    # unsafe with the cluster's threads in this process).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and driver.poll() is None:
         if out.is_dir() and list(out.glob("*.burnish.json")):
