@@ -519,17 +519,46 @@ def _source_difference(image, hole, sources, y, x, dy, dx, channel):
 
 
 @njit(cache=True, inline="always")
-def _steepest_step_near(image, hole, sy, sx, dy, dx, channel):
+def _sources_step(image, hole, sources, y, x, dy, dx, side, channel):
+    """The mean of the steps that the sources of the hole ends of the pair (y, x) ->
+    (y + dy, x + dx) had: ``side`` 1, each source's step to its corresponding neighbour;
+    -1, the step on its other side, away from that neighbour, continued across the pair.
+    NaN where no source has that neighbour (off the image or in the hole)."""
+    qy, qx = y + dy, x + dx
+    total, count = np.float32(0.0), 0
+    if hole[y, x]:
+        step = side * _source_difference(image, hole, sources, y, x, side * dy, side * dx,
+                                         channel)
+        if step == step:
+            total += step
+            count += 1
+    if hole[qy, qx]:
+        step = -side * _source_difference(image, hole, sources, qy, qx, -side * dy,
+                                          -side * dx, channel)
+        if step == step:
+            total += step
+            count += 1
+    return total / np.float32(count) if count else np.float32(np.nan)
+
+
+@njit(cache=True, inline="always")
+def _steepest_step_near_sources(image, hole, sources, y, x, dy, dx, channel):
     """The largest ``|image[p + (dy, dx)] - image[p]|`` over known pairs within
-    ``NEAR_STEPS_RADIUS`` of (sy, sx): how steep this texture's steps get there."""
+    ``NEAR_STEPS_RADIUS`` of the sources of the pair's hole ends: how steep the copied
+    texture's steps get there."""
     height, width = hole.shape
     steepest = np.float32(0.0)
-    for y in range(max(sy - NEAR_STEPS_RADIUS, 0), min(sy + NEAR_STEPS_RADIUS + 1, height - dy)):
-        for x in range(max(sx - NEAR_STEPS_RADIUS, 0),
-                       min(sx + NEAR_STEPS_RADIUS + 1, width - dx)):
-            if not (hole[y, x] or hole[y + dy, x + dx]):
-                steepest = max(steepest, abs(image[y + dy, x + dx, channel]
-                                             - image[y, x, channel]))
+    for ey, ex in ((y, x), (y + dy, x + dx)):
+        if not hole[ey, ex]:
+            continue
+        sy, sx = sources[ey, ex, 0], sources[ey, ex, 1]
+        for py in range(max(sy - NEAR_STEPS_RADIUS, 0),
+                        min(sy + NEAR_STEPS_RADIUS + 1, height - dy)):
+            for px in range(max(sx - NEAR_STEPS_RADIUS, 0),
+                            min(sx + NEAR_STEPS_RADIUS + 1, width - dx)):
+                if not (hole[py, px] or hole[py + dy, px + dx]):
+                    steepest = max(steepest, abs(image[py + dy, px + dx, channel]
+                                                 - image[py, px, channel]))
     return steepest
 
 
@@ -554,38 +583,14 @@ def _copied_gradients(image, hole, sources, gx, gy, first_row, stop_row):
                 if qy >= height or qx >= width or not (hole[y, x] or hole[qy, qx]):
                     continue
                 for c in range(channels):
-                    total, count = np.float32(0.0), 0
-                    from_other_sides = False
-                    for side in (1, -1):  # the sources' step towards the neighbour, or away
-                        if count:
-                            break
-                        from_other_sides = side == -1
-                        if hole[y, x]:
-                            step = side * _source_difference(image, hole, sources, y, x,
-                                                             side * dy, side * dx, c)
-                            if step == step:
-                                total += step
-                                count += 1
-                        if hole[qy, qx]:
-                            step = -side * _source_difference(image, hole, sources, qy, qx,
-                                                              -side * dy, -side * dx, c)
-                            if step == step:
-                                total += step
-                                count += 1
+                    # the fill's own step: keeps a seam, but a flat 0 would add one
                     own = image[qy, qx, c] - image[y, x, c]
-                    if count and from_other_sides:
-                        steepest = np.float32(0.0)
-                        for ey, ex in ((y, x), (qy, qx)):
-                            if hole[ey, ex]:
-                                steepest = max(steepest, _steepest_step_near(
-                                    image, hole, sources[ey, ex, 0], sources[ey, ex, 1],
-                                    dy, dx, c))
-                        if abs(own) <= steepest:
-                            count = 0
-                    if count:
-                        value = total / np.float32(count)
-                    else:  # the fill's own step: keeps a seam, but a flat 0 would add one
-                        value = own
+                    value = _sources_step(image, hole, sources, y, x, dy, dx, 1, c)
+                    if value != value:
+                        value = _sources_step(image, hole, sources, y, x, dy, dx, -1, c)
+                        if value != value or abs(own) <= _steepest_step_near_sources(
+                                image, hole, sources, y, x, dy, dx, c):
+                            value = own
                     if axis == 0:
                         gx[y, x, c] = value
                     else:
