@@ -207,7 +207,8 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     common = ["--photos", str(photos), "--work", str(work), "--threads", "1"]
     main([*common, "--scale", "2", "--num-feat", "8", "--num-conv", "2", "--patch", "16",
           "--batch", "2", "--steps", "6", "--minutes", "0", "--more-photos", str(more),
-          "--init", str(start), "--relu-by", "4", "--informative-share", "0.5"])
+          "--init", str(start), "--relu-by", "4", "--informative-share", "0.5",
+          "--ema", "0.9"])  # the average too is restored on resume and faded to ReLU
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 0
     main([*common, "--resume", "--every", "2"])  # sizes, data and start from the checkpoint
     # exported again elsewhere: the manifest names the machine that trained it, not this one
@@ -219,6 +220,7 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert training["steps"] == 6 and training["started_from"] == "trained.pth"
     # the fade, restored from the checkpoint, ended at step 4: a ReLU network
     assert training["relu_by"] == 4 and entry["hyperparameters"]["activation"] == "relu"
+    assert training["weights"] == "moving average, decay 0.9 per step"
     assert training["patches_from"].startswith("the 50% of positions")
     assert entry["architecture"].endswith(", ReLU")
     assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
@@ -241,6 +243,38 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert whole.shape == (74, 58, 3)
     np.testing.assert_array_equal(burnish.upscale(image, scale=2, model=model, tile=16,
                                                   device="cpu"), whole)
+
+
+def test_with_ema_the_export_is_the_weights_moving_average(tmp_path, rng):
+    pytest.importorskip("skimage")
+    photos = tmp_path / "photos"  # none held out: no crops, so the last average is exported
+    photos.mkdir()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photos / "p.jpg")
+    work = tmp_path / "work"
+    main(["--photos", str(photos), "--work", str(work), "--threads", "1", "--scale", "2",
+          "--num-feat", "4", "--num-conv", "1", "--patch", "8", "--batch", "1", "--lr", "0.1",
+          "--steps", "3", "--ema", "0.5"])
+    saved = torch.load(work / "checkpoint.pt", weights_only=False)
+    assert int(saved["average"]["n_averaged"]) == 3
+    average, trained = (RepCompact(num_feat=4, num_conv=1, upscale=2) for _ in range(2))
+    average.load_state_dict({key.removeprefix("module."): value
+                             for key, value in saved["average"].items() if key != "n_averaged"})
+    trained.load_state_dict(saved["model"])
+    exported = torch.load(work / "out" / "compact-x2.pth", weights_only=True)
+    for key, value in merged(average).state_dict().items():
+        torch.testing.assert_close(exported[key], value)
+    # and not the weights as trained (a large step: the average lags them)
+    assert any(not torch.allclose(exported[key], value)
+               for key, value in merged(trained).state_dict().items())
+    entry = json.loads((work / "out" / "manifest.json").read_text())["models"][0]
+    assert entry["training"]["weights"] == "moving average, decay 0.5 per step"
+
+
+@pytest.mark.parametrize("decay", ["1", "-0.1"])
+def test_an_ema_decay_outside_0_1_is_refused(tmp_path, decay, capsys):
+    with pytest.raises(SystemExit):
+        main(["--work", str(tmp_path), "--ema", decay])
+    assert f"--ema {float(decay)}: a decay in [0, 1)" in capsys.readouterr().err
 
 
 def test_a_fitted_schedule_ends_when_the_minutes_do():
