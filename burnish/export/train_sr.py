@@ -210,17 +210,16 @@ def main(argv: list[str] | None = None) -> None:
                        upscale=args.scale).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
                                   weight_decay=0.0)
-    # the network scored and exported: the weights' moving average, or the weights
-    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
-                             use_buffers=True) if args.ema else None)
-    scored = average.module if average is not None else model
     step, spent, best = 0, 0.0, {"psnr": -1.0, "state": None, "step": 0}
     machines: list[str] = []  # what trained it, each machine once, in order
     sampler = None
     if args.init is not None and saved is None:
         warm_started(model, torch.load(args.init, weights_only=True, map_location=device))
-        if average is not None:  # the average starts from the warm start
-            average.module.load_state_dict(model.state_dict())
+    # the network scored and exported: the weights' moving average (a copy of the network as
+    # it starts, warm-started or not), or the weights
+    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
+                             use_buffers=True) if args.ema else None)
+    scored = average.module if average is not None else model
     if not args.export_only:
         pairs = []
         for path in paths:
