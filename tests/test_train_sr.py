@@ -197,10 +197,11 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     for number in range(2):
         Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(
             photos / f"p{number}.jpg")
-    more = tmp_path / "more"  # another package's photos: one new, one of the same name
+    more = tmp_path / "more"  # another package's images: two new, one of the same name
     more.mkdir()
-    for name in ("p0.jpg", "q.jpg"):
+    for name in ("p0.jpg", "q.jpg", "q.png"):
         Image.fromarray(rng.integers(0, 256, (100, 90, 3), dtype=np.uint8)).save(more / name)
+    (more / "README.txt").write_text("not an image")
     start = tmp_path / "trained.pth"  # a shallower trained network to start from
     torch.save(SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2).state_dict(), start)
     work = tmp_path / "work"
@@ -223,8 +224,8 @@ def test_a_run_stops_resumes_and_exports_an_x2_model(tmp_path, rng):
     assert training["weights"] == "moving average, decay 0.9 per step"
     assert training["patches_from"].startswith("the 50% of positions")
     assert entry["architecture"].endswith(", ReLU")
-    assert [n for n in training["data"] if n.endswith(".jpg") and n[0] in "pq"] == [
-        "p0.jpg", "p1.jpg", "q.jpg"]
+    assert [n for n in training["data"] if n[0] in "pqR"] == [
+        "p0.jpg", "p1.jpg", "q.jpg", "q.png"]
     assert training["machine"].endswith("CPU, 1 thread") and ", then" not in training["machine"]
     # a checkpoint older than the machines record: its own flags name the machine
     checkpoint = torch.load(work / "checkpoint.pt", weights_only=False)

@@ -18,6 +18,7 @@ SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
                   "motorcycle_left.png", "hubble_deep_field.jpg", "ihc.png", "brick.png",
                   "grass.png", "gravel.png", "camera.png")
 PREREDUCE_ABOVE_PIXELS = 4_000_000
+TRAINING_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def load_target(path: Path) -> np.ndarray:
@@ -38,15 +39,16 @@ def degrade(target: np.ndarray, scale: int = SCALE) -> np.ndarray:
 
 
 def training_paths(photos: Path, extra: Sequence[Path] = ()) -> list[Path]:
-    """The shared photos and the JPEGs of each ``extra`` folder, minus :data:`HOLDOUT` and
-    names already taken (a wallpaper shipped by two packages counts once), then
-    scikit-image's photos."""
+    """The shared photos and the JPEG, PNG and WebP images of each ``extra`` folder, minus
+    :data:`HOLDOUT` and names already taken (a wallpaper shipped by two packages counts
+    once), then scikit-image's photos."""
     import skimage
 
     bundled = Path(skimage.__file__).parent / "data"
     paths, seen = [], set(HOLDOUT)
     for folder in (photos, *extra):
-        for path in sorted(folder.glob("*.jpg")):
+        images = (path for path in folder.iterdir() if path.suffix.lower() in TRAINING_SUFFIXES)
+        for path in sorted(images):
             if path.name not in seen:
                 seen.add(path.name)
                 paths.append(path)

@@ -134,7 +134,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--photos", type=Path, default=Path("../shared/data/photos"),
                         help="the shared photos (their held-out ones validate)")
     parser.add_argument("--more-photos", type=Path, action="append", default=[],
-                        help="another folder of training photos (repeatable)")
+                        help="another folder of training images, JPEG, PNG or WebP "
+                             "(repeatable)")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from a trained plain Compact's state dict (.pth), as "
                              "deep or shallower (burnish.export.rep_compact.warm_started)")
