@@ -2,10 +2,13 @@
 
     python benches/quality.py [--photos ../shared/data/photos] [--json OUT.json] [--record]
                               [--models compact-x4 CANDIDATE.onnx ...] [--scale 2]
+                              [--images FOLDER]
 
 ``--record`` writes the means into the default model's manifest (its ``quality`` entry, x4).
 ``--models`` compares candidates (shipped names or ``.onnx`` files) on the same photos: this,
-not Set14, is what a new model is chosen by.
+not Set14, is what a new model is chosen by. ``--images`` measures every JPEG, PNG and WebP of
+a folder instead of the held-out photos (other content, such as rendered graphics, that the
+candidates did not train on).
 
 Each held-out photo (never seen in training, see ``burnish/export/data.py``) is prepared as a
 target exactly as in training, degraded by antialiased bicubic x4, and brought back to full
@@ -26,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 import burnish
-from burnish.export.data import HOLDOUT, SCALE, degrade, load_target
+from burnish.export.data import HOLDOUT, SCALE, TRAINING_SUFFIXES, degrade, load_target
 
 BT601_Y = np.array([65.481, 128.553, 24.966]) / 255.0
 
@@ -66,15 +69,25 @@ def main() -> int:
                         help="store the means in burnish/models/default/manifest.json")
     parser.add_argument("--models", nargs="+", default=["compact-x4"])
     parser.add_argument("--scale", type=int, default=SCALE)
+    parser.add_argument("--images", type=Path,
+                        help="measure every image of this folder, not the held-out photos")
     args = parser.parse_args()
-    if args.record and (args.scale != SCALE or "compact-x4" not in args.models):
-        parser.error("--record stores the shipped compact-x4's x4 scores: measure it at x4")
-    if not args.photos.is_dir():
+    if args.record and (args.scale != SCALE or "compact-x4" not in args.models
+                        or args.images):
+        parser.error("--record stores the shipped compact-x4's x4 scores on the held-out "
+                     "photos: measure it at x4 on them")
+    if args.images:
+        paths = sorted(path for path in args.images.iterdir()
+                       if path.suffix.lower() in TRAINING_SUFFIXES)
+    elif args.photos.is_dir():
+        paths = [args.photos / name for name in HOLDOUT]
+    else:
         print(f"skipped: {args.photos} is absent")
         return 0
     rows, methods = [], upscalers(args.models, args.scale)
-    for name in HOLDOUT:
-        target = load_target(args.photos / name)
+    for path in paths:
+        name = path.name
+        target = load_target(path)
         target = target[:target.shape[0] - target.shape[0] % args.scale,
                         :target.shape[1] - target.shape[1] % args.scale]
         low = degrade(target, args.scale)
@@ -92,7 +105,7 @@ def main() -> int:
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         summary[method] = {k: float(np.mean([r[k] for r in mine])) for k in ("psnr_rgb", "psnr_y")}
-    print("\nmean over held-out photos:")
+    print(f"\nmean over {'the images' if args.images else 'held-out photos'}:")
     for method, values in summary.items():
         gain = {k: values[k] - summary["bicubic"][k] for k in values}
         print(f"  {method:<{width}} RGB {values['psnr_rgb']:.2f} dB ({gain['psnr_rgb']:+.2f} vs bicubic)"
