@@ -33,8 +33,9 @@ stage() {
     shift || true
     rm -rf .device-data && mkdir -p .device-data/photos .device-data/more
     cp "$photos"/*.jpg .device-data/photos/
+    shopt -s nullglob nocaseglob
     for folder in "$@"; do  # names the shared photos already have are the same picture
-        for path in "$folder"/*.jpg; do
+        for path in "$folder"/*.{jpg,jpeg,png,webp}; do  # what train_sr reads from a folder
             [ -e ".device-data/photos/$(basename "$path")" ] || cp "$path" .device-data/more/
         done
     done

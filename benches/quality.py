@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 import burnish
-from burnish.export.data import HOLDOUT, SCALE, TRAINING_SUFFIXES, degrade, load_target
+from burnish.export.data import HOLDOUT, SCALE, degrade, folder_images, load_target
 
 BT601_Y = np.array([65.481, 128.553, 24.966]) / 255.0
 
@@ -77,8 +77,7 @@ def main() -> int:
         parser.error("--record stores the shipped compact-x4's x4 scores on the held-out "
                      "photos: measure it at x4 on them")
     if args.images:
-        paths = sorted(path for path in args.images.iterdir()
-                       if path.suffix.lower() in TRAINING_SUFFIXES)
+        paths = folder_images(args.images)
     elif args.photos.is_dir():
         paths = [args.photos / name for name in HOLDOUT]
     else:

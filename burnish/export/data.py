@@ -38,6 +38,11 @@ def degrade(target: np.ndarray, scale: int = SCALE) -> np.ndarray:
                                                      Image.BICUBIC))
 
 
+def folder_images(folder: Path) -> list[Path]:
+    """The JPEG, PNG and WebP images of ``folder``, by name."""
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in TRAINING_SUFFIXES)
+
+
 def training_paths(photos: Path, extra: Sequence[Path] = ()) -> list[Path]:
     """The shared photos and the JPEG, PNG and WebP images of each ``extra`` folder, minus
     :data:`HOLDOUT` and names already taken (a wallpaper shipped by two packages counts
@@ -47,8 +52,7 @@ def training_paths(photos: Path, extra: Sequence[Path] = ()) -> list[Path]:
     bundled = Path(skimage.__file__).parent / "data"
     paths, seen = [], set(HOLDOUT)
     for folder in (photos, *extra):
-        images = (path for path in folder.iterdir() if path.suffix.lower() in TRAINING_SUFFIXES)
-        for path in sorted(images):
+        for path in folder_images(folder):
             if path.name not in seen:
                 seen.add(path.name)
                 paths.append(path)
